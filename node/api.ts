@@ -1,0 +1,126 @@
+// The node's HTTP API (express). It listens on a unix socket only the owner can use (0600); a TCP
+// listener is opt-in and demands a bearer token.
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { type Server, createServer } from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
+import { decodeAddress } from '../protocol/address.js'
+import { fromHex } from '../protocol/encoding.js'
+import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
+import { blockReward } from '../protocol/reward.js'
+import type { EconumiNode } from './node.js'
+import { blockToJson, genesisToJson } from './views.js'
+
+const NOT_FOUND_CODES = new Set(['E_NOT_FOUND'])
+
+function parseHeight (s: unknown): bigint {
+  if (typeof s !== 'string' || !/^\d{1,19}$/.test(s)) fail('E_BAD_HEIGHT', 'height must be a non-negative integer', { height: String(s).slice(0, 40) })
+  return BigInt(s)
+}
+
+export interface ApiHooks {
+  shutdown: () => void
+  /** Extra routes (attestation, peers) mounted by other parts of the node. */
+  extend?: (app: express.Express) => void
+}
+
+export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  if (token !== undefined) {
+    const expected = Buffer.from(`Bearer ${token}`)
+    app.use((req, _res, next) => {
+      const got = Buffer.from(req.get('authorization') ?? '')
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) { next(new EconumiError('E_UNAUTHORIZED', 'missing or wrong bearer token')); return }
+      next()
+    })
+  }
+  app.use(express.json({ limit: '64kb' }))
+  const wrap = (fn: (req: Request, res: Response) => Promise<unknown>) => (req: Request, res: Response, next: NextFunction) => {
+    fn(req, res).then((body) => res.json(body), next)
+  }
+
+  app.get('/v1/status', wrap(async () => node.status()))
+  app.get('/v1/genesis', wrap(async () => genesisToJson(node.params)))
+  app.get('/v1/accounts/:address', wrap(async (req) => {
+    const address = String(req.params.address)
+    decodeAddress(address)
+    const acct = await node.ledger.account(address)
+    return { address, balance: acct.balance.toString(), nonce: acct.nonce.toString(), pendingNonce: (await node.mempool.pendingNonce(address)).toString() }
+  }))
+  app.post('/v1/transactions', wrap(async (req) => {
+    const hex = (req.body as { tx?: unknown } | undefined)?.tx
+    if (typeof hex !== 'string' || hex.length > 4096 || !/^([0-9a-f]{2})+$/i.test(hex)) fail('E_BAD_REQUEST', 'body must be {"tx": "<hex>"}')
+    return { txid: await node.submitTransaction(Buffer.from(hex, 'hex')) }
+  }))
+  app.get('/v1/transactions/:txid', wrap(async (req) => {
+    const txid = String(req.params.txid).toLowerCase()
+    fromHex(txid, 32, 'txid')
+    if (node.mempool.has(txid)) return { txid, status: 'pending' }
+    const loc = await node.ledger.txLocation(txid)
+    if (loc === undefined) fail('E_NOT_FOUND', 'unknown transaction', { txid })
+    return { txid, status: 'confirmed', height: loc.height, blockHash: loc.blockHash }
+  }))
+  app.get('/v1/blocks/:id', wrap(async (req) => {
+    const id = String(req.params.id)
+    const found = /^[0-9a-f]{64}$/i.test(id) ? await node.blockByHash(id.toLowerCase()) : await node.blockByHeight(parseHeight(id))
+    if (found === null) fail('E_NOT_FOUND', 'no such block', { id })
+    return blockToJson(found.block)
+  }))
+  app.get('/v1/blocks', wrap(async (req) => {
+    const from = req.query.from === undefined ? 0n : parseHeight(req.query.from)
+    const limit = req.query.limit === undefined ? 100n : parseHeight(req.query.limit)
+    if (limit < 1n || limit > 1000n) fail('E_BAD_REQUEST', 'limit must be 1..1000', { limit })
+    const blocks = []
+    for (let h = from; h < from + limit && h <= node.ledger.height; h++) {
+      const found = await node.blockByHeight(h)
+      if (found === null) break
+      blocks.push(blockToJson(found.block))
+    }
+    return { blocks }
+  }))
+  app.get('/v1/reward', wrap(async (req) => {
+    const height = req.query.height === undefined ? node.ledger.height + 1n : parseHeight(req.query.height)
+    return { height: height.toString(), reward: blockReward(height).toString() }
+  }))
+  app.post('/v1/shutdown', wrap(async () => { setImmediate(hooks.shutdown); return { ok: true } }))
+  hooks.extend?.(app)
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => { next(new EconumiError('E_NOT_FOUND', 'no such endpoint')) })
+  // express recognises the error handler by its four parameters
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (isEconumiError(err)) {
+      const status = err.code === 'E_UNAUTHORIZED' ? 401 : NOT_FOUND_CODES.has(err.code) ? 404 : err.code === 'E_NODE_CLOSING' ? 503 : 400
+      res.status(status).json({ error: { code: err.code, message: err.message } })
+      return
+    }
+    const e = err as { type?: string, status?: number, message?: string }
+    if (e?.type === 'entity.parse.failed' || e?.type === 'entity.too.large') {
+      res.status(e.status ?? 400).json({ error: { code: 'E_BAD_REQUEST', message: e.message ?? 'bad request body' } })
+      return
+    }
+    res.status(500).json({ error: { code: 'E_INTERNAL', message: 'internal error' } })
+    process.stderr.write(`econumi node: internal API error: ${(err as Error)?.stack ?? String(err)}\n`)
+  })
+  return app
+}
+
+/** Listen on a unix socket that only the owner may connect to. */
+export async function listenUnix (app: express.Express, path: string): Promise<Server> {
+  if (existsSync(path)) unlinkSync(path) // stale socket of a crashed node; the ledger lock guards against two live nodes
+  const server = createServer(app)
+  const oldMask = process.umask(0o177) // the socket is born 0600: no window where others can connect
+  try {
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { server.off('error', reject); resolve() }) })
+  } finally {
+    process.umask(oldMask)
+  }
+  chmodSync(path, 0o600)
+  return server
+}
+
+export async function listenTcp (app: express.Express, port: number, host = '127.0.0.1'): Promise<Server> {
+  const server = createServer(app)
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => { server.off('error', reject); resolve() }) })
+  return server
+}

@@ -1,0 +1,187 @@
+// The ledger index in LevelDB: balances, nonces, height → hash, block and transaction locations,
+// per-block undo records and the persisted mempool. It is derived state: `reindex` rebuilds it
+// from the cores. Every block is committed in ONE LevelDB batch, so a crash leaves it either
+// before or after the block, never in between.
+import { ClassicLevel } from 'classic-level'
+import { type Account, type AccountChange, type BlockEffects, type ChainTip, EMPTY_ACCOUNT, type LedgerView, genesisAccounts } from '../protocol/state.js'
+import type { Block } from '../protocol/block.js'
+import type { NetworkParams } from '../protocol/params.js'
+import { fail } from '../protocol/errors.js'
+import { toHex } from '../protocol/encoding.js'
+
+/** Where a block's bytes live: a core (by key) and an index in it. */
+export interface BlockLocation { core: string, seq: number }
+
+export interface BlockIndexEntry extends BlockLocation { height: string, hash: string, prevHash: string, epoch: string }
+
+export interface TxLocation { blockHash: string, height: string, index: number }
+
+type BatchOp = { type: 'put', key: string, value: string } | { type: 'del', key: string }
+
+const heightKey = (h: bigint): string => `height:${h.toString(16).padStart(16, '0')}`
+
+function tipToJson (t: ChainTip): string {
+  return JSON.stringify({ hash: toHex(t.hash), height: t.height.toString(), epoch: t.epoch.toString(), work: t.work.toString(), score: { ticket: t.score.ticket.toString(), cu: t.score.cu.toString(), vrfOutput: toHex(t.score.vrfOutput) } })
+}
+
+function tipFromJson (s: string): ChainTip {
+  const j = JSON.parse(s)
+  return { hash: Buffer.from(j.hash, 'hex'), height: BigInt(j.height), epoch: BigInt(j.epoch), work: BigInt(j.work), score: { ticket: BigInt(j.score.ticket), cu: BigInt(j.score.cu), vrfOutput: Buffer.from(j.score.vrfOutput, 'hex') } }
+}
+
+const accountToJson = (a: Account): string => JSON.stringify([a.balance.toString(), a.nonce.toString()])
+function accountFromJson (s: string): Account { const [b, n] = JSON.parse(s); return { balance: BigInt(b), nonce: BigInt(n) } }
+
+export class Ledger {
+  private tipCache: ChainTip | null = null
+  // PERF: a read-through cache of accounts; every write goes through commitBlock, which updates it.
+  private readonly accountCache = new Map<string, Account>()
+  private static readonly CACHE_MAX = 200_000
+
+  private constructor (readonly db: ClassicLevel<string, string>, readonly params: NetworkParams, readonly genesis: Uint8Array) {}
+
+  static async open (dir: string, params: NetworkParams, genesis: Uint8Array): Promise<Ledger> {
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string, message?: string } }).cause
+      if (/lock/i.test(String(cause?.message ?? (err as Error).message))) fail('E_LEDGER_LOCKED', 'the ledger is in use by another process (is the node running?)', { dir })
+      throw err
+    }
+    const ledger = new Ledger(db, params, genesis)
+    const stored = await db.get('meta:genesis')
+    if (stored === undefined) {
+      const ops: BatchOp[] = [{ type: 'put', key: 'meta:genesis', value: toHex(genesis) }]
+      for (const [addr, acct] of genesisAccounts(params)) ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(acct) })
+      await db.batch(ops)
+    } else if (stored !== toHex(genesis)) {
+      await db.close()
+      fail('E_GENESIS_MISMATCH', 'the ledger belongs to another network', { stored, expected: toHex(genesis) })
+    }
+    const tip = await db.get('meta:tip')
+    ledger.tipCache = tip === undefined ? null : tipFromJson(tip)
+    return ledger
+  }
+
+  async close (): Promise<void> { await this.db.close() }
+
+  get tip (): ChainTip | null { return this.tipCache }
+
+  /** The tip height, -1 before the first block. */
+  get height (): bigint { return this.tipCache?.height ?? -1n }
+
+  async account (address: string): Promise<Account> {
+    const cached = this.accountCache.get(address)
+    if (cached !== undefined) return cached
+    const v = await this.db.get(`acct:${address}`)
+    const acct = v === undefined ? EMPTY_ACCOUNT : accountFromJson(v)
+    if (this.accountCache.size >= Ledger.CACHE_MAX) this.accountCache.clear()
+    this.accountCache.set(address, acct)
+    return acct
+  }
+
+  /** The cached account, if present; lets callers decide without yielding to the event loop. */
+  accountCached (address: string): Account | undefined { return this.accountCache.get(address) }
+
+  /** A synchronous view for applyBlock over preloaded accounts. */
+  async view (addresses: string[]): Promise<LedgerView> {
+    const accounts = new Map<string, Account>()
+    await Promise.all(addresses.map(async (a) => { accounts.set(a, await this.account(a)) }))
+    return {
+      params: this.params,
+      genesis: this.genesis,
+      tip: this.tipCache,
+      account: (a: string) => {
+        const acct = accounts.get(a)
+        if (acct === undefined) fail('E_INTERNAL', 'account was not preloaded', { address: a })
+        return acct
+      }
+    }
+  }
+
+  /** Commit a block's effects, its index entries, its undo record and the mempool cleanup atomically. */
+  async commitBlock (block: Block, location: BlockLocation, fx: BlockEffects, extra: BatchOp[] = []): Promise<void> {
+    const hash = toHex(fx.hash)
+    const ops: BatchOp[] = [...extra]
+    const undo: Record<string, string> = {}
+    for (const [addr, ch] of fx.accounts) {
+      ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(ch.after) })
+      undo[addr] = accountToJson(ch.before)
+    }
+    const entry: BlockIndexEntry = { ...location, height: fx.tip.height.toString(), hash, prevHash: toHex(block.header.prevHash), epoch: block.header.epoch.toString() }
+    ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
+    ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
+    ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: this.tipCache === null ? null : tipToJson(this.tipCache), txids: fx.txids.map(toHex) }) })
+    fx.txids.forEach((id, index) => {
+      const txid = toHex(id)
+      ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
+      ops.push({ type: 'del', key: `mempool:${txid}` })
+    })
+    ops.push({ type: 'put', key: 'meta:tip', value: tipToJson(fx.tip) })
+    await this.db.batch(ops)
+    this.tipCache = fx.tip
+    for (const [addr, ch] of fx.accounts) this.accountCache.set(addr, ch.after)
+  }
+
+  /** Undo the tip block (for reorganisations). Returns the txids it contained. */
+  async rollbackTip (): Promise<string[]> {
+    const tip = this.tipCache
+    if (tip === null) fail('E_LEDGER_EMPTY', 'no block to roll back')
+    const hash = toHex(tip.hash)
+    const raw = await this.db.get(`undo:${hash}`)
+    if (raw === undefined) fail('E_LEDGER_UNDO', 'undo record missing', { hash })
+    const undo = JSON.parse(raw) as { accounts: Record<string, string>, tip: string | null, txids: string[] }
+    const ops: BatchOp[] = []
+    for (const [addr, acct] of Object.entries(undo.accounts)) ops.push({ type: 'put', key: `acct:${addr}`, value: acct })
+    for (const id of undo.txids) ops.push({ type: 'del', key: `tx:${id}` })
+    ops.push({ type: 'del', key: heightKey(tip.height) })
+    ops.push({ type: 'del', key: `undo:${hash}` })
+    ops.push(undo.tip === null ? { type: 'del', key: 'meta:tip' } : { type: 'put', key: 'meta:tip', value: undo.tip })
+    await this.db.batch(ops)
+    this.tipCache = undo.tip === null ? null : tipFromJson(undo.tip)
+    for (const [addr, acct] of Object.entries(undo.accounts)) this.accountCache.set(addr, accountFromJson(acct))
+    return undo.txids
+  }
+
+  async hashAtHeight (height: bigint): Promise<string | undefined> {
+    if (height < 0n) return undefined
+    return await this.db.get(heightKey(height))
+  }
+
+  async blockEntry (hash: string): Promise<BlockIndexEntry | undefined> {
+    const v = await this.db.get(`block:${hash}`)
+    return v === undefined ? undefined : JSON.parse(v)
+  }
+
+  async txLocation (txid: string): Promise<TxLocation | undefined> {
+    const v = await this.db.get(`tx:${txid}`)
+    return v === undefined ? undefined : JSON.parse(v)
+  }
+
+  async getMeta (key: string): Promise<string | undefined> { return await this.db.get(`meta:${key}`) }
+  async putMeta (key: string, value: string): Promise<void> { await this.db.put(`meta:${key}`, value) }
+
+  async putMempool (entries: Array<{ txid: string, bytes: Uint8Array }>): Promise<void> {
+    await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: `mempool:${e.txid}`, value: Buffer.from(e.bytes).toString('hex') })))
+  }
+
+  async deleteMempool (txids: string[]): Promise<void> {
+    await this.db.batch(txids.map((id) => ({ type: 'del' as const, key: `mempool:${id}` })))
+  }
+
+  async listMempool (): Promise<Array<{ txid: string, bytes: Uint8Array }>> {
+    const out: Array<{ txid: string, bytes: Uint8Array }> = []
+    for await (const [k, v] of this.db.iterator({ gte: 'mempool:', lt: 'mempool;' })) out.push({ txid: k.slice(8), bytes: Buffer.from(v, 'hex') })
+    return out
+  }
+
+  /** Sum of all balances: a consistency check (must equal allocations + rewards). */
+  async totalBalance (): Promise<bigint> {
+    let total = 0n
+    for await (const v of this.db.values({ gte: 'acct:', lt: 'acct;' })) total += accountFromJson(v).balance
+    return total
+  }
+}
+
+export type { AccountChange, BatchOp }

@@ -1,0 +1,137 @@
+// Running a node as a local process (`econumi start --foreground`) and rebuilding its ledger (`reindex`).
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { parseAmount } from '../protocol/amount.js'
+import { decodeAddress } from '../protocol/address.js'
+import { fail } from '../protocol/errors.js'
+import { DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
+import { createApp, listenTcp, listenUnix } from './api.js'
+import { readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { FixedComputeUnits } from './compute-units.js'
+import { EconumiNode, type LogFn, reindexNode } from './node.js'
+
+export interface ForegroundOptions {
+  dataDir: string
+  json: boolean
+  epochMs?: bigint
+  devComputeUnits?: bigint
+  allocations?: string[]
+  rewardAddress?: string
+  apiPort?: number
+  bootstrap?: string[]
+  network?: string
+}
+
+export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
+
+function parseAllocation (s: string): { address: string, amount: bigint } {
+  const i = s.indexOf('=')
+  if (i < 0) fail('E_BAD_ALLOCATION', 'allocation must look like <address>=<ECO>', { allocation: s })
+  const address = s.slice(0, i)
+  decodeAddress(address)
+  return { address, amount: parseAmount(s.slice(i + 1)) }
+}
+
+/** Load the network's genesis from the data folder, creating a devnet genesis on first start. */
+export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, allocations?: string[], network?: string }, now = Date.now()): { params: NetworkParams, created: boolean } {
+  const path = join(dataDir, 'genesis.json')
+  if (existsSync(path)) {
+    const params = paramsFromJson(readJsonFile(path, 'E_GENESIS_CORRUPT'))
+    if (o.epochMs !== undefined && o.epochMs !== params.epochMs) fail('E_GENESIS_CONFLICT', `the chain in ${dataDir} already has epochMs=${params.epochMs}; use another --data-dir to start a new network`, { epochMs: o.epochMs })
+    if (o.network !== undefined && o.network !== params.network) fail('E_GENESIS_CONFLICT', `the chain in ${dataDir} belongs to network ${params.network}`, { network: o.network })
+    if ((o.allocations?.length ?? 0) > 0) {
+      const given = o.allocations!.map(parseAllocation)
+      const same = given.every((g) => params.allocations.some((a) => a.address === g.address && a.amount === g.amount))
+      if (!same) fail('E_GENESIS_CONFLICT', `the genesis in ${dataDir} is fixed; allocations can only be set on first start`)
+    }
+    return { params, created: false }
+  }
+  const epochMs = o.epochMs ?? DEFAULT_EPOCH_MS
+  const params = paramsFromJson(paramsToJson({
+    network: o.network ?? 'devnet',
+    genesisTime: BigInt(now) - (BigInt(now) % epochMs),
+    epochMs,
+    maxClaimCu: DEFAULT_MAX_CLAIM_CU,
+    minFee: DEFAULT_MIN_FEE,
+    maxBlockTxs: DEFAULT_MAX_BLOCK_TXS,
+    allocations: (o.allocations ?? []).map(parseAllocation)
+  }))
+  writeFileAtomic(path, JSON.stringify(paramsToJson(params), null, 2) + '\n', 0o644)
+  return { params, created: true }
+}
+
+function makeLogger (json: boolean): LogFn {
+  return (event, fields = {}) => {
+    const plain = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
+    if (json) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event, ...plain }) + '\n')
+    else process.stdout.write(`${new Date().toISOString()} ${event} ${Object.entries(plain).map(([k, v]) => `${k}=${String(v)}`).join(' ')}\n`)
+  }
+}
+
+export async function runForeground (o: ForegroundOptions): Promise<void> {
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 })
+  const { params, created } = loadOrCreateGenesis(o.dataDir, o)
+  const log = makeLogger(o.json)
+  if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
+  if (o.rewardAddress !== undefined) decodeAddress(o.rewardAddress)
+  const node = await EconumiNode.open({
+    dataDir: o.dataDir,
+    params,
+    rewardAddress: o.rewardAddress,
+    // devnet only: a declared, unattested amount so a single node can produce blocks without Docker
+    computeUnits: o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : undefined,
+    log
+  })
+  let stopping: Promise<void> | null = null
+  const servers: Array<import('node:http').Server> = []
+  let done!: () => void
+  const finished = new Promise<void>((resolve) => { done = resolve })
+  const shutdown = (): void => {
+    if (stopping !== null) return
+    log('stopping')
+    stopping = (async () => {
+      await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections() })))
+      await node.close()
+      rmSync(apiSocketPath(o.dataDir), { force: true })
+      log('stopped', { height: node.ledger.height })
+      done()
+    })()
+  }
+  try {
+    servers.push(await listenUnix(createApp(node, { shutdown }), apiSocketPath(o.dataDir)))
+    if (o.apiPort !== undefined) {
+      const tokenPath = join(o.dataDir, 'api.token')
+      let token: string
+      if (existsSync(tokenPath)) token = String(readJsonFile(tokenPath, 'E_TOKEN_CORRUPT'))
+      else { token = randomBytes(24).toString('hex'); writeFileAtomic(tokenPath, JSON.stringify(token), 0o600) }
+      servers.push(await listenTcp(createApp(node, { shutdown }, token), o.apiPort))
+    }
+  } catch (err) {
+    await node.close()
+    throw err
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+  node.start()
+  log('ready', {
+    network: params.network,
+    genesisCreated: created,
+    nodeId: node.identity.nodeId,
+    rewardAddress: node.rewardAddress,
+    apiSocket: apiSocketPath(o.dataDir),
+    apiPort: o.apiPort,
+    height: node.ledger.height,
+    epochMs: params.epochMs,
+    computeUnits: o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
+  })
+  await finished
+}
+
+export async function reindex (o: { dataDir: string, json: boolean }): Promise<void> {
+  if (!existsSync(join(o.dataDir, 'genesis.json'))) fail('E_NO_CHAIN', `no chain in ${o.dataDir}`, { dataDir: o.dataDir })
+  const { params } = loadOrCreateGenesis(o.dataDir, {})
+  const { height, mempool } = await reindexNode({ dataDir: o.dataDir, params })
+  if (o.json) process.stdout.write(JSON.stringify({ reindexed: true, height: height.toString(), mempool }) + '\n')
+  else process.stdout.write(`ledger rebuilt from the cores: height ${height}, ${mempool} pending transactions kept\n`)
+}

@@ -1,0 +1,33 @@
+// JSON shapes of the HTTP API. BigInt values travel as decimal strings.
+import { encodeAddress } from '../protocol/address.js'
+import type { Block } from '../protocol/block.js'
+import { blockHash } from '../protocol/block.js'
+import { toHex } from '../protocol/encoding.js'
+import { recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
+import type { NetworkParams } from '../protocol/params.js'
+import { paramsToJson } from '../protocol/params.js'
+
+export function blockToJson (b: Block): Record<string, unknown> {
+  const h = b.header
+  return {
+    hash: toHex(blockHash(h)),
+    height: h.height.toString(),
+    prevHash: toHex(h.prevHash),
+    epoch: h.epoch.toString(),
+    time: h.time.toString(),
+    miner: encodeAddress(h.miner),
+    coinbase: b.coinbase.toString(),
+    winner: { nodeId: toHex(h.winner.nodeKey), cu: h.winner.cu.toString() },
+    claims: b.claims.length,
+    txs: b.txs.map((tx) => ({
+      txid: toHex(transactionId(tx)),
+      from: senderAddress(tx),
+      to: recipientAddress(tx),
+      amount: tx.amount.toString(),
+      fee: tx.fee.toString(),
+      nonce: tx.nonce.toString()
+    }))
+  }
+}
+
+export function genesisToJson (p: NetworkParams): Record<string, unknown> { return { ...paramsToJson(p) } }
