@@ -1,0 +1,319 @@
+import t from 'tap'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
+import { sha512 } from '@noble/hashes/sha2.js'
+import {
+  VRF_OUTPUT_LENGTH,
+  VRF_PROOF_LENGTH,
+  vrfProofToHash,
+  vrfProve,
+  vrfPublicKey,
+  vrfVerify
+} from '../../protocol/vrf.js'
+
+const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'))
+const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts))
+
+const Point = ed25519.Point
+const L = Point.CURVE().n
+const le = (b: Uint8Array): bigint => BigInt('0x' + (toHex(Uint8Array.from(b).reverse()) || '0'))
+const toLe = (n: bigint, len: number): Uint8Array => {
+  const out = new Uint8Array(len)
+  for (let i = 0; i < len; i++) { out[i] = Number(n & 0xffn); n >>= 8n }
+  return out
+}
+
+// RFC 9381 Appendix B.3 (ECVRF-EDWARDS25519-SHA512-TAI), Examples 16, 17 and 18
+// (https://www.rfc-editor.org/rfc/rfc9381#appendix-B.3). SK/PK/alpha are RFC 8032 section 7.1
+// TEST 1-3 keys. Example 17 needs ctr = 1 in try-and-increment, so the increment path is covered.
+// Note: drafts before -10 published a different c||s tail for these keys (the challenge did not
+// hash Y yet); the values below are the RFC 9381 ones.
+const VECTORS = [
+  {
+    name: 'Example 16 (alpha empty)',
+    sk: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
+    pk: 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    alpha: '',
+    pi: '8657106690b5526245a92b003bb079ccd1a92130477671f6fc01ad16f26f723f26f8a57ccaed74ee1b190bed1f479d9727d2d0f9b005a6e456a35d4fb0daab1268a1b0db10836d9826a528ca76567805',
+    beta: '90cf1df3b703cce59e2a35b925d411164068269d7b2d29f3301c03dd757876ff66b71dda49d2de59d03450451af026798e8f81cd2e333de5cdf4f3e140fdd8ae'
+  },
+  {
+    name: 'Example 17 (alpha = 72)',
+    sk: '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb',
+    pk: '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c',
+    alpha: '72',
+    pi: 'f3141cd382dc42909d19ec5110469e4feae18300e94f304590abdced48aed5933bf0864a62558b3ed7f2fea45c92a465301b3bbf5e3e54ddf2d935be3b67926da3ef39226bbc355bdc9850112c8f4b02',
+    beta: 'eb4440665d3891d668e7e0fcaf587f1b4bd7fbfe99d0eb2211ccec90496310eb5e33821bc613efb94db5e5b54c70a848a0bef4553a41befc57663b56373a5031'
+  },
+  {
+    name: 'Example 18 (alpha = af82)',
+    sk: 'c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7',
+    pk: 'fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025',
+    alpha: 'af82',
+    pi: '9bc0f79119cc5604bf02d23b4caede71393cedfbb191434dd016d30177ccbf8096bb474e53895c362d8628ee9f9ea3c0e52c7a5c691b6c18c9979866568add7a2d41b00b05081ed0f58ee5e31b3a970e',
+    beta: '645427e5d00c62a23fb703732fa5d892940935942101e456ecca7bb217c61c452118fec1219202a0edcf038bb6373241578be7217ba85a2687f7a0310b2df19f'
+  }
+]
+
+// Deterministic PRNG for the property tests: SHA-512 in counter mode.
+function makeRng (label: string): (n: number) => Uint8Array {
+  let counter = 0
+  let pool: Uint8Array = new Uint8Array(0)
+  return (n: number) => {
+    while (pool.length < n) {
+      pool = concat(pool, sha512(new TextEncoder().encode(`${label}/${counter++}`)))
+    }
+    const out = pool.slice(0, n)
+    pool = pool.slice(n)
+    return out
+  }
+}
+
+t.test('RFC 9381 B.3 vectors', async (t) => {
+  t.equal(VRF_PROOF_LENGTH, 80)
+  t.equal(VRF_OUTPUT_LENGTH, 64)
+  for (const v of VECTORS) {
+    const sk = hex(v.sk)
+    const alpha = hex(v.alpha)
+    t.equal(toHex(vrfPublicKey(sk)), v.pk, `${v.name}: public key`)
+    // Public key is the ordinary Ed25519 key of the seed.
+    t.equal(toHex(vrfPublicKey(sk)), toHex(ed25519.getPublicKey(sk)), `${v.name}: same as Ed25519`)
+    const pi = vrfProve(sk, alpha)
+    t.equal(pi.length, 80)
+    t.equal(toHex(pi), v.pi, `${v.name}: prove gives the exact pi`)
+    t.equal(toHex(vrfProofToHash(hex(v.pi))), v.beta, `${v.name}: proofToHash gives beta`)
+    const beta = vrfVerify(hex(v.pk), hex(v.pi), alpha)
+    t.ok(beta !== null, `${v.name}: verify accepts`)
+    t.equal(toHex(beta ?? new Uint8Array(0)), v.beta, `${v.name}: verify returns beta`)
+  }
+})
+
+t.test('prove/verify round trip on other keys and inputs; determinism', async (t) => {
+  const rng = makeRng('roundtrip')
+  for (let i = 0; i < 8; i++) {
+    const seed = rng(32)
+    const alpha = rng(i * 13)
+    const pk = vrfPublicKey(seed)
+    const pi = vrfProve(seed, alpha)
+    t.same(vrfProve(seed, alpha), pi, 'deterministic proof')
+    const beta = vrfVerify(pk, pi, alpha)
+    t.ok(beta !== null)
+    t.same(beta, vrfProofToHash(pi))
+    t.equal(beta?.length, 64)
+  }
+  // Inputs are not mutated and subarray views work.
+  const buf = hex('00' + VECTORS[1].sk + '00')
+  const view = buf.subarray(1, 33)
+  t.equal(toHex(vrfProve(view, hex('72'))), VECTORS[1].pi)
+  t.equal(toHex(buf), '00' + VECTORS[1].sk + '00')
+})
+
+t.test('prove and proofToHash reject bad arguments with codes', async (t) => {
+  t.throws(() => vrfProve(new Uint8Array(31), new Uint8Array(0)), { code: 'E_VRF_KEY' })
+  t.throws(() => vrfProve(new Uint8Array(33), new Uint8Array(0)), { code: 'E_VRF_KEY' })
+  t.throws(() => vrfPublicKey(new Uint8Array(0)), { code: 'E_VRF_KEY' })
+  t.throws(() => vrfProve(new Uint8Array(32), 'abc' as unknown as Uint8Array), { code: 'E_VRF_INPUT' })
+  const pi = hex(VECTORS[0].pi)
+  t.throws(() => vrfProofToHash(pi.subarray(0, 79)), { code: 'E_VRF_PROOF' })
+  t.throws(() => vrfProofToHash(concat(pi, new Uint8Array(1))), { code: 'E_VRF_PROOF' })
+  t.throws(() => vrfProofToHash(new Uint8Array(0)), { code: 'E_VRF_PROOF' })
+})
+
+t.test('verify rejects every single-bit flip of pi', async (t) => {
+  const v = VECTORS[0]
+  const pk = hex(v.pk)
+  const alpha = hex(v.alpha)
+  let accepted = 0
+  for (let bit = 0; bit < 80 * 8; bit++) {
+    const pi = hex(v.pi)
+    pi[bit >> 3] ^= 1 << (bit & 7)
+    if (vrfVerify(pk, pi, alpha) !== null) accepted++
+  }
+  t.equal(accepted, 0, 'no flipped proof verifies')
+})
+
+t.test('verify rejects wrong alpha, wrong key, wrong lengths', async (t) => {
+  const [a, b] = VECTORS
+  t.equal(vrfVerify(hex(a.pk), hex(a.pi), hex('00')), null, 'alpha 00 instead of empty')
+  t.equal(vrfVerify(hex(b.pk), hex(b.pi), hex('73')), null, 'alpha 73 instead of 72')
+  t.equal(vrfVerify(hex(b.pk), hex(b.pi), hex('7200')), null, 'alpha extended')
+  t.equal(vrfVerify(hex(b.pk), hex(a.pi), hex(a.alpha)), null, 'proof of another key')
+  t.equal(vrfVerify(hex(a.pk), hex(b.pi), hex(b.alpha)), null, 'proof of another key (2)')
+  const pk = hex(a.pk)
+  const pi = hex(a.pi)
+  const alpha = hex(a.alpha)
+  t.equal(vrfVerify(pk.subarray(0, 31), pi, alpha), null, 'pk 31 bytes')
+  t.equal(vrfVerify(concat(pk, new Uint8Array(1)), pi, alpha), null, 'pk 33 bytes')
+  t.equal(vrfVerify(new Uint8Array(0), pi, alpha), null, 'pk empty')
+  t.equal(vrfVerify(pk, pi.subarray(0, 79), alpha), null, 'pi 79 bytes')
+  t.equal(vrfVerify(pk, concat(pi, new Uint8Array(1)), alpha), null, 'pi 81 bytes')
+  t.equal(vrfVerify(pk, new Uint8Array(0), alpha), null, 'pi empty')
+  t.equal(vrfVerify(pk, new Uint8Array(80), alpha), null, 'pi all zero')
+})
+
+t.test('verify rejects s >= L (no malleability through s + L)', async (t) => {
+  const v = VECTORS[0]
+  const pi = hex(v.pi)
+  const s = le(pi.subarray(48, 80))
+  t.ok(s < L)
+  for (const [label, bad] of [['s + L', s + L], ['s = L', L], ['s = 2^256 - 1', (1n << 256n) - 1n], ['s + 2L', s + 2n * L]] as const) {
+    const forged = concat(pi.subarray(0, 48), toLe(bad, 32))
+    t.equal(vrfVerify(hex(v.pk), forged, hex(v.alpha)), null, label)
+    t.throws(() => vrfProofToHash(forged), { code: 'E_VRF_PROOF' }, `${label}: proofToHash`)
+  }
+})
+
+t.test('verify rejects a Gamma that does not decode', async (t) => {
+  const v = VECTORS[0]
+  const pi = hex(v.pi)
+  // Find y values with no curve point (about half of all y); use the first few.
+  let found = 0
+  for (let y = 2n; found < 4; y++) {
+    const enc = toLe(y, 32)
+    let decodes = true
+    try { Point.fromBytes(enc) } catch { decodes = false }
+    if (decodes) continue
+    found++
+    const forged = concat(enc, pi.subarray(32))
+    t.equal(vrfVerify(hex(v.pk), forged, hex(v.alpha)), null, `Gamma y=${y}`)
+    t.throws(() => vrfProofToHash(forged), { code: 'E_VRF_PROOF' })
+  }
+  // Non-canonical Gamma encodings (y >= p) are rejected too.
+  const p = Point.CURVE().p
+  const nonCanonical = concat(toLe(p + 1n, 32), pi.subarray(32))
+  t.equal(vrfVerify(hex(v.pk), nonCanonical, hex(v.alpha)), null, 'Gamma y = p + 1')
+})
+
+// The 8 small-order points of edwards25519 in canonical encoding (identity, order 2, two of order 4,
+// four of order 8), as in libsodium's blocklist; asserted to be small order below.
+const SMALL_ORDER = [
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa'
+]
+
+// Test-only re-derivation of RFC 9381 pieces, used to forge proofs for small-order keys.
+function encodeToCurve (pk: Uint8Array, alpha: Uint8Array): EdwardsPoint {
+  for (let ctr = 0; ctr < 256; ctr++) {
+    const h = sha512(concat(Uint8Array.of(3, 1), pk, alpha, Uint8Array.of(ctr, 0)))
+    try {
+      const H = Point.fromBytes(h.subarray(0, 32)).clearCofactor()
+      if (!H.is0()) return H
+    } catch {}
+  }
+  throw new Error('unreachable')
+}
+function challenge (...points: EdwardsPoint[]): bigint {
+  return le(sha512(concat(Uint8Array.of(3, 2), ...points.map((p) => p.toBytes()), Uint8Array.of(0))).subarray(0, 16))
+}
+
+t.test('verify rejects small-order public keys (ECVRF_validate_key), even with proofs that satisfy the equations', async (t) => {
+  const alpha = new TextEncoder().encode('econumi epoch 1')
+  const seen = new Set<string>()
+  for (const enc of SMALL_ORDER) {
+    const Y = Point.fromBytes(hex(enc))
+    t.ok(Y.isSmallOrder(), `${enc.slice(0, 8)}.. is small order`)
+    t.equal(toHex(Y.toBytes()), enc, 'canonical encoding')
+    seen.add(toHex(Y.toBytes()))
+    // Forge: Gamma = identity, U = k*B - j*Y, V = k*H, s = k; accept when c = j (mod 8), because
+    // then c*Y = j*Y. Without validate_key this "proof" passes the verification equations, for
+    // every alpha with the same constant beta.
+    const H = encodeToCurve(hex(enc), alpha)
+    const gamma = Point.ZERO
+    let forged: Uint8Array | null = null
+    for (let k = 1n; forged === null; k++) {
+      const j = k % 8n
+      const U = Point.BASE.multiply(k).subtract(Y.multiplyUnsafe(j))
+      const V = H.multiply(k)
+      const c = challenge(Y, H, gamma, U, V)
+      if ((c - j) % 8n !== 0n) continue
+      const s = k
+      // Check the verification equations by hand: c == challenge(Y, H, Gamma, s*B - c*Y, s*H - c*Gamma).
+      const U2 = Point.BASE.multiplyUnsafe(s).subtract(Y.multiplyUnsafe(c))
+      const V2 = H.multiplyUnsafe(s).subtract(gamma.multiplyUnsafe(c))
+      t.equal(challenge(Y, H, gamma, U2, V2), c, 'forged proof satisfies the equations')
+      forged = concat(gamma.toBytes(), toLe(c, 16), toLe(s, 32))
+    }
+    t.equal(vrfVerify(hex(enc), forged, alpha), null, `small-order key ${enc.slice(0, 8)}.. rejected`)
+  }
+  t.equal(seen.size, 8, 'eight distinct small-order points')
+  // Non-canonical encodings of small-order points (y = p encodes y = 0, y = p + 1 encodes the
+  // identity) must not slip through: strict RFC 8032 decoding rejects them.
+  const p = Point.CURVE().p
+  for (const y of [p, p + 1n]) {
+    for (const sign of [0, 0x80]) {
+      const enc = toLe(y, 32)
+      enc[31] |= sign
+      t.equal(vrfVerify(enc, hex(VECTORS[0].pi), new Uint8Array(0)), null, `non-canonical pk y=${y - p}+p sign=${sign}`)
+    }
+  }
+})
+
+t.test('verify never throws and never accepts garbage (property test)', async (t) => {
+  const rng = makeRng('garbage')
+  const byte = (): number => rng(1)[0]
+  const int = (n: number): number => ((byte() << 8) | byte()) % n
+  const base = VECTORS.map((v) => ({ pk: hex(v.pk), pi: hex(v.pi), alpha: hex(v.alpha) }))
+  const same = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && toHex(a) === toHex(b)
+
+  function mutate (input: Uint8Array): Uint8Array {
+    const out = Uint8Array.from(input)
+    switch (int(6)) {
+      case 0: { // flip a few random bits
+        if (out.length === 0) return Uint8Array.of(byte())
+        for (let i = 0, n = 1 + int(4); i < n; i++) out[int(out.length)] ^= 1 << int(8)
+        return out
+      }
+      case 1: // replace one byte
+        if (out.length === 0) return Uint8Array.of(byte())
+        out[int(out.length)] = byte()
+        return out
+      case 2: return out.subarray(0, int(out.length + 1)) // truncate
+      case 3: return concat(out, rng(1 + int(40))) // extend
+      case 4: return rng(input.length) // random bytes of the right length
+      default: return rng(int(120)) // random bytes of random length
+    }
+  }
+
+  let throws = 0
+  let accepted = 0
+  let tried = 0
+  let wellFormed = 0
+  for (let i = 0; i < 2500; i++) {
+    const b = base[i % base.length]
+    const which = 1 + int(7) // which fields to mutate (bitmask 1..7)
+    const pk = (which & 1) !== 0 ? mutate(b.pk) : b.pk
+    const pi = (which & 2) !== 0 ? mutate(b.pi) : b.pi
+    const alpha = (which & 4) !== 0 ? mutate(b.alpha) : b.alpha
+    if (same(pk, b.pk) && same(pi, b.pi) && same(alpha, b.alpha)) continue
+    tried++
+    if (pk.length === 32 && pi.length === 80) wellFormed++
+    try {
+      if (vrfVerify(pk, pi, alpha) !== null) accepted++
+    } catch {
+      throws++
+    }
+  }
+  t.ok(tried > 2000, `ran ${tried} mutated inputs`)
+  t.ok(wellFormed > 800, `${wellFormed} of them had well-formed lengths and reached the curve checks`)
+  t.equal(throws, 0, 'verify never throws')
+  t.equal(accepted, 0, 'no mutated input verifies')
+
+  // Wrong types, too.
+  const junk: unknown[] = [undefined, null, 0, 'ab', [1, 2, 3], {}, new Uint16Array(16), new ArrayBuffer(32)]
+  const v = base[0]
+  for (const j of junk) {
+    const x = j as Uint8Array
+    t.doesNotThrow(() => {
+      t.equal(vrfVerify(x, v.pi, v.alpha), null)
+      t.equal(vrfVerify(v.pk, x, v.alpha), null)
+      t.equal(vrfVerify(v.pk, v.pi, x), null)
+    })
+  }
+})
