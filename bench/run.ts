@@ -2,6 +2,7 @@
 import type { Bench } from './lib.js'
 
 const registry: Array<() => Promise<Bench>> = [
+  async () => (await import('./tx-admission.js')).default
 ]
 
 async function main (): Promise<void> {

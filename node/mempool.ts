@@ -52,8 +52,8 @@ export class Mempool {
     if (this.byId.size >= MEMPOOL_MAX) fail('E_MEMPOOL_FULL', 'mempool is full, try again later', { size: this.byId.size })
     checkTransaction(tx, this.ledger.genesis, this.ledger.params.minFee)
     const from = encodeAddress(addressBytesFromPublicKey(tx.from))
-    await this.ledger.account(from) // warms the cache for the synchronous check below
-    if ((await this.ledger.txLocation(txid)) !== undefined) fail('E_TX_KNOWN', 'transaction is already in a block', { txid })
+    // a transaction already in a block fails the nonce check below (its nonce is used)
+    if (this.ledger.accountCached(from) === undefined) await this.ledger.account(from)
     // From here to the reservation there is no await, so concurrent admissions see each other.
     if (this.byId.has(txid)) fail('E_TX_KNOWN', 'transaction is already in the mempool', { txid })
     const acct = this.ledger.accountCached(from) ?? await this.ledger.account(from)

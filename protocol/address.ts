@@ -39,9 +39,20 @@ export function addressBytesFromPublicKey (publicKey: Uint8Array): Uint8Array {
   return out
 }
 
+// PERF: base58 over BigInt costs ~10 µs; addresses repeat (senders, miners), so remember recent ones.
+const encodedCache = new Map<string, string>()
+const ENCODED_CACHE_MAX = 50_000
+
 export function encodeAddress (raw: Uint8Array): string {
   if (raw.length !== ADDRESS_BYTES || raw[0] !== ADDRESS_VERSION) fail('E_BAD_ADDRESS', 'not a raw address', { length: raw.length })
-  return base58Encode(Buffer.concat([raw, checksum(raw)]))
+  const k = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
+  let s = encodedCache.get(k)
+  if (s === undefined) {
+    s = base58Encode(Buffer.concat([raw, checksum(raw)]))
+    if (encodedCache.size >= ENCODED_CACHE_MAX) encodedCache.clear()
+    encodedCache.set(k, s)
+  }
+  return s
 }
 
 export function addressFromPublicKey (publicKey: Uint8Array): string {
