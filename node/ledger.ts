@@ -12,7 +12,39 @@ import { toHex } from '../protocol/encoding.js'
 /** Where a block's bytes live: a core (by key) and an index in it. */
 export interface BlockLocation { core: string, seq: number }
 
-export interface BlockIndexEntry extends BlockLocation { height: string, hash: string, prevHash: string, epoch: string }
+/** Every known block, canonical or not: where it lives and what fork choice needs to rank it. */
+export interface BlockIndexEntry extends BlockLocation {
+  hash: string
+  prevHash: string
+  height: string
+  epoch: string
+  /** Cumulative work up to and including this block. */
+  work: string
+  ticket: string
+  cu: string
+  vrfOutput: string
+  winner: string
+  invalid?: string // the error code, once applying it failed
+}
+
+export function entryToTip (e: BlockIndexEntry): ChainTip {
+  return { hash: Buffer.from(e.hash, 'hex'), height: BigInt(e.height), epoch: BigInt(e.epoch), work: BigInt(e.work), score: { ticket: BigInt(e.ticket), cu: BigInt(e.cu), vrfOutput: Buffer.from(e.vrfOutput, 'hex') } }
+}
+
+export function makeEntry (block: Block, location: BlockLocation, tip: ChainTip): BlockIndexEntry {
+  return {
+    ...location,
+    hash: toHex(tip.hash),
+    prevHash: toHex(block.header.prevHash),
+    height: tip.height.toString(),
+    epoch: tip.epoch.toString(),
+    work: tip.work.toString(),
+    ticket: tip.score.ticket.toString(),
+    cu: tip.score.cu.toString(),
+    vrfOutput: toHex(tip.score.vrfOutput),
+    winner: toHex(block.header.winner.nodeKey)
+  }
+}
 
 export interface TxLocation { blockHash: string, height: string, index: number }
 
@@ -109,7 +141,7 @@ export class Ledger {
       ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(ch.after) })
       undo[addr] = accountToJson(ch.before)
     }
-    const entry: BlockIndexEntry = { ...location, height: fx.tip.height.toString(), hash, prevHash: toHex(block.header.prevHash), epoch: block.header.epoch.toString() }
+    const entry = makeEntry(block, location, fx.tip)
     ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
     ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
     ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: this.tipCache === null ? null : tipToJson(this.tipCache), txids: fx.txids.map(toHex) }) })
@@ -152,6 +184,41 @@ export class Ledger {
   async blockEntry (hash: string): Promise<BlockIndexEntry | undefined> {
     const v = await this.db.get(`block:${hash}`)
     return v === undefined ? undefined : JSON.parse(v)
+  }
+
+  async putBlockEntry (entry: BlockIndexEntry, extra: BatchOp[] = []): Promise<void> {
+    await this.db.batch([...extra, { type: 'put', key: `block:${entry.hash}`, value: JSON.stringify(entry) }])
+  }
+
+  async allBlockEntries (): Promise<BlockIndexEntry[]> {
+    const out: BlockIndexEntry[] = []
+    for await (const v of this.db.values({ gte: 'block:', lt: 'block;' })) out.push(JSON.parse(v))
+    return out
+  }
+
+  /** A block whose parent is not known yet, remembered durably until the parent arrives. */
+  async putOrphan (prevHash: string, hash: string, location: BlockLocation, extra: BatchOp[] = []): Promise<void> {
+    await this.db.batch([...extra, { type: 'put', key: `orphan:${prevHash}:${hash}`, value: JSON.stringify(location) }])
+  }
+
+  async takeOrphans (prevHash: string): Promise<BlockLocation[]> {
+    const out: Array<{ key: string, loc: BlockLocation }> = []
+    for await (const [k, v] of this.db.iterator({ gte: `orphan:${prevHash}:`, lt: `orphan:${prevHash};` })) out.push({ key: k, loc: JSON.parse(v) })
+    if (out.length > 0) await this.db.batch(out.map((o) => ({ type: 'del' as const, key: o.key })))
+    return out.map((o) => o.loc)
+  }
+
+  async putEvidence (node: string, epoch: string, hashes: string[]): Promise<void> {
+    await this.db.put(`evidence:${node}:${epoch}`, JSON.stringify(hashes))
+  }
+
+  async listEvidence (): Promise<Array<{ node: string, epoch: string, blocks: string[] }>> {
+    const out = []
+    for await (const [k, v] of this.db.iterator({ gte: 'evidence:', lt: 'evidence;' })) {
+      const [, node, epoch] = k.split(':')
+      out.push({ node, epoch, blocks: JSON.parse(v) as string[] })
+    }
+    return out
   }
 
   async txLocation (txid: string): Promise<TxLocation | undefined> {

@@ -10,6 +10,7 @@ import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
+import { type BootstrapAddress, DEFAULT_BOOTSTRAP_PORT, parseBootstrap } from './network.js'
 
 export interface ForegroundOptions {
   dataDir: string
@@ -21,9 +22,17 @@ export interface ForegroundOptions {
   apiPort?: number
   bootstrap?: string[]
   network?: string
+  /** Explicitly join Hyperswarm's public DHT instead of the local one. */
+  publicNetwork?: boolean
+  /** Run without peers (a private single-node chain). */
+  offline?: boolean
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
+
+function parseBootstrapOption (s: string): BootstrapAddress {
+  try { return parseBootstrap(s) } catch { return fail('E_BAD_BOOTSTRAP', 'bootstrap must be host:port', { bootstrap: s }) }
+}
 
 function parseAllocation (s: string): { address: string, amount: bigint } {
   const i = s.indexOf('=')
@@ -81,7 +90,8 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     rewardAddress: o.rewardAddress,
     // devnet only: a declared, unattested amount so a single node can produce blocks without Docker
     computeUnits: o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : undefined,
-    log
+    log,
+    network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
   })
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
@@ -113,7 +123,13 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   }
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
-  node.start()
+  try {
+    await node.start()
+  } catch (err) {
+    shutdown()
+    await finished
+    throw err
+  }
   log('ready', {
     network: params.network,
     genesisCreated: created,
@@ -122,6 +138,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,
     height: node.ledger.height,
+    peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + DEFAULT_BOOTSTRAP_PORT}`),
     epochMs: params.epochMs,
     computeUnits: o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })

@@ -1,25 +1,30 @@
-// The node: one chain store, one ledger, one mempool, an epoch clock and block production.
-// All chain state changes run one at a time under `chainLock`.
+// The node: chain store, ledger, block tree, mempool, epoch clock, block production and the peer
+// network. Every change to the chain runs one at a time under `chainLock`.
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { mkdirSync, rmSync } from 'node:fs'
 import { addressBytesFromPublicKey, decodeAddress, encodeAddress } from '../protocol/address.js'
-import { type Block, buildBlock, decodeBlock, encodeBlock, blockHash } from '../protocol/block.js'
-import { makeClaim } from '../protocol/claim.js'
+import { type Block, MAX_BLOCK_CLAIMS, blockHash, buildBlock, decodeBlock, encodeBlock } from '../protocol/block.js'
+import { type Claim, type ScoredClaim, compareClaims, makeClaim, scoreClaim } from '../protocol/claim.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.js'
 import { blockReward } from '../protocol/reward.js'
-import { type BlockEffects, applyBlock, touchedAddresses } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses } from '../protocol/state.js'
+import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
+import { MSG_CLAIM, MSG_HELLO, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
-import { type BatchOp, type BlockIndexEntry, Ledger } from './ledger.js'
+import { type BlockIndexEntry, Ledger } from './ledger.js'
+import type { LogFn } from './log.js'
 import { Mempool } from './mempool.js'
 import { Mutex } from './mutex.js'
+import { Network, type NetworkOptions, type Peer } from './network.js'
 
-export type LogFn = (event: string, fields?: Record<string, unknown>) => void
+export type { LogFn }
 
 export interface NodeOptions {
   dataDir: string
@@ -28,21 +33,38 @@ export interface NodeOptions {
   computeUnits?: ComputeUnitSource
   log?: LogFn
   now?: () => number
+  /** Peer networking; omitted = a standalone node. */
+  network?: Omit<NetworkOptions, 'log'>
+  /** How long to collect peers' lottery claims before deciding the epoch's winner. */
+  claimWindowMs?: number
 }
+
+interface PeerTip extends TipAnnouncement { at: number }
 
 export class EconumiNode extends EventEmitter {
   readonly genesis: Uint8Array
   readonly identity: NodeIdentity
   readonly rewardAddress: string
   readonly clock: EpochClock
+  readonly params: NetworkParams
   mempool!: Mempool
   ledger!: Ledger
+  chain!: Chain
+  network: Network | null = null
   readonly store: ChainStore
+  computeUnits: ComputeUnitSource
   private readonly chainLock = new Mutex()
   private readonly now: () => number
   private readonly log: LogFn
   private closed = false
-  computeUnits: ComputeUnitSource
+  /** epoch → prevHash → node → verified claim */
+  private readonly claims = new Map<bigint, Map<string, Map<string, ScoredClaim>>>()
+  private readonly peerTips = new Map<string, PeerTip>()
+  private readonly coreOwners = new Map<string, string>()
+  private readonly processing = new Map<string, Promise<void>>()
+  private readonly rerun = new Set<string>()
+  private readonly recentTx = new Set<string>()
+  private syncTimer: NodeJS.Timeout | null = null
 
   private constructor (readonly opts: NodeOptions) {
     super()
@@ -59,8 +81,6 @@ export class EconumiNode extends EventEmitter {
     this.store = new ChainStore(join(opts.dataDir, 'cores'))
   }
 
-  readonly params: NetworkParams
-
   static async open (opts: NodeOptions): Promise<EconumiNode> {
     const node = new EconumiNode(opts)
     node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis)
@@ -71,6 +91,10 @@ export class EconumiNode extends EventEmitter {
       throw err
     }
     node.mempool = new Mempool(node.ledger)
+    node.chain = new Chain(node.ledger, node.store, {
+      onOrphanedTxs: async (txs) => { await node.readmit(txs) },
+      onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) }
+    }, node.log)
     await node.recover()
     const { loaded, dropped } = await node.mempool.load()
     if (loaded + dropped > 0) node.log('mempool-restored', { loaded, dropped })
@@ -79,8 +103,17 @@ export class EconumiNode extends EventEmitter {
 
   get genesisHex (): string { return toHex(this.genesis) }
 
-  /** Start producing blocks on epoch boundaries. */
-  start (): void {
+  /** Start the network (if configured) and block production on epoch boundaries. */
+  async start (): Promise<void> {
+    if (this.opts.network !== undefined) {
+      this.network = new Network(this.store.store, this.identity.signer.seed, this.genesis, {
+        onPeer: (peer) => { peer.send({ type: MSG_HELLO, hello: { genesis: this.genesis, blocksCore: this.store.blocks.key, recordsCore: this.store.records.key, tip: this.tipAnnouncement() } }) },
+        onMessage: async (peer, m) => { await this.onPeerMessage(peer, m) },
+        onPeerGone: (peer) => { this.peerTips.delete(peer.id); this.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.network?.peers.size ?? 0 }) }
+      }, { ...this.opts.network, log: this.log })
+      await this.network.start()
+      this.syncTimer = setInterval(() => this.reportSync(), 1000)
+    }
     this.clock.on('epoch', (epoch: bigint) => {
       this.produce(epoch).catch((err) => this.log('produce-failed', { epoch, code: (err as EconumiError).code, error: (err as Error).message }))
     })
@@ -91,95 +124,273 @@ export class EconumiNode extends EventEmitter {
     if (this.closed) return
     this.closed = true
     this.clock.stop()
+    if (this.syncTimer !== null) clearInterval(this.syncTimer)
+    if (this.network !== null) await this.network.close()
     await this.chainLock.run(async () => {
+      await Promise.allSettled([...this.processing.values()])
       await this.store.close()
       await this.ledger.close()
     })
   }
 
-  /** Apply blocks that reached the own core but not the ledger (a crash between the two writes). */
+  /** Index every block in every known core that the ledger has not seen (after a crash, or a sync cut short). */
   private async recover (): Promise<void> {
-    const core = this.store.blocks
-    let seq = Number(await this.ledger.getMeta('ownIndexed') ?? '0')
-    let applied = 0
-    for (; seq < core.length; seq++) {
-      const bytes = await this.store.getBlockBytes(this.store.ownKey, seq)
-      const block = decodeBlock(bytes)
-      const tip = this.ledger.tip
-      const extendsTip = tip === null ? equalBytes(block.header.prevHash, this.genesis) : equalBytes(block.header.prevHash, tip.hash)
-      const marker: BatchOp = { type: 'put', key: 'meta:ownIndexed', value: String(seq + 1) }
-      if (!extendsTip) {
-        // a block of ours off the canonical chain (kept for fork choice); nothing to apply
-        await this.ledger.putMeta('ownIndexed', String(seq + 1))
-        continue
-      }
-      const view = await this.ledger.view(touchedAddresses(block))
-      const fx = applyBlock(view, block)
-      await this.ledger.commitBlock(block, { core: this.store.ownKey, seq }, fx, [marker])
-      applied++
+    const before = this.ledger.height
+    for (const key of [this.store.ownKey, ...(await this.knownCores())]) {
+      const core = await this.store.core(key)
+      await this.indexCore(key, core.length)
     }
-    if (applied > 0) this.log('recovered', { blocks: applied, height: this.ledger.height })
+    await this.chainLock.run(async () => { await this.chain.reconcile() })
+    if (this.ledger.height !== before) this.log('recovered', { from: before, height: this.ledger.height })
   }
 
-  async submitTransaction (bytes: Uint8Array): Promise<string> {
-    if (this.closed) fail('E_NODE_CLOSING', 'node is shutting down')
-    const txid = await this.mempool.admit(bytes)
+  private async knownCores (): Promise<string[]> {
+    const raw = await this.ledger.getMeta('cores')
+    return raw === undefined ? [] : JSON.parse(raw) as string[]
+  }
+
+  /** Remember a peer's core durably, replicate it, and index its blocks as they arrive. */
+  private async addCore (key: string, owner: string): Promise<void> {
+    this.coreOwners.set(key, owner)
+    if (key === this.store.ownKey) return
+    const known = await this.knownCores()
+    if (!known.includes(key)) await this.ledger.putMeta('cores', JSON.stringify([...known, key]))
+    const core = await this.store.core(key)
+    if (!(core as any).__econumiWatched) {
+      (core as any).__econumiWatched = true
+      core.on('append', () => this.scheduleIndex(key))
+      ;(core as any).download({ start: 0, end: -1 })
+    }
+    this.scheduleIndex(key)
+  }
+
+  private scheduleIndex (key: string): void {
+    if (this.closed) return
+    if (this.processing.has(key)) { this.rerun.add(key); return }
+    const run = (async () => {
+      try {
+        do {
+          this.rerun.delete(key)
+          const core = await this.store.core(key)
+          await (core as any).update?.({ wait: false }).catch(() => {})
+          await this.indexCore(key, core.length)
+        } while (this.rerun.has(key) && !this.closed)
+      } catch (err) {
+        if (!this.closed) this.log('index-failed', { core: key.slice(0, 16), error: (err as Error).message })
+      } finally {
+        this.processing.delete(key)
+      }
+    })()
+    this.processing.set(key, run)
+  }
+
+  private async indexCore (key: string, length: number): Promise<void> {
+    let seq = await this.chain.indexedUpTo(key)
+    for (; seq < length && !this.closed; seq++) {
+      let block: Block
+      try {
+        block = decodeBlock(await this.store.getBlockBytes(key, seq))
+      } catch (err) {
+        if (!isEconumiError(err) || err.code === 'E_BLOCK_UNAVAILABLE') throw err
+        await this.ledger.putMeta(this.chain.indexedKey(key), String(seq + 1))
+        this.blame(key, 50, err.code)
+        continue
+      }
+      await this.chainLock.run(async () => {
+        if (this.closed) return
+        try {
+          await this.chain.addBlock(block, { core: key, seq })
+        } catch (err) {
+          if (!isEconumiError(err)) throw err
+          this.log('block-rejected', { core: key.slice(0, 16), seq, code: err.code, error: err.message })
+          this.blame(key, 50, err.code)
+        }
+      })
+    }
+  }
+
+  private blame (core: string, points: number, reason: string): void {
+    const owner = this.coreOwners.get(core)
+    const peer = owner === undefined ? undefined : this.network?.peers.get(owner)
+    if (peer !== undefined) this.network?.penalize(peer, points, reason)
+  }
+
+  private tipAnnouncement (): TipAnnouncement | null {
+    const tip = this.ledger.tip
+    return tip === null ? null : { height: tip.height, hash: tip.hash, work: tip.work }
+  }
+
+  private async onPeerMessage (peer: Peer, m: WireMessage): Promise<void> {
+    switch (m.type) {
+      case MSG_HELLO:
+        if (!equalBytes(m.hello.genesis, this.genesis)) { this.network?.penalize(peer, 1000, 'E_WRONG_NETWORK'); return }
+        this.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.network?.peers.size ?? 0 })
+        if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.now() })
+        await this.addCore(toHex(m.hello.blocksCore), peer.id)
+        return
+      case MSG_TIP:
+        this.peerTips.set(peer.id, { ...m.tip, at: this.now() })
+        return
+      case MSG_TX:
+        await this.relayTransaction(m.tx, peer)
+        return
+      case MSG_CLAIM:
+        this.acceptClaim(m.claim, peer)
+    }
+  }
+
+  private async relayTransaction (bytes: Uint8Array, from: Peer | null): Promise<string | null> {
+    const key = Buffer.from(bytes).toString('base64')
+    if (this.recentTx.has(key)) return null
+    this.recentTx.add(key)
+    if (this.recentTx.size > 50_000) this.recentTx.clear()
+    let txid: string
+    try {
+      txid = await this.mempool.admit(bytes)
+    } catch (err) {
+      if (!isEconumiError(err)) throw err
+      // races (nonce, already known) are normal; forged data is not
+      if (from !== null && /SIGNATURE|LENGTH|VERSION|DECODE|ADDRESS|AMOUNT/.test(err.code)) this.network?.penalize(from, 25, err.code)
+      if (from === null) throw err
+      return null
+    }
+    this.network?.broadcast({ type: MSG_TX, tx: bytes }, from ?? undefined)
     this.emit('tx', txid)
     return txid
   }
 
+  private acceptClaim (claim: Claim, from: Peer | null): boolean {
+    const current = this.clock.current()
+    if (claim.epoch + 1n < current || claim.epoch > current + 1n) return false // stale or far future: ignore
+    const prev = toHex(claim.prevHash)
+    const node = toHex(claim.nodeKey)
+    const byPrev = this.claims.get(claim.epoch) ?? new Map<string, Map<string, ScoredClaim>>()
+    const byNode = byPrev.get(prev) ?? new Map<string, ScoredClaim>()
+    if (byNode.has(node)) return false
+    let scored: ScoredClaim
+    try {
+      scored = scoreClaim(claim, this.genesis, this.params.maxClaimCu)
+    } catch (err) {
+      if (from !== null && isEconumiError(err)) this.network?.penalize(from, 25, err.code)
+      return false
+    }
+    byNode.set(node, scored)
+    byPrev.set(prev, byNode)
+    this.claims.set(claim.epoch, byPrev)
+    for (const e of this.claims.keys()) if (e + 2n < current) this.claims.delete(e)
+    this.network?.broadcast({ type: MSG_CLAIM, claim }, from ?? undefined)
+    return true
+  }
+
+  private async readmit (txs: Transaction[]): Promise<void> {
+    const sorted = [...txs].sort((a, b) => (a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0))
+    for (const tx of sorted) {
+      try { await this.mempool.admit(encodeTransaction(tx)) } catch (err) { if (!isEconumiError(err)) throw err }
+    }
+  }
+
+  private async onNewHead (tip: ChainTip, blocks: Block[]): Promise<void> {
+    const senders = new Set<string>()
+    for (const b of blocks) for (const tx of b.txs) senders.add(encodeAddress(addressBytesFromPublicKey(tx.from)))
+    await this.mempool.prune(senders)
+    const last = blocks[blocks.length - 1]
+    this.log('head', { height: tip.height, hash: toHex(tip.hash), epoch: tip.epoch, txs: last.txs.length, winner: toHex(last.header.winner.nodeKey).slice(0, 16) })
+    this.emit('head', tip)
+  }
+
+  /** Sync target: the most work any peer has announced that we do not hold yet. */
+  syncState (): { height: bigint, target: bigint, syncing: boolean } {
+    const height = this.ledger.height
+    const work = this.ledger.tip?.work ?? 0n
+    let target = height
+    let syncing = false
+    const horizon = this.now() - 3 * Number(this.params.epochMs) - 10_000
+    for (const [id, t] of this.peerTips) {
+      if (t.at < horizon) { this.peerTips.delete(id); continue }
+      if (t.work > work) { syncing = true; if (t.height > target) target = t.height }
+    }
+    return { height, target, syncing }
+  }
+
+  private lastSyncReport = ''
+  private reportSync (): void {
+    const s = this.syncState()
+    const line = `${s.height}/${s.target}`
+    if (s.syncing && line !== this.lastSyncReport) this.log('sync', { height: s.height, target: s.target })
+    this.lastSyncReport = s.syncing ? line : ''
+  }
+
+  async submitTransaction (bytes: Uint8Array): Promise<string> {
+    if (this.closed) fail('E_NODE_CLOSING', 'node is shutting down')
+    const txid = await this.relayTransaction(bytes, null)
+    if (txid === null) fail('E_TX_KNOWN', 'transaction was already submitted')
+    return txid
+  }
+
   /**
-   * Hold the lottery for `epoch` and, if this node wins, append the block.
-   * Returns the block, or null when this node had no claim or the epoch already has a block.
+   * Hold the lottery for `epoch`: publish this node's claim, wait for peers' claims, and if this node
+   * holds the lowest score, append the block. Returns the block, or null.
    */
   async produce (epoch: bigint): Promise<Block | null> {
+    if (this.closed) return null
+    const sync = this.syncState()
+    if (sync.syncing) { this.log('produce-skipped', { epoch, reason: 'syncing', height: sync.height, target: sync.target }); return null }
+    const tip0 = this.ledger.tip
+    if (tip0 !== null && epoch <= tip0.epoch) return null
+    let cu = await this.computeUnits.computeUnitsFor(epoch)
+    if (cu <= 0n) return null
+    if (cu > this.params.maxClaimCu) cu = this.params.maxClaimCu
+    const prevHash = tip0?.hash ?? this.genesis
+    const own = makeClaim(this.identity.signer, this.genesis, prevHash, epoch, cu)
+    this.acceptClaim(own, null)
+    const peers = this.network?.peers.size ?? 0
+    const window = this.opts.claimWindowMs ?? Math.min(Number(this.params.epochMs) / 3, 3000)
+    if (peers > 0 && window > 0) await new Promise((resolve) => setTimeout(resolve, window))
     return await this.chainLock.run(async () => {
       if (this.closed) return null
       const tip = this.ledger.tip
-      if (tip !== null && epoch <= tip.epoch) return null
+      if (!equalBytes(tip?.hash ?? this.genesis, prevHash)) return null // the head moved while we waited
       const start = epochStart(this.params, epoch)
       const end = start + this.params.epochMs
       const now = BigInt(this.now())
       if (now >= end) return null // too late: the block time must lie inside its epoch
-      let cu = await this.computeUnits.computeUnitsFor(epoch)
-      if (cu <= 0n) return null
-      if (cu > this.params.maxClaimCu) cu = this.params.maxClaimCu
-      const prevHash = tip?.hash ?? this.genesis
+      const seen = [...(this.claims.get(epoch)?.get(toHex(prevHash))?.values() ?? [])].sort(compareClaims)
+      if (seen.length === 0 || !equalBytes(seen[0].claim.nodeKey, this.identity.signer.publicKey)) {
+        if (seen.length > 0) this.log('lottery-lost', { epoch, winner: toHex(seen[0].claim.nodeKey).slice(0, 16), claims: seen.length })
+        return null
+      }
+      const claims = seen.slice(0, MAX_BLOCK_CLAIMS).map((s) => s.claim)
       const height = tip === null ? 0n : tip.height + 1n
-      const claim = makeClaim(this.identity.signer, this.genesis, prevHash, epoch, cu)
       const miner = decodeAddress(this.rewardAddress)
       let candidates = await this.mempool.select(this.params.maxBlockTxs)
       const time = now < start ? start : now
       for (let attempt = 0; ; attempt++) {
         const txs = candidates.map((e) => e.tx)
         const fees = txs.reduce((s, tx) => s + tx.fee, 0n)
-        const block = buildBlock({ height, prevHash, epoch, time, winner: claim, claims: [claim], miner, coinbase: blockReward(height) + fees, txs }, this.identity.signer, this.genesis)
+        const block = buildBlock({ height, prevHash, epoch, time, winner: claims[0], claims, miner, coinbase: blockReward(height) + fees, txs }, this.identity.signer, this.genesis)
         let fx: BlockEffects
         try {
           fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block)
         } catch (err) {
           const bad = isEconumiError(err) ? err.details.txid : undefined
           if (typeof bad !== 'string' || attempt > 100) throw err
-          // a mempool entry went stale (e.g. a block changed its account): drop it and rebuild
+          // a mempool entry went stale: drop it and rebuild
           candidates = candidates.filter((e) => e.txid !== bad)
           this.mempool.remove([bad])
           await this.ledger.deleteMempool([bad])
           continue
         }
-        await this.commitOwnBlock(block, fx)
+        const seq = await this.store.appendBlock(encodeBlock(block))
+        await this.chain.commitOwn(block, { core: this.store.ownKey, seq }, fx)
+        this.mempool.remove(fx.txids.map(toHex))
+        await this.onNewHead(fx.tip, [block])
+        this.log('block', { height: block.header.height, epoch, hash: toHex(fx.hash), txs: block.txs.length, claims: claims.length, coinbase: block.coinbase })
+        this.emit('block', block, fx)
+        const ann = this.tipAnnouncement()
+        if (ann !== null) this.network?.broadcast({ type: MSG_TIP, tip: ann })
         return block
       }
     })
-  }
-
-  private async commitOwnBlock (block: Block, fx: BlockEffects): Promise<void> {
-    const seq = await this.store.appendBlock(encodeBlock(block))
-    await this.ledger.commitBlock(block, { core: this.store.ownKey, seq }, fx, [{ type: 'put', key: 'meta:ownIndexed', value: String(seq + 1) }])
-    const txids = fx.txids.map(toHex)
-    this.mempool.remove(txids)
-    await this.mempool.prune(block.txs.map((tx) => encodeAddress(addressBytesFromPublicKey(tx.from))))
-    this.log('block', { height: block.header.height, epoch: block.header.epoch, hash: toHex(fx.hash), txs: block.txs.length, coinbase: block.coinbase })
-    this.emit('block', block, fx)
   }
 
   async blockByHeight (height: bigint): Promise<{ block: Block, entry: BlockIndexEntry } | null> {
@@ -197,6 +408,7 @@ export class EconumiNode extends EventEmitter {
 
   status (): Record<string, unknown> {
     const tip = this.ledger.tip
+    const sync = this.syncState()
     return {
       network: this.params.network,
       genesisHash: this.genesisHex,
@@ -208,19 +420,25 @@ export class EconumiNode extends EventEmitter {
       epoch: this.clock.current().toString(),
       epochMs: this.params.epochMs.toString(),
       mempool: this.mempool.size,
-      peers: 0,
-      sync: { height: this.ledger.height.toString(), target: this.ledger.height.toString() }
+      peers: this.network?.peers.size ?? 0,
+      sync: { height: sync.height.toString(), target: sync.target.toString(), syncing: sync.syncing }
     }
   }
 }
 
 /** Rebuild the ledger from the cores: drop the LevelDB index and replay every block. */
 export async function reindexNode (opts: NodeOptions): Promise<{ height: bigint, mempool: number }> {
-  // keep the acknowledged mempool across the rebuild
   const before = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, genesisHash(opts.params))
   const saved = await before.listMempool()
+  const cores = await before.getMeta('cores')
   await before.close()
   rmSync(join(opts.dataDir, 'ledger'), { recursive: true, force: true })
+  if (cores !== undefined) {
+    // keep the list of peers' cores so their blocks are replayed too
+    const fresh = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, genesisHash(opts.params))
+    await fresh.putMeta('cores', cores)
+    await fresh.close()
+  }
   const node = await EconumiNode.open(opts)
   let kept = 0
   for (const s of saved) {

@@ -1,0 +1,211 @@
+// The block tree: every block seen in any core is indexed; the canonical chain is the pure fork choice
+// over them, and the ledger follows it by rolling blocks back and forward. Runs under the chain lock.
+import { type Block, blockHash, decodeBlock, verifyBlockSignature } from '../protocol/block.js'
+import { equalBytes, toHex } from '../protocol/encoding.js'
+import { fail, isEconumiError } from '../protocol/errors.js'
+import { compareTips } from '../protocol/fork-choice.js'
+import { epochStart } from '../protocol/params.js'
+import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
+import type { ChainStore } from './chain-store.js'
+import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
+import type { LogFn } from './log.js'
+
+export type AddResult = 'known' | 'orphan' | 'invalid' | 'stored' | 'head'
+
+export interface ChainEvents {
+  /** Blocks that left the canonical chain: their transactions go back to the mempool. */
+  onOrphanedTxs: (txs: Transaction[]) => Promise<void>
+  onNewHead: (tip: ChainTip, blocks: Block[]) => Promise<void>
+}
+
+export class Chain {
+  constructor (
+    private readonly ledger: Ledger,
+    private readonly store: ChainStore,
+    private readonly events: ChainEvents,
+    private readonly log: LogFn
+  ) {}
+
+  private get genesisHex (): string { return toHex(this.ledger.genesis) }
+
+  indexedKey (core: string): string { return `indexed:${core}` }
+
+  async indexedUpTo (core: string): Promise<number> {
+    return Number(await this.ledger.getMeta(this.indexedKey(core)) ?? '0')
+  }
+
+  private marker (loc: BlockLocation): BatchOp {
+    return { type: 'put', key: `meta:${this.indexedKey(loc.core)}`, value: String(loc.seq + 1) }
+  }
+
+  async readBlock (loc: BlockLocation): Promise<Block> {
+    return decodeBlock(await this.store.getBlockBytes(loc.core, loc.seq))
+  }
+
+  /**
+   * Index one block found at `loc`. Stateless checks first (signature, claims, VRF); then it joins the
+   * tree, and becomes the head if fork choice prefers it. Invalid blocks throw EconumiError after the
+   * location is marked indexed, so the caller can penalise the source.
+   */
+  async addBlock (block: Block, loc: BlockLocation, markIndexed = true): Promise<AddResult> {
+    const marker = markIndexed ? [this.marker(loc)] : []
+    const hash = toHex(blockHash(block.header))
+    if ((await this.ledger.blockEntry(hash)) !== undefined) {
+      if (marker.length > 0) await this.ledger.db.batch(marker)
+      return 'known'
+    }
+    let tip: ChainTip
+    try {
+      tip = await this.statelessCheck(block, hash)
+    } catch (err) {
+      if (marker.length > 0) await this.ledger.db.batch(marker)
+      if (isEconumiError(err) && err.code === 'E_PARENT_UNKNOWN') {
+        await this.ledger.putOrphan(toHex(block.header.prevHash), hash, loc)
+        return 'orphan'
+      }
+      throw err
+    }
+    const entry = makeEntry(block, loc, tip)
+    await this.ledger.putBlockEntry(entry, marker)
+    await this.checkEquivocation(entry)
+    let result: AddResult = 'stored'
+    const head = this.ledger.tip
+    if (head === null || compareTips(tip, head) < 0) {
+      await this.switchTo(entry)
+      result = toHex(this.ledger.tip?.hash ?? new Uint8Array()) === hash ? 'head' : 'stored'
+    }
+    for (const child of await this.ledger.takeOrphans(hash)) {
+      try {
+        await this.addBlock(await this.readBlock(child), child, false)
+      } catch (err) {
+        if (!isEconumiError(err)) throw err
+        this.log('orphan-invalid', { core: child.core, seq: child.seq, code: err.code })
+      }
+    }
+    return result
+  }
+
+  /** Everything that can be checked without the ledger: signature, claims, VRF, height/epoch/time vs parent. */
+  private async statelessCheck (block: Block, hash: string): Promise<ChainTip> {
+    const h = block.header
+    const params = this.ledger.params
+    if (!verifyBlockSignature(block, this.ledger.genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { hash })
+    const { winner, work } = verifyClaims(params, this.ledger.genesis, block)
+    let parentWork = 0n
+    if (equalBytes(h.prevHash, this.ledger.genesis)) {
+      if (h.height !== 0n) fail('E_BLOCK_HEIGHT', 'first block must have height 0', { hash, height: h.height })
+    } else {
+      const parent = await this.ledger.blockEntry(toHex(h.prevHash))
+      if (parent === undefined) fail('E_PARENT_UNKNOWN', 'parent block not known yet', { hash })
+      if (parent.invalid !== undefined) fail('E_BLOCK_PARENT_INVALID', 'block builds on an invalid block', { hash, parent: parent.hash })
+      if (h.height !== BigInt(parent.height) + 1n) fail('E_BLOCK_HEIGHT', 'block height does not follow its parent', { hash, height: h.height, parentHeight: parent.height })
+      if (h.epoch <= BigInt(parent.epoch)) fail('E_BLOCK_EPOCH', 'block epoch must be after its parent\'s', { hash, epoch: h.epoch, parentEpoch: parent.epoch })
+      parentWork = BigInt(parent.work)
+    }
+    const start = epochStart(params, h.epoch)
+    if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { hash, time: h.time, epoch: h.epoch })
+    return { hash: blockHash(h), height: h.height, epoch: h.epoch, work: parentWork + work, score: { ticket: winner.ticket, cu: winner.cu, vrfOutput: winner.vrfOutput } }
+  }
+
+  /** Two different blocks won by one node in one epoch: keep both hashes as evidence. */
+  private async checkEquivocation (entry: BlockIndexEntry): Promise<void> {
+    const key = `won:${entry.winner}:${entry.epoch}`
+    const prior = await this.ledger.getMeta(key)
+    if (prior === undefined) { await this.ledger.putMeta(key, entry.hash); return }
+    if (prior !== entry.hash) {
+      await this.ledger.putEvidence(entry.winner, entry.epoch, [prior, entry.hash])
+      this.log('equivocation', { node: entry.winner, epoch: entry.epoch, blocks: `${prior},${entry.hash}` })
+    }
+  }
+
+  private async isCanonical (e: BlockIndexEntry): Promise<boolean> {
+    return (await this.ledger.hashAtHeight(BigInt(e.height))) === e.hash
+  }
+
+  /** Fast path for a block this node just built on its head and already applied. */
+  async commitOwn (block: Block, loc: BlockLocation, fx: BlockEffects): Promise<void> {
+    await this.ledger.commitBlock(block, loc, fx, [this.marker(loc)])
+    await this.checkEquivocation(makeEntry(block, loc, fx.tip))
+  }
+
+  /** Make `target` the head: roll back to the common ancestor, then apply the new branch block by block. */
+  async switchTo (target: BlockIndexEntry): Promise<void> {
+    const path: BlockIndexEntry[] = []
+    let e: BlockIndexEntry | undefined = target
+    while (e !== undefined && !(await this.isCanonical(e))) {
+      path.unshift(e)
+      e = e.prevHash === this.genesisHex ? undefined : await this.ledger.blockEntry(e.prevHash)
+      if (e?.invalid !== undefined) return
+    }
+    const forkHeight = e === undefined ? -1n : BigInt(e.height)
+    const oldTip = this.ledger.tip
+    const orphaned: Transaction[] = []
+    const rolledBack: BlockIndexEntry[] = []
+    while (this.ledger.height > forkHeight) {
+      const cur = await this.ledger.blockEntry(toHex(this.ledger.tip!.hash))
+      if (cur === undefined) fail('E_LEDGER_CORRUPT', 'canonical block missing from the index')
+      orphaned.push(...(await this.readBlock(cur)).txs)
+      rolledBack.unshift(cur)
+      await this.ledger.rollbackTip()
+    }
+    const applied: Block[] = []
+    for (const step of path) {
+      const block = await this.readBlock(step)
+      let fx: BlockEffects
+      try {
+        fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block)
+      } catch (err) {
+        if (!isEconumiError(err)) throw err
+        this.log('block-invalid', { hash: step.hash, height: step.height, code: err.code, error: err.message })
+        await this.ledger.putBlockEntry({ ...step, invalid: err.code })
+        // restore the best remaining chain (the old one, unless something better is known)
+        const best = await this.bestTip()
+        if (best !== null && best.hash !== toHex(this.ledger.tip?.hash ?? new Uint8Array())) await this.switchTo(best)
+        await this.events.onOrphanedTxs(orphaned)
+        return
+      }
+      await this.ledger.commitBlock(block, step, fx)
+      applied.push(block)
+    }
+    if (rolledBack.length > 0) this.log('reorg', { from: oldTip === null ? '' : toHex(oldTip.hash), to: target.hash, rolledBack: rolledBack.length, applied: applied.length })
+    if (orphaned.length > 0) await this.events.onOrphanedTxs(orphaned)
+    if (applied.length > 0) await this.events.onNewHead(this.ledger.tip!, applied)
+  }
+
+  /** The best known tip by fork choice that is not invalid (nor built on an invalid block). */
+  async bestTip (): Promise<BlockIndexEntry | null> {
+    const entries = await this.ledger.allBlockEntries()
+    const byHash = new Map(entries.map((x) => [x.hash, x]))
+    const bad = new Map<string, boolean>()
+    const isBad = (x: BlockIndexEntry): boolean => {
+      const path: BlockIndexEntry[] = []
+      let cur: BlockIndexEntry | undefined = x
+      let result = false
+      while (cur !== undefined) {
+        const known = bad.get(cur.hash)
+        if (known !== undefined) { result = known; break }
+        if (cur.invalid !== undefined) { result = true; path.push(cur); break }
+        path.push(cur)
+        cur = byHash.get(cur.prevHash)
+      }
+      for (const p of path) bad.set(p.hash, result)
+      return result
+    }
+    let best: BlockIndexEntry | null = null
+    for (const x of entries) {
+      if (isBad(x)) continue
+      if (best === null || compareTips(entryToTip(x), entryToTip(best)) < 0) best = x
+    }
+    return best
+  }
+
+  /** After a restart: make sure the ledger follows the best known chain. */
+  async reconcile (): Promise<void> {
+    const best = await this.bestTip()
+    const tip = this.ledger.tip
+    if (best !== null && (tip === null || compareTips(entryToTip(best), tip) < 0)) await this.switchTo(best)
+  }
+}
+
+export function txBytes (txs: Transaction[]): Uint8Array[] { return txs.map(encodeTransaction) }

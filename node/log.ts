@@ -1,0 +1,2 @@
+export type LogFn = (event: string, fields?: Record<string, unknown>) => void
+export const silentLog: LogFn = () => {}

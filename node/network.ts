@@ -1,0 +1,173 @@
+// The peer network: Hyperswarm on one topic per network (derived from the genesis hash), one Corestore
+// replication stream per connection, and the `econumi/1` protomux channel for hello, transactions,
+// lottery claims and tip announcements. Peers are authenticated by their node key: the swarm's Noise
+// key pair IS the node identity key.
+import { EventEmitter } from 'node:events'
+import DHT from 'hyperdht'
+import Hyperswarm from 'hyperswarm'
+import Protomux from 'protomux'
+import c from 'compact-encoding'
+import { toHex } from '../protocol/encoding.js'
+import { isEconumiError } from '../protocol/errors.js'
+import { taggedHash } from '../protocol/hash.js'
+import { type WireMessage, decodeMessage, encodeMessage } from '../protocol/wire.js'
+import type { LogFn } from './log.js'
+
+export const DEFAULT_BOOTSTRAP_PORT = 49737
+export const BAN_SCORE = -100
+export const BAN_MS = 10 * 60_000
+
+export interface BootstrapAddress { host: string, port: number }
+
+export interface NetworkOptions {
+  /** DHT bootstrap nodes. Empty: the local default (127.0.0.1:DEFAULT_BOOTSTRAP_PORT), hosted by this node if free. */
+  bootstrap: BootstrapAddress[]
+  /** Explicit opt-in to Hyperswarm's public bootstrap nodes. */
+  publicNetwork?: boolean
+  /** Address the DHT node binds (loopback by default). */
+  host?: string
+  log: LogFn
+}
+
+export interface Peer {
+  id: string // hex node key
+  conn: any
+  send: (m: WireMessage) => void
+  score: number
+}
+
+export interface PeerHandler {
+  onPeer: (peer: Peer) => void
+  onMessage: (peer: Peer, m: WireMessage) => Promise<void>
+  onPeerGone: (peer: Peer) => void
+}
+
+export function parseBootstrap (s: string): BootstrapAddress {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(s.trim())
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw Object.assign(new Error(`bootstrap must be host:port, got ${JSON.stringify(s)}`), { code: 'E_BAD_BOOTSTRAP' })
+  return { host: m[1], port: Number(m[2]) }
+}
+
+export class Network extends EventEmitter {
+  readonly peers = new Map<string, Peer>()
+  private readonly banned = new Map<string, number>()
+  private swarm: any = null
+  private bootstrapper: any = null
+  private dht: any = null
+  readonly topic: Buffer
+  hostsBootstrap = false
+
+  constructor (
+    private readonly store: any,
+    private readonly seed: Uint8Array,
+    genesis: Uint8Array,
+    private readonly handler: PeerHandler,
+    private readonly opts: NetworkOptions
+  ) {
+    super()
+    this.topic = Buffer.from(taggedHash('swarm-topic', genesis))
+  }
+
+  async start (): Promise<void> {
+    const host = this.opts.host ?? '127.0.0.1'
+    let bootstrap: BootstrapAddress[] | undefined = this.opts.bootstrap
+    if (this.opts.publicNetwork === true) {
+      bootstrap = undefined // hyperdht's built-in public list: only when explicitly asked for
+    } else if (bootstrap.length === 0) {
+      bootstrap = [{ host: '127.0.0.1', port: DEFAULT_BOOTSTRAP_PORT }]
+      await this.tryHostBootstrap(DEFAULT_BOOTSTRAP_PORT)
+    }
+    const keyPair = DHT.keyPair(Buffer.from(this.seed))
+    this.dht = new DHT(bootstrap === undefined ? { keyPair } : { bootstrap, host, firewalled: false, keyPair })
+    this.swarm = new Hyperswarm({ dht: this.dht, keyPair, firewall: (remote: Buffer) => this.isBanned(toHex(remote)) })
+    this.swarm.on('connection', (conn: any) => this.onConnection(conn))
+    const discovery = this.swarm.join(this.topic, { server: true, client: true })
+    await discovery.flushed()
+  }
+
+  /** Host the local DHT bootstrap node if nobody on this machine does yet. */
+  private async tryHostBootstrap (port: number): Promise<void> {
+    try {
+      const bs = DHT.bootstrapper(port, '127.0.0.1')
+      await bs.ready()
+      this.bootstrapper = bs
+      this.hostsBootstrap = true
+      this.opts.log('bootstrap-hosted', { address: `127.0.0.1:${port}` })
+    } catch {
+      // already hosted by another local node
+    }
+  }
+
+  private isBanned (id: string): boolean {
+    const until = this.banned.get(id)
+    if (until === undefined) return false
+    if (Date.now() > until) { this.banned.delete(id); return false }
+    return true
+  }
+
+  private onConnection (conn: any): void {
+    const id = toHex(conn.remotePublicKey)
+    conn.on('error', () => {})
+    if (this.isBanned(id)) { conn.destroy(); return }
+    this.store.replicate(conn)
+    const mux = Protomux.from(conn)
+    let peer: Peer | null = null
+    const channel = mux.createChannel({
+      protocol: 'econumi/1',
+      id: this.topic,
+      onclose: () => {
+        if (peer !== null && this.peers.get(id) === peer) { this.peers.delete(id); this.handler.onPeerGone(peer) }
+      }
+    })
+    if (channel === null) { conn.destroy(); return }
+    const message = channel.addMessage({
+      encoding: c.buffer,
+      onmessage: (buf: Buffer) => {
+        if (peer === null) return
+        let m: WireMessage
+        try {
+          m = decodeMessage(buf)
+        } catch (err) {
+          this.penalize(peer, 20, isEconumiError(err) ? err.code : 'E_WIRE_BAD')
+          return
+        }
+        this.handler.onMessage(peer, m).catch((err) => {
+          if (isEconumiError(err)) this.penalize(peer!, 10, err.code)
+          else this.opts.log('peer-handler-error', { peer: id, error: (err as Error).message })
+        })
+      }
+    })
+    peer = {
+      id,
+      conn,
+      score: 0,
+      send: (m) => { if (!channel.closed) message.send(Buffer.from(encodeMessage(m))) }
+    }
+    const prev = this.peers.get(id)
+    if (prev !== undefined) prev.conn.destroy()
+    this.peers.set(id, peer)
+    conn.once('close', () => { if (this.peers.get(id) === peer) { this.peers.delete(id); this.handler.onPeerGone(peer!) } })
+    channel.open()
+    this.handler.onPeer(peer)
+  }
+
+  /** Lower a peer's score for misbehaviour; below BAN_SCORE it is dropped and refused for a while. */
+  penalize (peer: Peer, points: number, reason: string): void {
+    peer.score -= points
+    this.opts.log('peer-penalized', { peer: peer.id.slice(0, 16), points, reason, score: peer.score })
+    if (peer.score <= BAN_SCORE) {
+      this.banned.set(peer.id, Date.now() + BAN_MS)
+      this.opts.log('peer-banned', { peer: peer.id.slice(0, 16), reason })
+      peer.conn.destroy()
+    }
+  }
+
+  broadcast (m: WireMessage, except?: Peer): void {
+    for (const p of this.peers.values()) if (p !== except) p.send(m)
+  }
+
+  async close (): Promise<void> {
+    if (this.swarm !== null) await this.swarm.destroy()
+    if (this.bootstrapper !== null) await this.bootstrapper.destroy()
+  }
+}

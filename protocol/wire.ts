@@ -1,0 +1,71 @@
+// Peer messages on the `econumi/1` protomux channel. One frame = type byte ‖ payload; every decoder
+// checks exact sizes so garbage is rejected before it reaches the chain.
+import { CLAIM_LENGTH, type Claim, decodeClaim, encodeClaim } from './claim.js'
+import { Reader, Writer } from './encoding.js'
+import { fail } from './errors.js'
+import { HASH_LENGTH } from './hash.js'
+import { TX_LENGTH } from './transaction.js'
+
+export const WIRE_VERSION = 1
+export const MAX_FRAME_BYTES = 4096
+
+export const MSG_HELLO = 1
+export const MSG_TX = 2
+export const MSG_CLAIM = 3
+export const MSG_TIP = 4
+
+export interface TipAnnouncement { height: bigint, hash: Uint8Array, work: bigint }
+export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
+
+export type WireMessage =
+  | { type: typeof MSG_HELLO, hello: Hello }
+  | { type: typeof MSG_TX, tx: Uint8Array }
+  | { type: typeof MSG_CLAIM, claim: Claim }
+  | { type: typeof MSG_TIP, tip: TipAnnouncement }
+
+function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
+  if (tip === null) return w.u8(0)
+  return w.u8(1).u64(tip.height).fixed(tip.hash, HASH_LENGTH).u64(tip.work)
+}
+
+function readTip (r: Reader): TipAnnouncement | null {
+  const present = r.u8()
+  if (present === 0) return null
+  if (present !== 1) fail('E_WIRE_BAD', 'bad tip flag', { flag: present })
+  return { height: r.u64(), hash: r.fixed(HASH_LENGTH), work: r.u64() }
+}
+
+export function encodeMessage (m: WireMessage): Uint8Array {
+  const w = new Writer(256).u8(WIRE_VERSION).u8(m.type)
+  switch (m.type) {
+    case MSG_HELLO: writeTip(w.fixed(m.hello.genesis, HASH_LENGTH).fixed(m.hello.blocksCore, 32).fixed(m.hello.recordsCore, 32), m.hello.tip); break
+    case MSG_TX: w.fixed(m.tx, TX_LENGTH); break
+    case MSG_CLAIM: w.fixed(encodeClaim(m.claim), CLAIM_LENGTH); break
+    case MSG_TIP: writeTip(w, m.tip); break
+  }
+  return w.finish()
+}
+
+export function decodeMessage (bytes: Uint8Array): WireMessage {
+  if (!(bytes instanceof Uint8Array)) fail('E_WIRE_BAD', 'message is not bytes')
+  if (bytes.length > MAX_FRAME_BYTES) fail('E_WIRE_OVERSIZE', 'message larger than allowed', { size: bytes.length, max: MAX_FRAME_BYTES })
+  const r = new Reader(bytes, 'peer message')
+  const version = r.u8()
+  if (version !== WIRE_VERSION) fail('E_WIRE_VERSION', 'unknown wire version', { version })
+  const type = r.u8()
+  let m: WireMessage
+  switch (type) {
+    case MSG_HELLO: m = { type, hello: { genesis: r.fixed(HASH_LENGTH), blocksCore: r.fixed(32), recordsCore: r.fixed(32), tip: readTip(r) } }; break
+    case MSG_TX: m = { type, tx: r.fixed(TX_LENGTH) }; break
+    case MSG_CLAIM: m = { type, claim: decodeClaim(r.fixed(CLAIM_LENGTH)) }; break
+    case MSG_TIP: {
+      const tip = readTip(r)
+      if (tip === null) fail('E_WIRE_BAD', 'tip announcement without a tip')
+      m = { type, tip }
+      break
+    }
+    default: return fail('E_WIRE_TYPE', 'unknown message type', { type })
+  }
+  r.end()
+  return m
+}
