@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { parseAmount } from '../protocol/amount.js'
 import { decodeAddress } from '../protocol/address.js'
 import { fail } from '../protocol/errors.js'
-import { DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
+import { toHex } from '../protocol/encoding.js'
+import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
@@ -26,6 +27,8 @@ export interface ForegroundOptions {
   publicNetwork?: boolean
   /** Run without peers (a private single-node chain). */
   offline?: boolean
+  /** Join an existing network: its genesis.json (as printed by `econumi genesis`). */
+  genesisFile?: string
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
@@ -43,8 +46,19 @@ function parseAllocation (s: string): { address: string, amount: bigint } {
 }
 
 /** Load the network's genesis from the data folder, creating a devnet genesis on first start. */
-export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, allocations?: string[], network?: string }, now = Date.now()): { params: NetworkParams, created: boolean } {
+export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, allocations?: string[], network?: string, genesisFile?: string }, now = Date.now()): { params: NetworkParams, created: boolean } {
   const path = join(dataDir, 'genesis.json')
+  if (o.genesisFile !== undefined) {
+    if (!existsSync(o.genesisFile)) fail('E_GENESIS_MISSING', `genesis file ${o.genesisFile} does not exist`, { path: o.genesisFile })
+    const given = paramsFromJson(readJsonFile(o.genesisFile, 'E_GENESIS_CORRUPT'))
+    if (existsSync(path)) {
+      const mine = paramsFromJson(readJsonFile(path, 'E_GENESIS_CORRUPT'))
+      if (toHex(genesisHash(mine)) !== toHex(genesisHash(given))) fail('E_GENESIS_CONFLICT', `${dataDir} already holds a chain of another network (${mine.network}); use another --data-dir`, { dataDir })
+      return { params: mine, created: false }
+    }
+    writeFileAtomic(path, JSON.stringify(paramsToJson(given), null, 2) + '\n', 0o644)
+    return { params: given, created: true }
+  }
   if (existsSync(path)) {
     const params = paramsFromJson(readJsonFile(path, 'E_GENESIS_CORRUPT'))
     if (o.epochMs !== undefined && o.epochMs !== params.epochMs) fail('E_GENESIS_CONFLICT', `the chain in ${dataDir} already has epochMs=${params.epochMs}; use another --data-dir to start a new network`, { epochMs: o.epochMs })

@@ -12,7 +12,7 @@ import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.
 import { blockReward } from '../protocol/reward.js'
 import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses } from '../protocol/state.js'
 import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
-import { MSG_CLAIM, MSG_HELLO, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { MAX_CORES_PER_MESSAGE, MSG_CLAIM, MSG_CORES, MSG_HELLO, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
@@ -38,6 +38,9 @@ export interface NodeOptions {
   /** How long to collect peers' lottery claims before deciding the epoch's winner. */
   claimWindowMs?: number
 }
+
+/** Most peer cores one node replicates; beyond it, announcements are refused. */
+export const MAX_KNOWN_CORES = 4096
 
 interface PeerTip extends TipAnnouncement { at: number }
 
@@ -151,7 +154,7 @@ export class EconumiNode extends EventEmitter {
 
   /** Remember a peer's core durably, replicate it, and index its blocks as they arrive. */
   private async addCore (key: string, owner: string): Promise<void> {
-    this.coreOwners.set(key, owner)
+    if (owner !== '' || !this.coreOwners.has(key)) this.coreOwners.set(key, owner)
     if (key === this.store.ownKey) return
     const known = await this.knownCores()
     if (!known.includes(key)) await this.ledger.putMeta('cores', JSON.stringify([...known, key]))
@@ -227,6 +230,19 @@ export class EconumiNode extends EventEmitter {
         this.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.network?.peers.size ?? 0 })
         if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.now() })
         await this.addCore(toHex(m.hello.blocksCore), peer.id)
+        // tell the newcomer every chain core we know, so blocks reach nodes that are not direct peers
+        for (let i = 0, all = [this.store.ownKey, ...(await this.knownCores())]; i < all.length; i += MAX_CORES_PER_MESSAGE) {
+          peer.send({ type: MSG_CORES, cores: all.slice(i, i + MAX_CORES_PER_MESSAGE).map((k) => Buffer.from(k, 'hex')) })
+        }
+        return
+      case MSG_CORES:
+        for (const k of m.cores) {
+          const key = toHex(k)
+          if (key === this.store.ownKey || this.coreOwners.has(key) || (await this.knownCores()).includes(key)) continue
+          if ((await this.knownCores()).length >= MAX_KNOWN_CORES) { this.network?.penalize(peer, 5, 'E_TOO_MANY_CORES'); return }
+          await this.addCore(key, '')
+          this.network?.broadcast({ type: MSG_CORES, cores: [k] }, peer)
+        }
         return
       case MSG_TIP:
         this.peerTips.set(peer.id, { ...m.tip, at: this.now() })
@@ -285,7 +301,9 @@ export class EconumiNode extends EventEmitter {
   private async readmit (txs: Transaction[]): Promise<void> {
     const sorted = [...txs].sort((a, b) => (a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0))
     for (const tx of sorted) {
-      try { await this.mempool.admit(encodeTransaction(tx)) } catch (err) { if (!isEconumiError(err)) throw err }
+      const bytes = encodeTransaction(tx)
+      this.recentTx.delete(Buffer.from(bytes).toString('base64'))
+      try { await this.relayTransaction(bytes, null) } catch (err) { if (!isEconumiError(err)) throw err }
     }
   }
 

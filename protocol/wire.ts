@@ -13,6 +13,8 @@ export const MSG_HELLO = 1
 export const MSG_TX = 2
 export const MSG_CLAIM = 3
 export const MSG_TIP = 4
+export const MSG_CORES = 5
+export const MAX_CORES_PER_MESSAGE = 64
 
 export interface TipAnnouncement { height: bigint, hash: Uint8Array, work: bigint }
 export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
@@ -22,6 +24,7 @@ export type WireMessage =
   | { type: typeof MSG_TX, tx: Uint8Array }
   | { type: typeof MSG_CLAIM, claim: Claim }
   | { type: typeof MSG_TIP, tip: TipAnnouncement }
+  | { type: typeof MSG_CORES, cores: Uint8Array[] }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
   if (tip === null) return w.u8(0)
@@ -42,6 +45,10 @@ export function encodeMessage (m: WireMessage): Uint8Array {
     case MSG_TX: w.fixed(m.tx, TX_LENGTH); break
     case MSG_CLAIM: w.fixed(encodeClaim(m.claim), CLAIM_LENGTH); break
     case MSG_TIP: writeTip(w, m.tip); break
+    case MSG_CORES:
+      w.u32(m.cores.length)
+      for (const k of m.cores) w.fixed(k, 32)
+      break
   }
   return w.finish()
 }
@@ -62,6 +69,13 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
       const tip = readTip(r)
       if (tip === null) fail('E_WIRE_BAD', 'tip announcement without a tip')
       m = { type, tip }
+      break
+    }
+    case MSG_CORES: {
+      const n = r.count(MAX_CORES_PER_MESSAGE)
+      const cores: Uint8Array[] = []
+      for (let i = 0; i < n; i++) cores.push(r.fixed(32))
+      m = { type, cores }
       break
     }
     default: return fail('E_WIRE_TYPE', 'unknown message type', { type })
