@@ -66,7 +66,7 @@ export class ChainStore {
 
   async getBlockBytes (core: string, seq: number): Promise<Uint8Array> {
     const c = await this.core(core)
-    const b = await c.get(seq, { wait: true, timeout: 30_000 })
+    const b = await c.get(seq, { wait: true, timeout: 3_000 })
     if (b === null) fail('E_BLOCK_UNAVAILABLE', 'block bytes are not available', { core, seq })
     return b
   }

@@ -157,7 +157,11 @@ export class EconumiNode extends EventEmitter {
     if (owner !== '' || !this.coreOwners.has(key)) this.coreOwners.set(key, owner)
     if (key === this.store.ownKey) return
     const known = await this.knownCores()
-    if (!known.includes(key)) await this.ledger.putMeta('cores', JSON.stringify([...known, key]))
+    if (!known.includes(key)) {
+      await this.ledger.putMeta('cores', JSON.stringify([...known, key]))
+      // pass it on: nodes that are not direct peers of its owner must learn it too
+      this.network?.broadcast({ type: MSG_CORES, cores: [Buffer.from(key, 'hex')] }, owner === '' ? undefined : this.network.peers.get(owner))
+    }
     const core = await this.store.core(key)
     if (!(core as any).__econumiWatched) {
       (core as any).__econumiWatched = true
@@ -194,7 +198,12 @@ export class EconumiNode extends EventEmitter {
       try {
         block = decodeBlock(await this.store.getBlockBytes(key, seq))
       } catch (err) {
-        if (!isEconumiError(err) || err.code === 'E_BLOCK_UNAVAILABLE') throw err
+        if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') {
+          // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
+          setTimeout(() => this.scheduleIndex(key), 500).unref()
+          return
+        }
+        if (!isEconumiError(err)) throw err
         await this.ledger.putMeta(this.chain.indexedKey(key), String(seq + 1))
         this.blame(key, 50, err.code)
         continue
@@ -241,7 +250,6 @@ export class EconumiNode extends EventEmitter {
           if (key === this.store.ownKey || this.coreOwners.has(key) || (await this.knownCores()).includes(key)) continue
           if ((await this.knownCores()).length >= MAX_KNOWN_CORES) { this.network?.penalize(peer, 5, 'E_TOO_MANY_CORES'); return }
           await this.addCore(key, '')
-          this.network?.broadcast({ type: MSG_CORES, cores: [k] }, peer)
         }
         return
       case MSG_TIP:

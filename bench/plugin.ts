@@ -1,0 +1,194 @@
+// plugin-overhead: what the econumi authorization plugin costs.
+//  1. `docker run --rm econumi/busybox:test true`, median wall time with the plugin enabled as authz vs
+//     without, in alternating blocks within the same run (goal: ratio ≤ 1.05).
+//  2. The plugin's own decision time, in-process: p50/p99 of decideRequest()/decideResponse() over a
+//     realistic request mix, against a bare JSON.parse of the same AuthZ request as baseline; plus the whole
+//     own work per call (parse + decide) at p99 against the 1 ms budget.
+// Env: ECONUMI_BENCH_RUNS (docker runs per side, default 30), ECONUMI_BENCH_BLOCK (runs per block, default 5).
+// Needs a dockerd (scripts/docker-up.sh); without one, part 1 is skipped with a message. If no plugin named
+// econumi is installed, one is built and installed with an isolated state dir and removed at the end; an
+// existing one is reused and its authz setting restored.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { percentile, report, type Bench } from './lib.js'
+import { decideRequest, decideResponse, type DecideContext } from '../plugin/decide.js'
+import { PluginState } from '../plugin/state.js'
+import type { AuthZRequest } from '../plugin/types.js'
+
+function repoRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'scripts', 'build-plugin.sh'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('bench/plugin: cannot find scripts/build-plugin.sh above this file [E_BENCH_ROOT]')
+    dir = up
+  }
+  return dir
+}
+
+function sh (cmd: string, args: string[], timeoutMs = 300_000): { status: number | null, out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' })
+  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` }
+}
+
+/** Same engine lock as test/helpers/docker.ts acquireEngineLock: never toggle authz under a running e2e test. */
+async function engineLock (): Promise<() => void> {
+  const dir = process.env.ECONUMI_ENGINE_LOCK ?? '/run/lock/econumi-engine.lock'
+  const deadline = Date.now() + 600_000
+  for (;;) {
+    try {
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'owner'), `${process.pid} bench plugin-overhead\n`)
+      return () => rmSync(dir, { recursive: true, force: true })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    let pid = 0
+    try { pid = Number.parseInt(readFileSync(join(dir, 'owner'), 'utf8'), 10) } catch { pid = 0 }
+    let dead = false
+    try { if (pid > 0) process.kill(pid, 0) } catch (err) { dead = (err as NodeJS.ErrnoException).code === 'ESRCH' }
+    if (dead) { rmSync(dir, { recursive: true, force: true }); continue }
+    if (Date.now() > deadline) throw new Error(`engine lock ${dir} held by ${pid} for 10 minutes [E_ENGINE_LOCKED]`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length === 0 ? 0 : s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+const b64 = (x: unknown): string => Buffer.from(JSON.stringify(x)).toString('base64')
+
+/** A realistic mix: what one `docker run --rm` plus some `docker ps`/`inspect`/`stop` traffic looks like. */
+export function requestMix (agentId: string): Array<{ res: boolean, raw: string }> {
+  const hdr = { 'Content-Type': 'application/json', 'User-Agent': 'Docker-Client/28.2.2 (linux)' }
+  const create = {
+    Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false, OpenStdin: false, StdinOnce: false,
+    Env: ['PATH=/usr/bin:/bin', 'API_KEY=secret'], Cmd: ['sh', '-c', 'true'], Image: 'econumi/busybox:test', Volumes: {}, WorkingDir: '', Entrypoint: null, OnBuild: null,
+    Labels: { app: 'bench', team: 'x' },
+    HostConfig: { Binds: null, ContainerIDFile: '', LogConfig: { Type: '', Config: {} }, NetworkMode: 'default', PortBindings: {}, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: true, VolumeDriver: '', VolumesFrom: null, CapAdd: null, CapDrop: null, Dns: [], DnsOptions: [], DnsSearch: [], ExtraHosts: null, GroupAdd: null, IpcMode: '', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false, PublishAllPorts: false, ReadonlyRootfs: false, SecurityOpt: null, UTSMode: '', UsernsMode: '', ShmSize: 0, ConsoleSize: [0, 0], Isolation: '', CpuShares: 0, Memory: 67108864, NanoCpus: 500000000, CgroupParent: '', BlkioWeight: 0, CpuPeriod: 0, CpuQuota: 0, CpusetCpus: '', CpusetMems: '', Devices: [], MemoryReservation: 0, MemorySwap: 0, PidsLimit: null, Ulimits: null },
+    NetworkingConfig: { EndpointsConfig: {} }
+  }
+  const id = 'f'.repeat(64)
+  const reqs: Array<[boolean, AuthZRequest]> = [
+    [false, { RequestMethod: 'HEAD', RequestUri: '/_ping', RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: '/v1.41/containers/create', RequestBody: b64(create), RequestHeaders: hdr }],
+    [true, { RequestMethod: 'POST', RequestUri: '/v1.41/containers/create', RequestBody: b64(create), RequestHeaders: hdr, ResponseStatusCode: 201, ResponseBody: b64({ Id: id, Warnings: [] }), ResponseHeaders: { 'Content-Type': 'application/json' } }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/attach?stderr=1&stdout=1&stream=1`, RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/wait?condition=removed`, RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/start`, RequestHeaders: hdr }],
+    [true, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/start`, RequestHeaders: hdr, ResponseStatusCode: 204 }],
+    [false, { RequestMethod: 'GET', RequestUri: '/v1.41/containers/json?all=1', RequestHeaders: hdr }],
+    [false, { RequestMethod: 'GET', RequestUri: `/v1.41/containers/${id}/json`, RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: '/v1.41/containers/w1/stop?t=10', RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${agentId.slice(0, 12)}/exec`, RequestBody: b64({ Cmd: ['sh'] }), RequestHeaders: hdr }],
+    [false, { RequestMethod: 'DELETE', RequestUri: '/v1.41/containers/w1?force=1', RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: '/v1.41/plugins/econumi/disable', RequestHeaders: hdr }],
+    [false, { RequestMethod: 'GET', RequestUri: '/v1.41/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D', RequestHeaders: hdr }]
+  ]
+  return reqs.map(([res, r]) => ({ res, raw: JSON.stringify(r) }))
+}
+
+function decisionBench (): void {
+  const state = new PluginState(null)
+  const agentId = 'a'.repeat(64)
+  for (let i = 0; i < 200; i++) state.addAgent(i.toString(16).padStart(64, '0'), `econumi-agent-${i}`, 0)
+  state.addAgent(agentId, 'econumi-agent-bench', 0)
+  const mix = requestMix(agentId)
+  const parsed = mix.map((m) => ({ res: m.res, req: JSON.parse(m.raw) as AuthZRequest }))
+  const ctx: DecideContext = { nodeToken: 'x'.repeat(48), now: Date.now(), selfName: 'econumi', socketName: 'econumi.sock' }
+  const rounds = 20_000
+  const decideNs: number[] = []
+  const parseNs: number[] = []
+  const ownNs: number[] = []
+  let sink = 0
+  for (let r = 0; r < rounds + 2000; r++) {
+    for (let i = 0; i < mix.length; i++) {
+      const t0 = process.hrtime.bigint()
+      const d = parsed[i].res ? decideResponse(parsed[i].req, state, ctx) : decideRequest(parsed[i].req, state, ctx)
+      const t1 = process.hrtime.bigint()
+      const p = JSON.parse(mix[i].raw) as AuthZRequest
+      const t2 = process.hrtime.bigint()
+      const d2 = parsed[i].res ? decideResponse(p, state, ctx) : decideRequest(p, state, ctx)
+      const t3 = process.hrtime.bigint()
+      sink += (d.allow ? 1 : 0) + (d2.events.length)
+      if (r >= 2000) { // warm-up rounds are not counted
+        decideNs.push(Number(t1 - t0))
+        parseNs.push(Number(t2 - t1))
+        ownNs.push(Number(t3 - t1))
+      }
+    }
+  }
+  if (sink < 0) process.stdout.write('')
+  for (const a of [decideNs, parseNs, ownNs]) a.sort((x, y) => x - y)
+  const us = (ns: number): number => ns / 1000
+  report({ name: 'plugin-decide-p50', value: us(percentile(decideNs, 50)), unit: 'µs', baseline: us(percentile(parseNs, 50)) })
+  report({ name: 'plugin-decide-p99', value: us(percentile(decideNs, 99)), unit: 'µs', baseline: us(percentile(parseNs, 99)) })
+  report({ name: 'plugin-own-work-p99', value: us(percentile(ownNs, 99)), unit: 'µs', baseline: 1000 })
+}
+
+async function dockerRunBench (root: string): Promise<void> {
+  if (sh('docker', ['version', '--format', '{{.Server.Version}}'], 15_000).status !== 0) {
+    process.stdout.write('plugin-overhead: skipped (no docker engine; run scripts/docker-up.sh) [E_NO_DOCKER]\n')
+    return
+  }
+  const runs = Number(process.env.ECONUMI_BENCH_RUNS ?? 30)
+  const block = Math.max(1, Number(process.env.ECONUMI_BENCH_BLOCK ?? 5))
+  const script = join(root, 'scripts', 'build-plugin.sh')
+  const images = sh('bash', [join(root, 'scripts', 'build-images.sh')])
+  if (images.status !== 0) throw new Error(`build-images.sh failed: ${images.out} [E_BENCH_SETUP]`)
+
+  const unlock = await engineLock()
+  const existed = sh('docker', ['plugin', 'inspect', 'econumi']).status === 0
+  const daemonJson = existsSync('/etc/docker/daemon.json') ? readFileSync('/etc/docker/daemon.json', 'utf8') : ''
+  const wasOn = /"econumi(:latest)?"/.test(daemonJson)
+  let stateDir: string | null = null
+  const authz = (on: boolean): void => {
+    const r = sh('bash', [script, on ? '--enable-authz' : '--disable-authz'])
+    if (r.status !== 0) throw new Error(`build-plugin.sh ${on ? '--enable-authz' : '--disable-authz'}: ${r.out} [E_BENCH_SETUP]`)
+  }
+  try {
+    if (!existed) {
+      stateDir = mkdtempSync('/tmp/eco-bench-')
+      const r = sh('bash', [script, '--create', '--set', `state.source=${stateDir}`])
+      if (r.status !== 0) throw new Error(`build-plugin.sh --create: ${r.out} [E_BENCH_SETUP]`)
+    }
+    const timeRun = (): number => {
+      const t0 = performance.now()
+      const r = sh('docker', ['run', '--rm', 'econumi/busybox:test', 'true'], 60_000)
+      if (r.status !== 0) throw new Error(`docker run failed: ${r.out} [E_BENCH_RUN]`)
+      return performance.now() - t0
+    }
+    authz(false)
+    timeRun() // warm the image and runtime caches
+    const on: number[] = []
+    const off: number[] = []
+    let enabled = false
+    while (on.length < runs || off.length < runs) {
+      enabled = !enabled
+      authz(enabled)
+      const dest = enabled ? on : off
+      for (let i = 0; i < block && dest.length < runs; i++) dest.push(timeRun())
+    }
+    report({ name: 'plugin-overhead-docker-run', value: median(on), unit: 'ms', baseline: median(off) })
+  } finally {
+    if (!existed) sh('bash', [script, '--remove'])
+    else authz(wasOn)
+    if (stateDir !== null) rmSync(stateDir, { recursive: true, force: true })
+    unlock()
+  }
+}
+
+const bench: Bench = {
+  name: 'plugin-overhead',
+  description: 'docker run --rm median with the econumi authz plugin vs without (goal ≤ 1.05), and the plugin decision time p50/p99 vs JSON.parse of the same request',
+  run: async () => {
+    decisionBench()
+    await dockerRunBench(repoRoot())
+  }
+}
+
+export default bench

@@ -1,0 +1,61 @@
+// Pure helpers of the collector: which containers are attested, what the daemon says they reserve, and
+// how their health reads. Table-tested in test/attestation/witness.test.ts.
+import type { Reservation } from '../../protocol/compute-units.js'
+import type { DockerHealth } from '../../agent/wire.js'
+
+export const AGENT_ROLE_LABEL = 'econumi.role'
+export const AGENT_ROLE = 'agent'
+export const AGENT_WORKLOAD_LABEL = 'econumi.workload'
+export const AGENT_NAME_PREFIX = 'econumi-agent-'
+/** The econumi node's own container (when the node itself runs in Docker) is never attested. */
+export const NODE_CONTAINER_NAME = 'econumi-node'
+
+export function agentName (workloadId: string): string { return `${AGENT_NAME_PREFIX}${workloadId.slice(0, 12)}` }
+
+/** Ordinary workloads are attested; agents and the node container never are. */
+export function isAttestable (name: string, labels: Record<string, string> | undefined | null): boolean {
+  const n = name.startsWith('/') ? name.slice(1) : name
+  if (n === NODE_CONTAINER_NAME || n.startsWith(AGENT_NAME_PREFIX)) return false
+  if (labels?.[AGENT_ROLE_LABEL] !== undefined && labels[AGENT_ROLE_LABEL] !== '') return false
+  return true
+}
+
+function nonNeg (x: unknown): bigint {
+  return typeof x === 'number' && Number.isFinite(x) && x > 0 ? BigInt(Math.floor(x)) : 0n
+}
+
+/** Reservations from inspect's HostConfig: NanoCpus, else CpuQuota / CpuPeriod; Memory. 0 = unlimited = nothing reserved. */
+export function reservationFromHostConfig (hc: { NanoCpus?: number, CpuQuota?: number, CpuPeriod?: number, Memory?: number } | undefined | null): Reservation {
+  let nanoCpus = nonNeg(hc?.NanoCpus)
+  if (nanoCpus === 0n) {
+    const quota = nonNeg(hc?.CpuQuota)
+    const period = nonNeg(hc?.CpuPeriod) === 0n ? 100_000n : nonNeg(hc?.CpuPeriod)
+    if (quota > 0n) nanoCpus = (quota * 1_000_000_000n) / period
+  }
+  return { nanoCpus, memoryBytes: nonNeg(hc?.Memory) }
+}
+
+export function minReservation (a: Reservation, b: Reservation | null): Reservation {
+  if (b === null) return a
+  return { nanoCpus: a.nanoCpus < b.nanoCpus ? a.nanoCpus : b.nanoCpus, memoryBytes: a.memoryBytes < b.memoryBytes ? a.memoryBytes : b.memoryBytes }
+}
+
+export function healthFromState (state: { Health?: { Status?: string } | null } | undefined | null): DockerHealth {
+  const s = state?.Health?.Status
+  return s === 'healthy' || s === 'unhealthy' || s === 'starting' ? s : 'none'
+}
+
+/** `health_status: healthy` (events API action) → 'healthy'. */
+export function healthFromEventAction (action: string): DockerHealth | null {
+  const m = /^health_status: (healthy|unhealthy|starting)$/.exec(action)
+  return m === null ? null : m[1] as DockerHealth
+}
+
+/** Events carry `timeNano` (sometimes beyond 2^53: ms precision is what matters) or `time` in seconds. */
+export function eventTimeMs (e: { time?: number, timeNano?: number | string }): number {
+  if (e.timeNano !== undefined) {
+    const n = BigInt(typeof e.timeNano === 'string' ? e.timeNano : Math.round(e.timeNano))
+    return Number(n / 1_000_000n)
+  }
+  return (e.time ?? 0) * 1000
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build the econumi agent image econumi/agent:<package version> (also tagged :latest) from Dockerfile.agent.
+# Usage: scripts/build-agent.sh [--base IMAGE] [--force]
+#   --base IMAGE  base image (default econumi/node-base:<this node's version>, built by build-images.sh if missing)
+#   --force       rebuild even if the tag exists
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BASE=""
+FORCE=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --base) BASE="${2:?--base needs an image}"; shift ;;
+    --force) FORCE=1 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "build-agent: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+step () { printf '[build-agent] %s\n' "$*"; }
+die () { printf 'build-agent: %s\n' "$*" >&2; exit 1; }
+
+docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
+version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
+tag="econumi/agent:$version"
+if [ "$FORCE" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1 && [ "${ECONUMI_AGENT_REBUILD:-1}" = 0 ]; then
+  step "$tag exists (ECONUMI_AGENT_REBUILD=0): skipped"; exit 0
+fi
+if [ -z "$BASE" ]; then BASE="econumi/node-base:$(node -p process.versions.node)"; fi
+step "compiling agent/ and protocol/"
+if ! (cd "$ROOT" && npm run build --silent); then
+  # Other parts of the tree may be mid-edit: the agent only needs its own files and protocol/.
+  step "npm run build failed elsewhere in the tree; compiling agent/ alone"
+  (cd "$ROOT" && npx tsc --target ES2022 --module NodeNext --moduleResolution NodeNext --strict --skipLibCheck \
+    --types node --sourceMap --rootDir . --outDir dist agent/main.ts) || die "agent does not compile [E_BUILD]"
+fi
+[ -f "$ROOT/dist/agent/main.js" ] || die "dist/agent/main.js missing after the build [E_BUILD]"
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  case "$BASE" in
+    econumi/node-base:*) step "base $BASE missing: scripts/build-images.sh --only node-base"; "$ROOT/scripts/build-images.sh" --only node-base ;;
+    *) die "base image $BASE not present and no registry to pull from [E_NO_BASE]" ;;
+  esac
+fi
+ctx="$(mktemp -d /tmp/econumi-agent-ctx.XXXXXX)"
+trap 'rm -rf "$ctx"' EXIT
+mkdir -p "$ctx/dist" "$ctx/agent"
+cp -r "$ROOT/dist/agent" "$ctx/dist/agent"
+cp -r "$ROOT/dist/protocol" "$ctx/dist/protocol"
+find "$ctx/dist" -name '*.map' -delete
+cp "$ROOT/agent/package.json" "$ctx/agent/package.json"
+cp "$ROOT/Dockerfile.agent" "$ctx/Dockerfile.agent"
+step "docker build -f Dockerfile.agent --build-arg BASE=$BASE -t $tag"
+DOCKER_BUILDKIT=0 docker build -q -f "$ctx/Dockerfile.agent" --build-arg "BASE=$BASE" -t "$tag" "$ctx" >/dev/null 2>"$ctx/build.err" || { cat "$ctx/build.err" >&2; die "agent image build failed [E_BUILD]"; }
+docker tag "$tag" econumi/agent:latest
+step "built $tag ($(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}'))"
