@@ -1,0 +1,150 @@
+// The sidecar agent: one per attested workload, in the workload's PID namespace. It holds the workload's
+// key, answers the node's health challenges with signatures, and signs report checkpoints. The kernel kills
+// it together with the workload (a PID namespace dies with its init), so its last signed checkpoint is the
+// exit report: stopTime = the last instant it saw the workload alive.
+import { type Socket, createConnection } from 'node:net'
+import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, signPollAnswer, windowOf } from '../protocol/attestation.js'
+import { Signer } from '../protocol/keys.js'
+import { type ProcessView, readProcess } from './proc.js'
+import { type AgentBoot, type AgentMessage, type DockerHealth, HEALTH_VALUES, isHealthy, lineReader } from './wire.js'
+
+export interface AgentOptions {
+  boot: Omit<AgentBoot, 'secretKey'>
+  signer: Signer
+  now?: () => number
+  readProcess?: () => ProcessView
+  log?: (event: string, fields?: Record<string, unknown>) => void
+  reconnectMs?: number
+}
+
+export class Agent {
+  private readonly now: () => number
+  private readonly proc: () => ProcessView
+  private readonly log: (event: string, fields?: Record<string, unknown>) => void
+  private socket: Socket | null = null
+  private timer: NodeJS.Timeout | null = null
+  private reconnect: NodeJS.Timeout | null = null
+  private stopped = false
+  private health: DockerHealth = 'none'
+  private attestedFrom: number | null = null
+  private startTime: number | null = null
+  private lastAlive = 0
+  private lastHealthy = true
+  private readonly answered = new Set<string>()
+  private firstWindow: bigint | null = null
+  private lastWindow: bigint | null = null
+  private readonly publicKeyHex: string
+
+  constructor (private readonly o: AgentOptions) {
+    this.now = o.now ?? Date.now
+    this.proc = o.readProcess ?? (() => readProcess(1))
+    this.log = o.log ?? (() => {})
+    this.publicKeyHex = Buffer.from(o.signer.publicKey).toString('hex')
+  }
+
+  start (): void {
+    this.observe()
+    this.connect()
+    this.timer = setInterval(() => { this.sendReport() }, this.o.boot.checkpointMs)
+    this.timer.unref?.()
+  }
+
+  stop (): void {
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    if (this.reconnect !== null) clearTimeout(this.reconnect)
+    this.socket?.destroy()
+  }
+
+  /** Looks at the workload; returns whether it is alive (and remembers when it was last seen so). */
+  observe (): boolean {
+    const p = this.proc()
+    const t = this.now()
+    if (p.alive) {
+      if (this.attestedFrom === null) this.attestedFrom = t
+      if (this.startTime === null) this.startTime = p.startTime === null ? t : Math.min(p.startTime, t)
+      this.lastAlive = t
+    }
+    this.lastHealthy = isHealthy(p.alive, this.health)
+    return p.alive
+  }
+
+  /** The current report checkpoint (null before the workload was ever seen alive). */
+  report (): SignedExitReport | null {
+    if (this.attestedFrom === null || this.startTime === null) return null
+    const b = this.o.boot
+    const startTime = Math.min(this.startTime, this.attestedFrom)
+    const windows = this.firstWindow === null || this.lastWindow === null ? 0 : Number(this.lastWindow - this.firstWindow + 1n)
+    const r: ExitReport = {
+      version: REPORT_VERSION,
+      nodeId: b.nodeId,
+      containerId: b.containerId,
+      image: b.image,
+      imageDigest: b.imageDigest,
+      startTime,
+      attestedFrom: this.attestedFrom,
+      stopTime: this.lastAlive,
+      durationMs: this.lastAlive - startTime,
+      reservations: b.reservations,
+      pollsAnswered: this.answered.size,
+      pollsMissed: Math.max(0, windows - this.answered.size),
+      healthy: this.lastHealthy,
+      agentPublicKey: this.publicKeyHex,
+      certificate: b.certificate
+    }
+    return signExitReport(this.o.signer, r)
+  }
+
+  private send (m: AgentMessage): void {
+    if (this.socket !== null && !this.socket.destroyed) this.socket.write(JSON.stringify(m) + '\n')
+  }
+
+  private sendReport (): void {
+    this.observe()
+    const report = this.report()
+    if (report !== null) this.send({ t: 'report', report })
+  }
+
+  private connect (): void {
+    if (this.stopped) return
+    const s = createConnection(this.o.boot.socket)
+    this.socket = s
+    s.on('connect', () => { this.log('connected', { socket: this.o.boot.socket }) })
+    s.on('data', lineReader((m) => { this.onMessage(m) }, (code) => { this.log('wire-error', { code }); s.destroy() }))
+    s.on('error', () => {})
+    s.on('close', () => {
+      if (this.socket === s) this.socket = null
+      if (this.stopped) return
+      this.reconnect = setTimeout(() => { this.connect() }, this.o.reconnectMs ?? 500)
+    })
+  }
+
+  onMessage (raw: unknown): void {
+    const m = raw as Record<string, unknown>
+    if (m === null || typeof m !== 'object') return
+    if (typeof m.health === 'string' && (HEALTH_VALUES as readonly string[]).includes(m.health)) this.health = m.health as DockerHealth
+    if (m.t === 'hello' && typeof m.nonce === 'string' && /^[0-9a-f]{64}$/.test(m.nonce)) {
+      const signature = this.o.signer.sign(helloMessage(Buffer.from(m.nonce, 'hex'), this.o.boot.containerId))
+      this.send({ t: 'hello', containerId: this.o.boot.containerId, publicKey: this.publicKeyHex, signature: Buffer.from(signature).toString('hex') })
+      this.sendReport()
+      return
+    }
+    if (m.t === 'challenge' && typeof m.window === 'string' && /^\d{1,19}$/.test(m.window) && typeof m.nonce === 'string' && /^[0-9a-f]{64}$/.test(m.nonce)) {
+      const window = BigInt(m.window)
+      // only answer challenges for the current window: a replayed old one gets nothing
+      if (window !== windowOf(BigInt(this.now()))) return
+      const alive = this.observe()
+      const healthy = isHealthy(alive, this.health)
+      const nonce = Buffer.from(m.nonce, 'hex')
+      const signature = signPollAnswer(this.o.signer, { containerId: this.o.boot.containerId, window, nonce, healthy })
+      this.answered.add(m.window)
+      if (this.firstWindow === null || window < this.firstWindow) this.firstWindow = window
+      if (this.lastWindow === null || window > this.lastWindow) this.lastWindow = window
+      const report = this.report()
+      if (report === null) return
+      this.send({ t: 'answer', window: m.window, nonce: m.nonce, healthy, signature: Buffer.from(signature).toString('hex'), report })
+      return
+    }
+    if (m.t === 'checkpoint') this.sendReport()
+  }
+}

@@ -1,0 +1,70 @@
+// The agent ↔ node transport: newline-delimited JSON over the unix socket the node serves for agents
+// (host /run/econumi/agents/agent.sock, mounted read-only into each agent as /run/econumi-node). The node
+// pushes; the agent answers. Every statement the agent makes is signed with its key, so the socket itself
+// needs no secret: a connection only counts once its hello signature verifies for the expected container.
+//
+//   node  → agent  {t:'hello', nonce}                       on connect (32-byte hex nonce)
+//   agent → node   {t:'hello', containerId, publicKey, signature}   signature over helloMessage(nonce, containerId)
+//   node  → agent  {t:'challenge', window, nonce, health}  at the node's random instant of each 5 s window
+//   agent → node   {t:'answer', window, nonce, healthy, signature, report}
+//   node  → agent  {t:'checkpoint', health}                 e.g. at an epoch boundary
+//   agent → node   {t:'report', report}                     also every `checkpointMs` on its own
+// `health` is Docker's view of the HEALTHCHECK ('none' | 'starting' | 'healthy' | 'unhealthy'); the agent
+// signs healthy = (its workload's init is alive in the shared PID namespace) ∧ health ≠ 'unhealthy'.
+import type { SignedExitReport } from '../protocol/attestation.js'
+
+export type DockerHealth = 'none' | 'starting' | 'healthy' | 'unhealthy'
+
+export type NodeMessage =
+  | { t: 'hello', nonce: string }
+  | { t: 'challenge', window: string, nonce: string, health: DockerHealth }
+  | { t: 'checkpoint', health: DockerHealth }
+
+export type AgentMessage =
+  | { t: 'hello', containerId: string, publicKey: string, signature: string }
+  | { t: 'answer', window: string, nonce: string, healthy: boolean, signature: string, report: SignedExitReport }
+  | { t: 'report', report: SignedExitReport }
+
+/** What the node writes to the agent's stdin (then closes it). Only `secretKey` is secret. */
+export interface AgentBoot {
+  v: 1
+  /** hex Ed25519 seed; written to /run/secrets/agent.key (tmpfs) and nowhere else */
+  secretKey: string
+  nodeId: string
+  containerId: string
+  image: string
+  imageDigest: string
+  reservations: { nanoCpus: string, memoryBytes: string }
+  certificate: string
+  /** path of the node's agent socket inside the agent container */
+  socket: string
+  /** how often the agent signs a report checkpoint on its own */
+  checkpointMs: number
+}
+
+export const MAX_LINE = 64 * 1024
+export const HEALTH_VALUES: readonly DockerHealth[] = ['none', 'starting', 'healthy', 'unhealthy']
+
+export function isHealthy (alive: boolean, health: DockerHealth): boolean {
+  return alive && health !== 'unhealthy'
+}
+
+/** Splits a byte stream into JSON lines; a line over MAX_LINE or not JSON calls `onError` and stops. */
+export function lineReader (onMessage: (m: unknown) => void, onError: (code: string) => void): (chunk: Buffer) => void {
+  let buf = ''
+  let dead = false
+  return (chunk) => {
+    if (dead) return
+    buf += chunk.toString('utf8')
+    let nl: number
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      if (line.trim() === '') continue
+      let m: unknown
+      try { m = JSON.parse(line) } catch { dead = true; onError('E_AGENT_WIRE_JSON'); return }
+      onMessage(m)
+    }
+    if (buf.length > MAX_LINE) { dead = true; onError('E_AGENT_WIRE_LINE') }
+  }
+}
