@@ -3,7 +3,8 @@ import type { Bench } from './lib.js'
 
 const registry: Array<() => Promise<Bench>> = [
   async () => (await import('./tx-admission.js')).default,
-  async () => (await import('./plugin.js')).default
+  async () => (await import('./plugin.js')).default,
+  async () => (await import('./agent.js')).default
 ]
 
 async function main (): Promise<void> {

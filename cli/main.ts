@@ -350,6 +350,9 @@ interface StartCliOptions {
   genesis?: string
   offline?: boolean
   publicNetwork?: boolean
+  attest?: boolean
+  caCert?: string
+  caKey?: string
 }
 
 function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
@@ -384,6 +387,9 @@ function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
     options.offline = true
   }
   if (o.publicNetwork === true) options.publicNetwork = true
+  if (o.attest === true) options.attest = true
+  if ((o.caCert === undefined) !== (o.caKey === undefined)) fail('E_BAD_OPTION', '--ca-cert and --ca-key go together')
+  if (o.caCert !== undefined) { options.caCert = o.caCert; options.caKey = o.caKey }
   return options
 }
 
@@ -452,6 +458,9 @@ export function buildProgram (): Command {
     .option('--network <name>', 'network name')
     .option('--genesis <file>', 'join an existing network: its genesis.json (first start only)')
     .option('--offline', 'run without peers')
+    .option('--attest', 'attest this Docker engine\'s workloads (needs the econumi plugin and root) and claim their compute units')
+    .option('--ca-cert <file>', 'use an existing PKI: CA certificate (PEM) that certifies the agents')
+    .option('--ca-key <file>', 'use an existing PKI: the CA\'s private key (PEM)')
     .option('--public-network', 'join through Hyperswarm\'s public DHT bootstrap nodes (off by default: the network is local)')
     .action(action(cmdStart))
 

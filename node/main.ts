@@ -10,6 +10,7 @@ import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM
 import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
+import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { type BootstrapAddress, DEFAULT_BOOTSTRAP_PORT, parseBootstrap } from './network.js'
 
@@ -29,6 +30,10 @@ export interface ForegroundOptions {
   offline?: boolean
   /** Join an existing network: its genesis.json (as printed by `econumi genesis`). */
   genesisFile?: string
+  /** Attest this engine's Docker workloads (plugin events, sidecar agents) and claim their compute units. */
+  attest?: boolean
+  caCert?: string
+  caKey?: string
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
@@ -107,6 +112,12 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     log,
     network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
   })
+  if (o.attest === true && o.devComputeUnits !== undefined) { await node.close(); fail('E_BAD_OPTION', '--attest and --dev-compute-units exclude each other') }
+  let attestation: AttestationHandle | null = null
+  if (o.attest === true) {
+    try { attestation = await startAttestation(node, { dataDir: o.dataDir, caCert: o.caCert, caKey: o.caKey, log }) } catch (err) { await node.close(); throw err }
+    node.computeUnits = attestation.computeUnits
+  }
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
   let done!: () => void
@@ -116,6 +127,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     log('stopping')
     stopping = (async () => {
       await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections() })))
+      await attestation?.close()
       await node.close()
       rmSync(apiSocketPath(o.dataDir), { force: true })
       log('stopped', { height: node.ledger.height })
@@ -123,15 +135,16 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     })()
   }
   try {
-    servers.push(await listenUnix(createApp(node, { shutdown }), apiSocketPath(o.dataDir)))
+    servers.push(await listenUnix(createApp(node, { shutdown, extend: attestation?.extend }), apiSocketPath(o.dataDir)))
     if (o.apiPort !== undefined) {
       const tokenPath = join(o.dataDir, 'api.token')
       let token: string
       if (existsSync(tokenPath)) token = String(readJsonFile(tokenPath, 'E_TOKEN_CORRUPT'))
       else { token = randomBytes(24).toString('hex'); writeFileAtomic(tokenPath, JSON.stringify(token), 0o600) }
-      servers.push(await listenTcp(createApp(node, { shutdown }, token), o.apiPort))
+      servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
   } catch (err) {
+    await attestation?.close()
     await node.close()
     throw err
   }
@@ -154,7 +167,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     height: node.ledger.height,
     peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + DEFAULT_BOOTSTRAP_PORT}`),
     epochMs: params.epochMs,
-    computeUnits: o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
+    computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
   await finished
 }
