@@ -209,6 +209,7 @@ async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: strin
   const posted: Transaction[] = []
   const requests: string[] = []
   const chainLength = opts.blocks ?? 250
+  // eslint-disable-next-line prefer-const -- assigned after the handler that closes it is defined
   let server: Server
   const send = (res: ServerResponse, status: number, body: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
   const fail = (res: ServerResponse, status: number, code: string, message: string): void => send(res, status, { error: { code, message } })
