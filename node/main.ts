@@ -91,7 +91,7 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
 
 function makeLogger (json: boolean): LogFn {
   return (event, fields = {}) => {
-    const plain = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
+    const plain = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
     if (json) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event, ...plain }) + '\n')
     else process.stdout.write(`${new Date().toISOString()} ${event} ${Object.entries(plain).map(([k, v]) => `${k}=${String(v)}`).join(' ')}\n`)
   }

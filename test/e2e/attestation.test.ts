@@ -71,7 +71,7 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   // ---- the node -------------------------------------------------------------------------------------------
   const dataDir = mkdtempSync(join(tmpdir(), 'econumi-e2e-attest-'))
   const lines: any[] = []
-  const child = spawn(process.execPath, ['--import=@tapjs/typescript/import', join(ROOT, 'test/attestation/run-attested-node.ts'), dataDir, String(EPOCH_MS), RUN_DIR], {
+  const child = spawn(process.execPath, ['--import=@tapjs/typescript/import', join(ROOT, 'test/helpers/run-attested-node.ts'), dataDir, String(EPOCH_MS), RUN_DIR], {
     cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''

@@ -73,7 +73,8 @@ t.test('wallet files survive kill -9 during createwallet', async (t) => {
     const child = spawn(process.execPath, [CLI, '--wallet-dir', walletDir, 'createwallet', '--json'], { env: { ...process.env, ECONUMI_HOME: home, ECONUMI_PASSPHRASE: 'correct horse' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
-    const delay = 100 + Math.floor(Math.random() * 400)
+    // the first run is never killed, so there is always a wallet to check; the rest die at random moments
+    const delay = i === 0 ? 60_000 : 200 + Math.floor(Math.random() * 1200)
     const timer = setTimeout(() => child.kill('SIGKILL'), delay)
     await new Promise((resolve) => child.on('exit', resolve))
     clearTimeout(timer)

@@ -1,6 +1,6 @@
 // A node process with attestation, for the end-to-end test and manual runs while `econumi start` does not
 // wire attestation yet. Mirrors node/main.ts runForeground: JSON log lines on stdout, SIGTERM to stop.
-// Usage: node --import=@tapjs/typescript/import test/attestation/run-attested-node.ts <dataDir> <epochMs> [runDir]
+// Usage: node --import=@tapjs/typescript/import test/helpers/run-attested-node.ts <dataDir> <epochMs> [runDir]
 import { join } from 'node:path'
 import { loadOrCreateGenesis } from '../../node/main.js'
 import { EconumiNode } from '../../node/node.js'
