@@ -464,6 +464,14 @@ export function buildProgram (): Command {
     .option('--public-network', 'join through Hyperswarm\'s public DHT bootstrap nodes (off by default: the network is local)')
     .action(action(cmdStart))
 
+  program.command('ps')
+    .description('list the node container, its agents and the workloads with their attestation state (like docker ps)')
+    .action(action(async (g) => { const { runPs } = await import('./ps.js'); await runPs(g.dataDir, g.json) }))
+
+  program.command('console')
+    .description('interactive prompt: show images, start/stop workloads (recorded in econumi.config), ps; works with piped stdin')
+    .action(action(async (g) => { const { runConsole } = await import('./console.js'); const failed = await runConsole({ dataDir: g.dataDir }); if (failed > 0) fail('E_CONSOLE_FAILED', `${failed} console command(s) failed`) }))
+
   program.command('stop')
     .description('stop the running node')
     .option('--no-wait', 'return once the node has accepted the request')

@@ -1,6 +1,21 @@
-// Placeholder: starting the node as a Docker container is written by the node's owner.
-// `econumi start --foreground` runs the node in this process instead.
-import { EconumiError } from '../protocol/errors.js'
+// `econumi start` (without --foreground): runs the node as the Docker container `econumi-node`, through the
+// Engine API (dockerode).
+//
+// Layout, chosen so `econumi stop/status/getbalance/...` work from the host unchanged:
+//  - the named volume `econumi-data` (local driver, bind-backed by the host data dir) is mounted at /data and
+//    the node runs with `--data-dir /data`: its identity, CA, chain, ledger and `api.sock` land in the host
+//    data dir, where the CLI already looks for `<data-dir>/api.sock`. Removing the container (or even the
+//    volume) never deletes the chain: the data is in the host directory, and the next start continues it.
+//  - the Docker socket is mounted (attestation watches and starts containers);
+//  - host networking, so the local DHT on 127.0.0.1 reaches other nodes on this machine;
+//  - no restart policy: `econumi stop` makes the node exit and the container stops; the next start removes
+//    the stopped container and creates a fresh one from the current image with the current options.
+import Docker from 'dockerode'
+import { readFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
+import { ApiClient } from './client.js'
 
 export interface StartContainerOptions {
   dataDir: string
@@ -12,8 +27,208 @@ export interface StartContainerOptions {
   apiPort?: number
   bootstrap?: string[]
   network?: string
+  offline?: boolean
+  publicNetwork?: boolean
+  genesisFile?: string
+  attest?: boolean
+  caCert?: string
+  caKey?: string
+  /** How long to wait for the node's API (default 90 s). */
+  readyTimeoutMs?: number
 }
 
-export async function startContainer (_options: StartContainerOptions): Promise<void> {
-  throw new EconumiError('E_NOT_IMPLEMENTED', 'container mode is not available yet; use `econumi start --foreground`')
+export const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock'
+/** Container and volume names; overridable for tests running next to a real installation. */
+export function nodeContainerName (): string { return process.env.ECONUMI_NODE_CONTAINER ?? 'econumi-node' }
+export function dataVolumeName (): string { return process.env.ECONUMI_NODE_VOLUME ?? 'econumi-data' }
+
+export function packageVersion (): string {
+  for (const rel of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'econumi' && typeof pkg.version === 'string') return pkg.version
+    } catch {}
+  }
+  return 'latest'
+}
+
+export function nodeImage (): string { return process.env.ECONUMI_NODE_IMAGE ?? `econumi/econumi-node:${packageVersion()}` }
+
+export function dockerClient (): Docker { return new Docker({ socketPath: DOCKER_SOCKET }) }
+
+const NO_ENGINE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'])
+
+/** Turns "engine unreachable" errors into E_NO_DOCKER; others pass through. */
+export function dockerError (err: unknown, hint = 'or run the node without Docker: `econumi start --foreground`'): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (typeof code === 'string' && NO_ENGINE.has(code)) {
+    return new EconumiError('E_NO_DOCKER', `no Docker engine answers at ${DOCKER_SOCKET} (${code}); start dockerd (scripts/docker-up.sh), ${hint}`, { socket: DOCKER_SOCKET })
+  }
+  return err
+}
+
+/** Pings the engine: E_NO_DOCKER when it does not answer. */
+export async function requireEngine (docker: Docker, hint?: string): Promise<void> {
+  try { await docker.ping() } catch (err) { throw dockerError(err, hint) }
+}
+
+export function statusCode (err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown } | undefined)?.statusCode
+  return typeof s === 'number' ? s : undefined
+}
+
+interface StatusJson { nodeId: string, rewardAddress: string, height: string, network: string }
+
+async function sleep (ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)) }
+
+/** The node's `start --foreground` arguments after the image's entrypoint (which sets --data-dir /data --json). */
+export function nodeArgs (o: StartContainerOptions): string[] {
+  const args: string[] = []
+  if (o.epochMs !== undefined) args.push('--epoch', o.epochMs.toString())
+  if (o.devComputeUnits !== undefined) args.push('--dev-compute-units', o.devComputeUnits.toString())
+  for (const a of o.allocations ?? []) args.push('--alloc', a)
+  if (o.rewardAddress !== undefined) args.push('--reward-address', o.rewardAddress)
+  if (o.apiPort !== undefined) args.push('--api-port', String(o.apiPort))
+  for (const b of o.bootstrap ?? []) args.push('--bootstrap', b)
+  if (o.network !== undefined) args.push('--network', o.network)
+  if (o.offline === true) args.push('--offline')
+  if (o.publicNetwork === true) args.push('--public-network')
+  if (o.genesisFile !== undefined) args.push('--genesis', '/etc/econumi/genesis.json')
+  if (o.attest === true) args.push('--attest')
+  if (o.caCert !== undefined && o.caKey !== undefined) args.push('--ca-cert', '/etc/econumi/ca-cert.pem', '--ca-key', '/etc/econumi/ca-key.pem')
+  return args
+}
+
+async function ensureVolume (docker: Docker, name: string, hostDir: string): Promise<void> {
+  try {
+    const info = await docker.getVolume(name).inspect() as { Options?: Record<string, string> | null }
+    if (info.Options?.device === hostDir && info.Options?.o === 'bind') return
+    // Bound to another data dir: re-point it (a bind-backed volume holds no data itself).
+    try {
+      await docker.getVolume(name).remove()
+    } catch (err) {
+      if (statusCode(err) === 409) fail('E_VOLUME_IN_USE', `volume ${name} is in use for the data dir ${info.Options?.device ?? '?'}; stop that node first (econumi --data-dir ${info.Options?.device ?? '<dir>'} stop)`, { volume: name })
+      throw err
+    }
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err
+  }
+  await docker.createVolume({ Name: name, Driver: 'local', DriverOpts: { type: 'none', o: 'bind', device: hostDir }, Labels: { 'econumi.role': 'node-data' } })
+}
+
+async function lastLogLine (container: Docker.Container): Promise<string> {
+  try {
+    const buf = await container.logs({ stdout: true, stderr: true, tail: 5, follow: false }) as unknown as Buffer
+    // multiplexed stream: strip the 8-byte frame headers
+    const lines: string[] = []
+    for (let i = 0; i + 8 <= buf.length;) {
+      const len = buf.readUInt32BE(i + 4)
+      lines.push(buf.subarray(i + 8, i + 8 + len).toString('utf8'))
+      i += 8 + len
+    }
+    const text = lines.join('').trim().split('\n').filter((l) => l !== '')
+    return text[text.length - 1] ?? ''
+  } catch { return '' }
+}
+
+function report (o: StartContainerOptions, s: StatusJson, c: { id: string, name: string, image: string, volume: string }, already: boolean, apiSocket: string): void {
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ started: !already, alreadyRunning: already, container: c.name, containerId: c.id.slice(0, 12), image: c.image, volume: c.volume, nodeId: s.nodeId, rewardAddress: s.rewardAddress, apiSocket, network: s.network, height: s.height }) + '\n')
+    return
+  }
+  const rows: Array<[string, string]> = [
+    ['container', `${c.name} (${c.id.slice(0, 12)}, ${c.image})`],
+    ['node id', s.nodeId],
+    ['reward address', s.rewardAddress],
+    ['api socket', apiSocket],
+    ['data', `volume ${c.volume} -> ${o.dataDir}`],
+    ['height', s.height === '-1' ? 'no blocks yet' : s.height]
+  ]
+  process.stdout.write(`${already ? 'node already running' : 'node started'}\n${rows.map(([k, v]) => `  ${k.padEnd(15)} ${v}`).join('\n')}\n`)
+}
+
+async function status (api: ApiClient): Promise<StatusJson | null> {
+  try {
+    return await api.get<StatusJson>('/v1/status')
+  } catch (err) {
+    if (isEconumiError(err) && ['E_NODE_NOT_RUNNING', 'E_NODE_CONNECTION', 'E_NODE_TIMEOUT', 'E_NODE_CLOSING'].includes(err.code)) return null
+    throw err
+  }
+}
+
+export async function startContainer (options: StartContainerOptions): Promise<void> {
+  const dataDir = resolve(options.dataDir)
+  const o = { ...options, dataDir }
+  const name = nodeContainerName()
+  const volume = dataVolumeName()
+  const image = nodeImage()
+  const apiSocket = `${dataDir}/api.sock`
+  const api = new ApiClient({ socketPath: apiSocket }, { timeoutMs: 3000 })
+  const docker = dockerClient()
+  await requireEngine(docker)
+
+  // Idempotent: a running econumi-node for this data dir is reported as it is.
+  let existing: Docker.ContainerInspectInfo | null = null
+  try { existing = await docker.getContainer(name).inspect() } catch (err) { if (statusCode(err) !== 404) throw dockerError(err) }
+  if (existing !== null) {
+    const itsDir = existing.Config.Labels?.['econumi.data-dir']
+    if (existing.State.Running) {
+      if (itsDir !== undefined && itsDir !== dataDir) fail('E_CONTAINER_IN_USE', `container ${name} is already running a node for the data dir ${itsDir}; stop it first (econumi --data-dir ${itsDir} stop)`, { container: name })
+      // A node that is still shutting down (after `econumi stop`) exits soon: then it is started afresh.
+      const s = await waitReady(api, docker.getContainer(name), o.readyTimeoutMs ?? 90_000, true)
+      if (s !== null) {
+        report(o, s, { id: existing.Id, name, image: existing.Config.Image, volume }, true, apiSocket)
+        return
+      }
+    }
+    await docker.getContainer(name).remove({ force: true }).catch((err: unknown) => { if (statusCode(err) !== 404) throw err })
+  }
+  const foreground = await status(api)
+  if (foreground !== null) fail('E_NODE_RUNNING', `a node already answers on ${apiSocket} outside Docker (econumi start --foreground?); stop it first with \`econumi stop\``, { nodeId: foreground.nodeId })
+
+  try {
+    await docker.getImage(image).inspect()
+  } catch (err) {
+    if (statusCode(err) === 404) fail('E_IMAGE_NOT_FOUND', `node image ${image} not found; build it with scripts/build-node-image.sh`, { image })
+    throw dockerError(err)
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  await ensureVolume(docker, volume, dataDir)
+
+  const binds = [`${volume}:/data`, `${DOCKER_SOCKET}:/var/run/docker.sock`]
+  if (o.genesisFile !== undefined) binds.push(`${resolve(o.genesisFile)}:/etc/econumi/genesis.json:ro`)
+  if (o.caCert !== undefined && o.caKey !== undefined) binds.push(`${resolve(o.caCert)}:/etc/econumi/ca-cert.pem:ro`, `${resolve(o.caKey)}:/etc/econumi/ca-key.pem:ro`)
+  const container = await docker.createContainer({
+    name,
+    Image: image,
+    Cmd: nodeArgs(o),
+    Labels: { 'econumi.role': 'node', 'econumi.data-dir': dataDir, 'econumi.version': packageVersion() },
+    HostConfig: {
+      Binds: binds,
+      NetworkMode: 'host',
+      Init: true,
+      RestartPolicy: { Name: 'no' }
+    }
+  })
+  await container.start()
+  const s = await waitReady(api, container, o.readyTimeoutMs ?? 90_000)
+  report(o, s, { id: container.id, name, image, volume }, false, apiSocket)
+}
+
+async function waitReady (api: ApiClient, container: Docker.Container, timeoutMs: number, exitOk: true): Promise<StatusJson | null>
+async function waitReady (api: ApiClient, container: Docker.Container, timeoutMs: number): Promise<StatusJson>
+async function waitReady (api: ApiClient, container: Docker.Container, timeoutMs: number, exitOk = false): Promise<StatusJson | null> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const s = await status(api)
+    if (s !== null) return s
+    const info = await container.inspect()
+    if (!info.State.Running) {
+      if (exitOk) return null
+      const line = await lastLogLine(container)
+      fail('E_NODE_EXITED', `the node container exited (code ${info.State.ExitCode}) before its API answered; last log: ${line.slice(0, 300) || '(none)'}; see docker logs ${info.Name.replace(/^\//, '')}`)
+    }
+    if (Date.now() > deadline) fail('E_NODE_START_TIMEOUT', `the node container runs but its API did not answer within ${timeoutMs / 1000} s; see docker logs ${info.Name.replace(/^\//, '')}`)
+    await sleep(200)
+  }
 }

@@ -4,6 +4,7 @@
 // blocks won, balance = Σ coinbase, and the agent key nowhere but the agent's tmpfs.
 // Skips without an engine; fails instead with ECONUMI_REQUIRE_DOCKER=1.
 import t from 'tap'
+import { acquireEngineLock } from '../helpers/docker.js'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { request } from 'node:http'
@@ -49,6 +50,9 @@ async function execAsNode (container: string, cmd: string[], token: string): Pro
 
 t.test('attested docker workloads earn compute units and blocks', async (t) => {
   if (!requireDocker(t)) return
+  // one suite at a time may reconfigure the engine's authz plugin
+  const unlock = await acquireEngineLock('test/e2e/attestation.test.ts')
+  t.teardown(unlock)
   const steps: Array<[string, string[]]> = [
     ['base and workload images', [join(ROOT, 'scripts/build-images.sh')]],
     ['agent image', [join(ROOT, 'scripts/build-agent.sh')]],

@@ -1,0 +1,235 @@
+// `econumi console`: an interactive prompt (node:readline, with history and tab completion) to look at and run
+// workloads. The same commands work with piped stdin (no prompt is printed then), so they can be scripted:
+//   show images                                   local econumi/* images (peer announcements: not yet)
+//   start <image> [--cpus N] [--memory M] [-- cmd…] run a detached workload, record it in econumi.config
+//   stop <image|id>                               stop and remove console workloads, drop them from the config
+//   ps                                            like `econumi ps`
+//   help, exit
+// Errors print one line `econumi: <message> [<CODE>]` on stderr; the session goes on, and a scripted session
+// (non-TTY) exits with status 1 if any command failed.
+import type Docker from 'dockerode'
+import { createInterface, type Interface } from 'node:readline'
+import type { Readable, Writable } from 'node:stream'
+import { fail, isEconumiError } from '../protocol/errors.js'
+import { parseCpus, parseMemory, readConfig, updateConfig, validateImageName, type WorkloadEntry } from './config-file.js'
+import { runPs } from './ps.js'
+import { dockerClient, dockerError, requireEngine, statusCode } from './start-container.js'
+
+export const CONSOLE_COMMANDS = ['show images', 'start', 'stop', 'ps', 'help', 'exit']
+
+const HELP = [
+  'commands:',
+  '  show images                                    workload images: local econumi/* images',
+  '  start <image> [--cpus N] [--memory M] [-- cmd]  run <image> as a detached workload and add it to econumi.config',
+  '  stop <image|id>                                stop console workloads by image or container id, drop them from econumi.config',
+  '  ps                                             node, agents and workloads (like econumi ps)',
+  '  help                                           this list',
+  '  exit                                           leave the console (also quit, Ctrl-D)'
+]
+
+export interface ConsoleOptions {
+  dataDir: string
+  input?: Readable
+  output?: Writable
+  errorOutput?: Writable
+  /** Force prompt/terminal mode (default: input is a TTY). */
+  terminal?: boolean
+}
+
+/** Splits a command line on whitespace; '…' and "…" group words. */
+export function tokenize (line: string): string[] {
+  const out: string[] = []
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g
+  for (let m = re.exec(line); m !== null; m = re.exec(line)) out.push(m[1] ?? m[2] ?? m[3])
+  return out
+}
+
+export interface StartArgs { image: string, cpus?: number, memory?: string, cmd?: string[] }
+
+export function parseStartArgs (args: string[]): StartArgs {
+  let image: string | undefined
+  const r: Partial<StartArgs> = {}
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === '--') { r.cmd = args.slice(i + 1); if (r.cmd.length === 0) fail('E_USAGE', 'nothing after --: give the command to run'); break }
+    const eq = /^(--cpus|--memory)=(.*)$/.exec(a)
+    const flag = eq?.[1] ?? a
+    if (flag === '--cpus' || flag === '--memory') {
+      const v = eq !== null ? eq[2] : args[++i]
+      if (v === undefined) fail('E_USAGE', `${flag} needs a value`)
+      if (flag === '--cpus') r.cpus = parseCpus(v)
+      else { parseMemory(v); r.memory = v.toLowerCase() }
+      continue
+    }
+    if (a.startsWith('-')) fail('E_USAGE', `unknown option ${a.slice(0, 40)} (start <image> [--cpus N] [--memory M] [-- cmd…])`)
+    if (image !== undefined) fail('E_USAGE', `unexpected argument ${a.slice(0, 40)} (start <image> [--cpus N] [--memory M] [-- cmd…])`)
+    image = a
+  }
+  if (image === undefined) fail('E_USAGE', 'start needs an image: start <image> [--cpus N] [--memory M]')
+  return { ...r, image: validateImageName(image) }
+}
+
+function formatSize (bytes: number): string { return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(0)}MB` : `${(bytes / 1e3).toFixed(0)}kB` }
+
+export class EconumiConsole {
+  private docker: Docker | null = null
+  private imageCache: string[] = []
+  failures = 0
+  constructor (private readonly dataDir: string, private readonly out: (s: string) => void, private readonly err: (s: string) => void) {}
+
+  private async engine (): Promise<Docker> {
+    if (this.docker === null) {
+      const d = dockerClient()
+      await requireEngine(d, 'then retry')
+      this.docker = d
+    }
+    return this.docker
+  }
+
+  completer (line: string): [string[], string] {
+    const words = line.split(/\s+/)
+    if (words.length <= 1) {
+      const hits = ['show', 'start', 'stop', 'ps', 'help', 'exit'].filter((c) => c.startsWith(line))
+      return [hits.map((h) => h + ' '), line]
+    }
+    const last = words[words.length - 1]
+    if (words[0] === 'show' && words.length === 2) return [['images'].filter((c) => c.startsWith(last)), last]
+    if (words[0] === 'start' || words[0] === 'stop') {
+      const pool = last.startsWith('-') ? ['--cpus', '--memory'] : this.imageCache
+      return [pool.filter((c) => c.startsWith(last)), last]
+    }
+    return [[], line]
+  }
+
+  async refreshImages (): Promise<void> {
+    try {
+      const d = await this.engine()
+      const imgs = await d.listImages({ filters: { reference: ['econumi/*'] } } as Docker.ListImagesOptions)
+      this.imageCache = imgs.flatMap((i) => i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').sort()
+    } catch { /* completion only */ }
+  }
+
+  /** Runs one line; returns false on exit. Errors are printed, counted, never thrown. */
+  async run (line: string): Promise<boolean> {
+    const words = tokenize(line.trim())
+    if (words.length === 0 || words[0].startsWith('#')) return true
+    try {
+      const [cmd, ...args] = words
+      switch (cmd) {
+        case 'exit': case 'quit': return false
+        case 'help': case '?': this.out(HELP.join('\n') + '\n'); break
+        case 'ps': await runPs(this.dataDir, false, this.out); break
+        case 'show':
+          if (args[0] !== 'images' || args.length > 1) fail('E_USAGE', `unknown: show ${args.join(' ').slice(0, 40)} (try: show images)`)
+          await this.showImages()
+          break
+        case 'start': await this.start(parseStartArgs(args)); break
+        case 'stop':
+          if (args.length !== 1) fail('E_USAGE', 'stop needs one image name or container id: stop <image|id>')
+          await this.stop(args[0])
+          break
+        default: fail('E_UNKNOWN_COMMAND', `unknown command "${cmd.slice(0, 40)}"; type help for the list`)
+      }
+    } catch (e) {
+      this.failures++
+      const err = dockerError(e, 'then retry')
+      if (isEconumiError(err)) this.err(`econumi: ${err.message} [${err.code}]\n`)
+      else this.err(`econumi: ${(err as Error).message?.split('\n')[0] ?? String(err)} [E_INTERNAL]\n`)
+    }
+    return true
+  }
+
+  async showImages (): Promise<void> {
+    const d = await this.engine()
+    const imgs = await d.listImages({ filters: { reference: ['econumi/*'] } } as Docker.ListImagesOptions)
+    const rows = imgs.flatMap((i) => (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((t) => [t, i.Id.replace(/^sha256:/, '').slice(0, 12), formatSize(i.Size), 'local']))
+    rows.sort((a, b) => a[0].localeCompare(b[0]))
+    this.imageCache = rows.map((r) => r[0])
+    const header = ['IMAGE', 'IMAGE ID', 'SIZE', 'OFFERED BY']
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+    this.out([header, ...rows].map((r) => r.map((v, i) => v.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n')
+    this.out('(images announced by peers are not collected yet: local econumi/* images only)\n')
+  }
+
+  async start (a: StartArgs): Promise<void> {
+    await readConfig(this.dataDir) // a corrupt config is reported before anything runs
+    const d = await this.engine()
+    try {
+      await d.getImage(a.image).inspect()
+    } catch (err) {
+      if (statusCode(err) === 404) fail('E_IMAGE_NOT_FOUND', `image ${a.image} not found on this engine; build or load it first (docker images lists what is there)`, { image: a.image })
+      throw err
+    }
+    const hostConfig: Docker.HostConfig = {}
+    if (a.cpus !== undefined) hostConfig.NanoCpus = Math.round(a.cpus * 1e9)
+    if (a.memory !== undefined) hostConfig.Memory = Number(parseMemory(a.memory))
+    const container = await d.createContainer({
+      Image: a.image,
+      ...(a.cmd !== undefined ? { Cmd: a.cmd } : { OpenStdin: true }), // no command: keep the image's, with stdin open so a shell stays up
+      Labels: { 'econumi.console': '1', 'econumi.image': a.image },
+      HostConfig: hostConfig
+    })
+    await container.start()
+    const entry: WorkloadEntry = { image: a.image }
+    if (a.cpus !== undefined) entry.cpus = a.cpus
+    if (a.memory !== undefined) entry.memory = a.memory
+    if (a.cmd !== undefined) entry.cmd = a.cmd
+    await updateConfig(this.dataDir, (c) => ({ ...c, workloads: [...c.workloads, entry] }))
+    this.out(`started ${a.image} as ${container.id.slice(0, 12)}${a.cpus !== undefined ? ` cpus=${a.cpus}` : ''}${a.memory !== undefined ? ` memory=${a.memory}` : ''}; recorded in econumi.config\n`)
+  }
+
+  async stop (target: string): Promise<void> {
+    const byId = /^[0-9a-f]{4,64}$/.test(target)
+    if (!byId) validateImageName(target)
+    await readConfig(this.dataDir)
+    const d = await this.engine()
+    const list = await d.listContainers({ all: true, filters: { label: ['econumi.console=1'] } } as Docker.ContainerListOptions)
+    const hits = list.filter((c) => (byId && c.Id.startsWith(target)) || c.Labels['econumi.image'] === target || c.Image === target)
+    if (hits.length === 0) fail('E_NOT_FOUND', `no console workload matches ${target}; ps lists them`)
+    const images = new Set<string>()
+    for (const c of hits) {
+      const ct = d.getContainer(c.Id)
+      await ct.stop({ t: 5 }).catch((err: unknown) => { if (statusCode(err) !== 304 && statusCode(err) !== 404) throw err })
+      await ct.remove({ force: true }).catch((err: unknown) => { if (statusCode(err) !== 404) throw err })
+      images.add(c.Labels['econumi.image'] ?? c.Image)
+      this.out(`stopped ${c.Id.slice(0, 12)} (${c.Labels['econumi.image'] ?? c.Image})\n`)
+    }
+    await updateConfig(this.dataDir, (c) => {
+      // drop one config entry per stopped container of that image
+      const left = [...c.workloads]
+      for (const h of hits) {
+        const img = h.Labels['econumi.image'] ?? h.Image
+        const i = left.findIndex((w) => w.image === img)
+        if (i >= 0) left.splice(i, 1)
+      }
+      return { ...c, workloads: left }
+    })
+  }
+}
+
+/** Runs the console until exit or end of input; resolves to the number of failed commands in a scripted (non-TTY) session, else 0. */
+export async function runConsole (o: ConsoleOptions): Promise<number> {
+  const input = o.input ?? process.stdin
+  const output = o.output ?? process.stdout
+  const errorOutput = o.errorOutput ?? process.stderr
+  const terminal = o.terminal ?? ((input as { isTTY?: boolean }).isTTY === true)
+  const c = new EconumiConsole(o.dataDir, (s) => output.write(s), (s) => errorOutput.write(s))
+  const rl: Interface = createInterface({ input, output, terminal, historySize: 500, prompt: 'econumi> ', completer: (line: string) => c.completer(line) })
+  if (terminal) {
+    void c.refreshImages()
+    output.write('econumi console: type help for the commands, exit to leave\n')
+    rl.prompt()
+  }
+  let exited = false
+  try {
+    for await (const line of rl) {
+      if (!await c.run(line)) { exited = true; break }
+      if (terminal) rl.prompt()
+    }
+  } finally {
+    rl.close()
+  }
+  if (terminal && !exited) output.write('\n')
+  return terminal ? 0 : c.failures
+}
+

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Build the node image econumi/econumi-node:<package version> (also :latest) from Dockerfile.node.
+# Usage: scripts/build-node-image.sh [--base IMAGE] [--force] [--no-compile]
+#   --base IMAGE   base image (default econumi/node-base:<this node's version>, built by build-images.sh if missing)
+#   --force        rebuild even when the tag exists and ECONUMI_NODE_REBUILD=0
+#   --no-compile   use the existing dist/ (skip npm run build)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BASE=""
+FORCE=0
+COMPILE=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --base) BASE="${2:?--base needs an image}"; shift ;;
+    --force) FORCE=1 ;;
+    --no-compile) COMPILE=0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "build-node-image: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+step () { printf '[build-node-image] %s\n' "$*"; }
+die () { printf 'build-node-image: %s\n' "$*" >&2; exit 1; }
+
+docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
+version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
+tag="econumi/econumi-node:$version"
+if [ "$FORCE" = 0 ] && [ "${ECONUMI_NODE_REBUILD:-1}" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
+  step "$tag exists (ECONUMI_NODE_REBUILD=0): skipped"; exit 0
+fi
+if [ -z "$BASE" ]; then BASE="econumi/node-base:$(node -p process.versions.node)"; fi
+if [ "$COMPILE" = 1 ]; then
+  step "npm run build"
+  (cd "$ROOT" && npm run build --silent) || die "npm run build failed [E_BUILD]"
+fi
+[ -f "$ROOT/dist/cli/main.js" ] && [ -f "$ROOT/dist/node/main.js" ] || die "dist/ is incomplete; run npm run build [E_BUILD]"
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  case "$BASE" in
+    econumi/node-base:*) step "base $BASE missing: scripts/build-images.sh --only node-base"; "$ROOT/scripts/build-images.sh" --only node-base ;;
+    *) die "base image $BASE not present and no registry to pull from [E_NO_BASE]" ;;
+  esac
+fi
+
+ctx="$(mktemp -d /tmp/econumi-node-ctx.XXXXXX)"
+trap 'rm -rf "$ctx"' EXIT
+step "context: dist/, bin/, package.json"
+mkdir -p "$ctx/dist"
+for d in cli node protocol agent plugin; do cp -r "$ROOT/dist/$d" "$ctx/dist/$d"; done
+find "$ctx/dist" -name '*.map' -delete
+cp -r "$ROOT/bin" "$ctx/bin"
+cp "$ROOT/package.json" "$ROOT/Dockerfile.node" "$ctx/"
+# Production dependencies only (no registry: copied from the local node_modules, not reinstalled).
+step "context: production node_modules (npm ls --omit=dev)"
+(cd "$ROOT" && npm ls --omit=dev --parseable --all 2>/dev/null) | while read -r dir; do
+  rel="${dir#"$ROOT"/}"
+  case "$rel" in node_modules/*) ;; *) continue ;; esac
+  mkdir -p "$ctx/$(dirname "$rel")"
+  [ -e "$ctx/$rel" ] || cp -a "$dir" "$ctx/$rel"
+done
+# Prebuilt native addons for other platforms are dead weight in a linux-x64 image.
+find "$ctx/node_modules" -type d -path '*/prebuilds/*' -prune ! -name 'linux-x64*' -exec rm -rf {} + 2>/dev/null || true
+step "context: $(du -sh "$ctx" | cut -f1)"
+step "docker build -f Dockerfile.node --build-arg BASE=$BASE -t $tag"
+DOCKER_BUILDKIT=0 docker build -q -f "$ctx/Dockerfile.node" --build-arg "BASE=$BASE" -t "$tag" "$ctx" >/dev/null 2>"$ctx/build.err" || { cat "$ctx/build.err" >&2; die "node image build failed [E_BUILD]"; }
+docker tag "$tag" econumi/econumi-node:latest
+step "smoke test: node --version inside the image"
+docker run --rm --entrypoint /usr/local/bin/node "$tag" /app/bin/econumi.js --version >/dev/null || die "the image does not run econumi [E_BUILD]"
+step "built $tag ($(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -1,0 +1,111 @@
+// The operator's path against a real dockerd: start (container) → ps → console (piped) → stop → start again
+// (same chain) → error cases. Uses its own container/volume names and a temp data dir; cleans up in teardown.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { requireDocker, run } from '../helpers/docker.js'
+
+const ROOT = new URL('../..', import.meta.url).pathname
+const BIN = join(ROOT, 'bin/econumi.js')
+
+t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
+  if (!requireDocker(t)) return
+  const build = run([join(ROOT, 'scripts/build-node-image.sh'), '--no-compile'], { cmd: 'bash', timeoutMs: 300_000 })
+  t.equal(build.status, 0, `build-node-image: ${build.stderr}`)
+  const busybox = run([join(ROOT, 'scripts/build-images.sh'), '--only', 'busybox'], { cmd: 'bash', timeoutMs: 300_000 })
+  t.equal(busybox.status, 0, busybox.stderr)
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'econumi-operator-'))
+  const container = `econumi-node-e2e-${process.pid}`
+  const volume = `econumi-data-e2e-${process.pid}`
+  const env = { ECONUMI_NODE_CONTAINER: container, ECONUMI_NODE_VOLUME: volume, ECONUMI_HOME: dataDir }
+  const cli = (args: string[], input?: string, extra: Record<string, string> = {}): ReturnType<typeof run> =>
+    run([BIN, '--data-dir', dataDir, ...args], { cmd: process.execPath, env: { ...env, ...extra }, input, timeoutMs: 180_000 })
+  t.teardown(() => {
+    const ids = run(['ps', '-aq', '--filter', 'label=econumi.console=1']).stdout.trim().split('\n').filter((x) => x !== '')
+    for (const id of ids) run(['rm', '-f', id])
+    run(['rm', '-f', container])
+    run(['volume', 'rm', '-f', volume])
+    spawnSync('rm', ['-rf', dataDir])
+  })
+
+  // 1. start: prints node id, reward address, API socket; a second start is idempotent
+  const s1 = cli(['--json', 'start', '--epoch', '500', '--dev-compute-units', '5', '--offline'])
+  t.equal(s1.status, 0, s1.stderr)
+  const first = JSON.parse(s1.stdout)
+  t.match(first, { started: true, container, apiSocket: join(dataDir, 'api.sock'), volume })
+  t.match(first.nodeId, /^[0-9a-f]{64}$/)
+  t.ok(first.rewardAddress.length > 20)
+  const s2 = cli(['--json', 'start', '--offline'])
+  t.equal(s2.status, 0, s2.stderr)
+  t.match(JSON.parse(s2.stdout), { alreadyRunning: true, nodeId: first.nodeId })
+  const human = cli(['start'])
+  t.match(human.stdout, /node already running[\s\S]*node id\s+[0-9a-f]{64}[\s\S]*api socket/)
+
+  // blocks are produced; wait for height >= 2
+  let height = -1
+  for (let i = 0; i < 60 && height < 2; i++) {
+    height = Number(JSON.parse(cli(['--json', 'status']).stdout).height)
+    if (height < 2) await new Promise((r) => setTimeout(r, 250))
+  }
+  t.ok(height >= 2, `height ${height}`)
+
+  // 2. ps
+  const ps = cli(['ps'])
+  t.equal(ps.status, 0, ps.stderr)
+  t.match(ps.stdout.split('\n')[0], /^CONTAINER ID\s+IMAGE\s+NAME\s+ROLE\s+STATUS\s+POLLS\s+CU$/)
+  t.match(ps.stdout, new RegExp(`${container}\\s+node`))
+  const psj = JSON.parse(cli(['--json', 'ps']).stdout)
+  t.ok(psj.containers.some((c: { name: string, role: string }) => c.name === container && c.role === 'node'))
+
+  // 3. console, piped
+  const con = cli(['console'], 'show images\nstart econumi/busybox:test --cpus 0.5 --memory 64m -- sleep 600\nps\nexit\n')
+  t.equal(con.status, 0, con.stderr)
+  t.match(con.stdout, /econumi\/busybox:test\s+[0-9a-f]{12}\s+\S+\s+local/)
+  t.match(con.stdout, /started econumi\/busybox:test as [0-9a-f]{12} cpus=0\.5 memory=64m/)
+  t.match(con.stdout, /econumi\/busybox:test\s+\S+\s+workload/)
+  const config = JSON.parse(readFileSync(join(dataDir, 'econumi.config'), 'utf8'))
+  t.same(config, { version: 1, workloads: [{ image: 'econumi/busybox:test', cpus: 0.5, memory: '64m', cmd: ['sleep', '600'] }] })
+  const wid = con.stdout.match(/as ([0-9a-f]{12})/)?.[1] ?? ''
+  const limits = run(['inspect', '--format', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}', wid]).stdout.trim()
+  t.equal(limits, `500000000 ${64 * 1024 * 1024}`)
+
+  // 4. stop; 5. start again: the same chain continues
+  const stop = cli(['stop'])
+  t.equal(stop.status, 0, stop.stderr)
+  const before = height
+  const again = cli(['--json', 'start', '--dev-compute-units', '5', '--offline'])
+  t.equal(again.status, 0, again.stderr)
+  const second = JSON.parse(again.stdout)
+  t.equal(second.nodeId, first.nodeId, 'same identity')
+  t.ok(Number(second.height) >= before, `height ${second.height} survived (was ${before})`)
+  const bal = cli(['--json', 'getbalance', first.rewardAddress])
+  t.equal(bal.status, 0, bal.stderr)
+  t.ok(BigInt(JSON.parse(bal.stdout).balanceUnits) > 0n, 'rewards survived')
+
+  // 6. errors: one line, non-zero exit
+  const oneLine = (r: ReturnType<typeof run>, code: string): void => {
+    t.not(r.status, 0, `${code} exits non-zero`)
+    t.match(r.stderr, new RegExp(`\\[${code}\\]`), code)
+  }
+  oneLine(cli(['console'], 'start NOT/a:valid!!\n'), 'E_BAD_IMAGE_NAME')
+  oneLine(cli(['console'], 'start econumi/does-not-exist:1\n'), 'E_IMAGE_NOT_FOUND')
+  oneLine(cli(['start'], undefined, { ECONUMI_NODE_IMAGE: 'econumi/does-not-exist:1', ECONUMI_NODE_CONTAINER: `${container}-x` }), 'E_NODE_RUNNING')
+  const other = mkdtempSync(join(tmpdir(), 'econumi-operator-x-'))
+  t.teardown(() => rmSync(other, { recursive: true, force: true }))
+  const missing = run([BIN, '--data-dir', other, 'start'], { cmd: process.execPath, env: { ...env, ECONUMI_NODE_IMAGE: 'econumi/does-not-exist:1', ECONUMI_NODE_CONTAINER: `${container}-x`, ECONUMI_NODE_VOLUME: `${volume}-x` } })
+  oneLine(missing, 'E_IMAGE_NOT_FOUND')
+  oneLine(cli(['start'], undefined, { ECONUMI_DOCKER_SOCKET: '/nonexistent/docker.sock' }), 'E_NO_DOCKER')
+  oneLine(cli(['ps'], undefined, { ECONUMI_DOCKER_SOCKET: '/nonexistent/docker.sock' }), 'E_NO_DOCKER')
+  writeFileSync(join(other, 'econumi.config'), '{"version":1,"workloads":[')
+  const corrupt = run([BIN, '--data-dir', other, 'console'], { cmd: process.execPath, env, input: 'start econumi/busybox:test\n' })
+  oneLine(corrupt, 'E_CONFIG_CORRUPT')
+  t.match(corrupt.stderr, /econumi\.config is corrupt/)
+  t.equal(readFileSync(join(other, 'econumi.config'), 'utf8'), '{"version":1,"workloads":[', 'corrupt file kept')
+
+  // stop; then a stopped node is reported
+  t.equal(cli(['stop']).status, 0)
+  oneLine(cli(['status']), 'E_NODE_NOT_RUNNING')
+})
