@@ -4,7 +4,10 @@ import type { Bench } from './lib.js'
 const registry: Array<() => Promise<Bench>> = [
   async () => (await import('./tx-admission.js')).default,
   async () => (await import('./plugin.js')).default,
-  async () => (await import('./agent.js')).default
+  async () => (await import('./agent.js')).default,
+  async () => (await import('./sync.js')).default,
+  async () => (await import('./network.js')).convergence,
+  async () => (await import('./network.js')).txPropagation
 ]
 
 async function main (): Promise<void> {

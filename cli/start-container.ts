@@ -212,6 +212,10 @@ export async function startContainer (options: StartContainerOptions): Promise<v
   })
   await container.start()
   const s = await waitReady(api, container, o.readyTimeoutMs ?? 90_000)
+  // the workloads chosen in `econumi console` come back with the node
+  const { restoreWorkloads } = await import('./console.js')
+  const restored = await restoreWorkloads(docker, dataDir)
+  if (restored.length > 0 && !o.json) process.stdout.write(`restarted from econumi.config: ${restored.join(', ')}\n`)
   report(o, s, { id: container.id, name, image, volume }, false, apiSocket)
 }
 

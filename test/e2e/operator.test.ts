@@ -75,12 +75,16 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   // 4. stop; 5. start again: the same chain continues
   const stop = cli(['stop'])
   t.equal(stop.status, 0, stop.stderr)
+  run(['rm', '-f', wid]) // the configured workload is gone; the next start must bring it back
   const before = height
   const again = cli(['--json', 'start', '--dev-compute-units', '5', '--offline'])
   t.equal(again.status, 0, again.stderr)
   const second = JSON.parse(again.stdout)
   t.equal(second.nodeId, first.nodeId, 'same identity')
   t.ok(Number(second.height) >= before, `height ${second.height} survived (was ${before})`)
+  const back = run(['ps', '--filter', 'label=econumi.console=1', '--format', '{{.Image}} {{.ID}}']).stdout
+  t.match(back, /econumi\/busybox:test/, 'the workload from econumi.config is running again')
+  t.notMatch(back, new RegExp(wid), 'as a new container')
   const bal = cli(['--json', 'getbalance', first.rewardAddress])
   t.equal(bal.status, 0, bal.stderr)
   t.ok(BigInt(JSON.parse(bal.stdout).balanceUnits) > 0n, 'rewards survived')

@@ -1,0 +1,149 @@
+// A misbehaving peer (raw Hyperswarm in the test process) against a real node process: garbage frames,
+// oversized frames, unknown types, a wrong-network hello, and a chain core holding garbage and a block
+// with a bad signature. The node keeps running and producing, scores and bans the peer, and drops it.
+import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Corestore from 'corestore'
+import DHT from 'hyperdht'
+import Hyperswarm from 'hyperswarm'
+import Protomux from 'protomux'
+import c from 'compact-encoding'
+import { encodeBlock } from '../../protocol/block.js'
+import { taggedHash } from '../../protocol/hash.js'
+import { genesisHash, paramsFromJson } from '../../protocol/params.js'
+import { MAX_FRAME_BYTES, MSG_HELLO, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
+import { genesisState, makeBlock } from '../helpers/chain.js'
+import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
+
+interface RawPeer {
+  swarm: any
+  store: any
+  key: Buffer
+  /** Resolves with a send function once the econumi/1 channel to the node is open. */
+  connected: Promise<(frame: Uint8Array) => void>
+  close: () => Promise<void>
+}
+
+function rawPeer (port: number, topic: Buffer, storeDir: string): RawPeer {
+  const store = new Corestore(storeDir)
+  const dht = new DHT({ bootstrap: [{ host: '127.0.0.1', port }], host: '127.0.0.1', firewalled: false })
+  const swarm = new Hyperswarm({ dht })
+  const connected = new Promise<(frame: Uint8Array) => void>((resolve) => {
+    swarm.on('connection', (conn: any) => {
+      conn.on('error', () => {})
+      store.replicate(conn)
+      const mux = Protomux.from(conn)
+      const channel = mux.createChannel({ protocol: 'econumi/1', id: topic, onopen: () => resolve((frame) => { if (!channel.closed) message.send(Buffer.from(frame)) }) })
+      if (channel === null) return
+      const message = channel.addMessage({ encoding: c.buffer, onmessage: () => {} })
+      channel.open()
+    })
+  })
+  swarm.join(topic, { server: true, client: true })
+  let closed = false
+  return {
+    swarm,
+    store,
+    key: swarm.keyPair.publicKey,
+    connected,
+    close: async () => {
+      if (closed) return
+      closed = true
+      await swarm.destroy()
+      await store.close()
+    }
+  }
+}
+
+async function setup (t: Test): Promise<{ node: NodeProcess, bs: Awaited<ReturnType<typeof localBootstrap>>, topic: Buffer, g: Uint8Array, genesisFile: string, dir: string }> {
+  const dir = tempDir('econumi-garbage-')
+  const genesisFile = writeGenesis(dir, { epochMs: 1000 })
+  const g = genesisHash(paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8'))))
+  const bs = await localBootstrap()
+  const node = new NodeProcess(join(dir, 'node'), ['--genesis', genesisFile, '--bootstrap', bs.address, '--dev-compute-units', '10']).start()
+  t.teardown(async () => { await node.stop(); await bs.close() })
+  await node.ready()
+  await node.waitFor((e) => e.event === 'block', 15_000, 'first block')
+  return { node, bs, topic: Buffer.from(taggedHash('swarm-topic', g)), g, genesisFile, dir }
+}
+
+const of = (node: NodeProcess, event: string): LogEvent[] => node.events.filter((e) => e.event === event)
+
+async function stillProducing (t: Test, node: NodeProcess, from: number): Promise<void> {
+  const h = await until(async () => { const x = Number((await node.status()).height); return x >= from + 2 ? x : undefined }, 15_000, 'height keeps increasing')
+  t.ok(h >= from + 2, `node still producing (height ${from} → ${h})`)
+  t.equal(node.proc?.exitCode, null, 'node process still running')
+  t.same(of(node, 'produce-failed'), [], 'no failed production')
+  t.same(of(node, 'peer-handler-error'), [], 'no unexpected handler errors')
+}
+
+t.test('garbage frames, oversized frame, unknown type, wrong-network hello', async (t) => {
+  const { node, bs, topic, dir } = await setup(t)
+  const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
+  t.teardown(async () => { await peer.close() })
+  const send = await peer.connected
+  await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  const before = Number((await node.status()).height)
+
+  send(randomBytes(7)) // garbage (wrong version byte unless unlucky)
+  send(Buffer.concat([Buffer.from([WIRE_VERSION, MSG_HELLO]), randomBytes(40)])) // truncated hello
+  send(randomBytes(MAX_FRAME_BYTES + 100)) // oversized
+  send(Buffer.from([WIRE_VERSION, 99, 1, 2, 3])) // unknown type
+  await until(async () => of(node, 'peer-penalized').length >= 4 ? true : undefined, 10_000, 'four penalties')
+  const reasons = of(node, 'peer-penalized').map((e) => e.reason as string)
+  t.ok(reasons.includes('E_WIRE_OVERSIZE'), 'oversized frame penalized')
+  t.ok(reasons.includes('E_WIRE_TYPE'), 'unknown type penalized')
+  t.ok(reasons.length >= 4, `penalties: ${reasons.join(', ')}`)
+  t.same(of(node, 'peer-banned'), [], 'not banned yet')
+
+  // a hello for another network: banned at once
+  const other = taggedHash('other-network', new Uint8Array(32))
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: other, blocksCore: randomBytes(32), recordsCore: randomBytes(32), tip: null } }))
+  const banned = await node.waitFor((e) => e.event === 'peer-banned', 10_000, 'peer-banned')
+  t.equal(banned.reason, 'E_WRONG_NETWORK')
+  t.equal(banned.peer, peer.key.toString('hex').slice(0, 16), 'the raw peer is the one banned')
+  await until(async () => (await node.status()).peers === 0, 15_000, 'banned peer dropped')
+  t.pass('peer dropped')
+  await stillProducing(t, node, before)
+  // the ban holds: the swarm keeps retrying but the node refuses it
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  t.equal((await node.status()).peers, 0, 'banned peer stays out')
+})
+
+t.test('a peer serving a core with garbage and a block with a bad signature', async (t) => {
+  const { node, bs, topic, g, dir, genesisFile } = await setup(t)
+  const params = paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8')))
+  const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
+  t.teardown(async () => { await peer.close() })
+  const blocks = peer.store.get({ name: 'blocks' })
+  const records = peer.store.get({ name: 'attestations' })
+  await blocks.ready(); await records.ready()
+  const bad = makeBlock(genesisState(params), [], { epoch: 1n })
+  bad.signature = Uint8Array.from(bad.signature)
+  bad.signature[0] ^= 0xff
+  await blocks.append(randomBytes(300)) // garbage entry
+  await blocks.append(Buffer.from(encodeBlock(bad))) // well-formed block, forged signature
+  const send = await peer.connected
+  await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  const before = Number((await node.status()).height)
+  const tipBefore = (await node.status()).tipHash as string
+
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  const banned = await node.waitFor((e) => e.event === 'peer-banned', 20_000, 'peer-banned')
+  t.equal(banned.peer, peer.key.toString('hex').slice(0, 16), 'the raw peer is the one banned')
+  const penalties = of(node, 'peer-penalized')
+  t.ok(penalties.length >= 2, `penalties: ${penalties.map((e) => `${e.reason as string}(${e.points as number})`).join(', ')}`)
+  const rejected = of(node, 'block-rejected')
+  t.ok(rejected.length >= 1, `bad block rejected: ${rejected.map((e) => e.code as string).join(', ')}`)
+  await until(async () => (await node.status()).peers === 0, 15_000, 'banned peer dropped')
+  t.pass('peer dropped')
+
+  // the chain is unaffected: the forged block never became part of it, and the chain grows on the old tip
+  const res = await node.api('GET', '/v1/blocks/0')
+  t.not(res.body.hash, undefined)
+  const h0 = await node.api('GET', `/v1/blocks/${before}`)
+  t.equal(h0.body.hash, tipBefore, 'the tip before the attack is still on the chain')
+  await stillProducing(t, node, before)
+})
