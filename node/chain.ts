@@ -5,7 +5,7 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
 import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -20,6 +20,9 @@ export interface ChainEvents {
 }
 
 export class Chain {
+  // PERF: claims and signature verified when a block is indexed, reused when it is applied (bounded)
+  private readonly verified = new Map<string, VerifiedBlock>()
+
   constructor (
     private readonly ledger: Ledger,
     private readonly store: ChainStore,
@@ -92,6 +95,8 @@ export class Chain {
     const params = this.ledger.params
     if (!verifyBlockSignature(block, this.ledger.genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { hash })
     const { winner, work } = verifyClaims(params, this.ledger.genesis, block)
+    if (this.verified.size > 10_000) this.verified.clear()
+    this.verified.set(hash, { winner, work })
     let parentWork = 0n
     if (equalBytes(h.prevHash, this.ledger.genesis)) {
       if (h.height !== 0n) fail('E_BLOCK_HEIGHT', 'first block must have height 0', { hash, height: h.height })
@@ -154,7 +159,9 @@ export class Chain {
       const block = await this.readBlock(step)
       let fx: BlockEffects
       try {
-        fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block)
+        const pre = this.verified.get(step.hash)
+        fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block, pre !== undefined && toHex(blockHash(block.header)) === step.hash ? pre : undefined)
+        this.verified.delete(step.hash)
       } catch (err) {
         if (!isEconumiError(err)) throw err
         this.log('block-invalid', { hash: step.hash, height: step.height, code: err.code, error: err.message })

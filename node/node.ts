@@ -68,6 +68,7 @@ export class EconumiNode extends EventEmitter {
   private readonly rerun = new Set<string>()
   private readonly recentTx = new Set<string>()
   private syncTimer: NodeJS.Timeout | null = null
+  private startedAt = 0
 
   private constructor (readonly opts: NodeOptions) {
     super()
@@ -108,6 +109,7 @@ export class EconumiNode extends EventEmitter {
 
   /** Start the network (if configured) and block production on epoch boundaries. */
   async start (): Promise<void> {
+    this.startedAt = this.now()
     if (this.opts.network !== undefined) {
       this.network = new Network(this.store.store, this.identity.signer.seed, this.genesis, {
         onPeer: (peer) => { peer.send({ type: MSG_HELLO, hello: { genesis: this.genesis, blocksCore: this.store.blocks.key, recordsCore: this.store.records.key, tip: this.tipAnnouncement() } }) },
@@ -359,6 +361,11 @@ export class EconumiNode extends EventEmitter {
    */
   async produce (epoch: bigint): Promise<Block | null> {
     if (this.closed) return null
+    // a node that just joined waits briefly for its first peer, so it learns the chain before building on genesis
+    if (this.network !== null && this.network.peers.size === 0 && this.now() - this.startedAt < Math.min(2 * Number(this.params.epochMs), 5000)) {
+      this.log('produce-skipped', { epoch, reason: 'waiting for peers' })
+      return null
+    }
     const sync = this.syncState()
     if (sync.syncing) { this.log('produce-skipped', { epoch, reason: 'syncing', height: sync.height, target: sync.target }); return null }
     const tip0 = this.ledger.tip

@@ -77,7 +77,14 @@ export function verifyClaims (params: NetworkParams, genesis: Uint8Array, block:
   return { winner: best, work }
 }
 
-export function applyBlock (state: LedgerView, block: Block): BlockEffects {
+/** The result of `verifyClaims` (and a verified block signature) for a block, computed earlier. */
+export interface VerifiedBlock { winner: ScoredClaim, work: bigint }
+
+/**
+ * Apply a block to the state. `verified` lets a caller that already ran verifyBlockSignature and
+ * verifyClaims on this exact block skip repeating them (PERF: ~2.5 ms of VRF and signature work).
+ */
+export function applyBlock (state: LedgerView, block: Block, verified?: VerifiedBlock): BlockEffects {
   const { params, genesis, tip } = state
   const h = block.header
   const expectedHeight = tip === null ? 0n : tip.height + 1n
@@ -88,8 +95,8 @@ export function applyBlock (state: LedgerView, block: Block): BlockEffects {
   const start = epochStart(params, h.epoch)
   if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { height: h.height, time: h.time, epoch: h.epoch })
   if (block.txs.length > params.maxBlockTxs) fail('E_BLOCK_TOO_MANY_TXS', 'block has more transactions than allowed', { height: h.height, count: block.txs.length, max: params.maxBlockTxs })
-  if (!verifyBlockSignature(block, genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { height: h.height })
-  const { winner, work } = verifyClaims(params, genesis, block)
+  if (verified === undefined && !verifyBlockSignature(block, genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { height: h.height })
+  const { winner, work } = verified ?? verifyClaims(params, genesis, block)
 
   const accounts = new Map<string, AccountChange>()
   const get = (addr: string): Account => accounts.get(addr)?.after ?? state.account(addr)
