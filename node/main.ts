@@ -89,8 +89,23 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
   return { params, created: true }
 }
 
+/** Sync progress as a bar on a terminal, e.g. `sync [##########----------] 1200/2400`. */
+export function progressBar (height: bigint, target: bigint, width = 30): string {
+  const done = target <= 0n ? width : Number(((height < 0n ? 0n : height) * BigInt(width)) / target)
+  const filled = Math.max(0, Math.min(width, done))
+  return `sync [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${height}/${target}`
+}
+
 function makeLogger (json: boolean): LogFn {
+  const tty = !json && process.stdout.isTTY === true
+  let barShown = false
   return (event, fields = {}) => {
+    if (tty && event === 'sync') {
+      process.stdout.write(`\r${progressBar(BigInt(String(fields.height)), BigInt(String(fields.target)))}`)
+      barShown = true
+      return
+    }
+    if (barShown) { process.stdout.write('\n'); barShown = false }
     const plain = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
     if (json) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event, ...plain }) + '\n')
     else process.stdout.write(`${new Date().toISOString()} ${event} ${Object.entries(plain).map(([k, v]) => `${k}=${String(v)}`).join(' ')}\n`)

@@ -83,3 +83,28 @@ t.test('a second node on the same data folder is refused', async (t) => {
   await t.rejects(EconumiNode.open({ dataDir: dir, params: p }), { code: 'E_LEDGER_LOCKED' })
   await t.rejects(EconumiNode.open({ dataDir: mkdtempSync(join(tmpdir(), 'x')), params: { ...p, network: 'other' } }).then(async (n) => { await n.close(); return await EconumiNode.open({ dataDir: dir, params: { ...p, network: 'other' } }) }), { code: /E_GENESIS_MISMATCH|E_LEDGER_LOCKED/ })
 })
+
+t.test('two blocks won by one node in one epoch are kept as equivocation evidence', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-node-'))
+  const node = await EconumiNode.open({ dataDir: dir, params: p, computeUnits: new FixedComputeUnits(50n), now: () => Number(epochStart(p, 2n)) + 5 })
+  t.teardown(async () => { await node.close() })
+  const first = await node.produce(2n)
+  t.ok(first)
+  // the same node signs a second, different block for the same epoch and parent
+  const { buildBlock, encodeBlock } = await import('../../protocol/block.js')
+  const twin = buildBlock({ ...first!.header, time: first!.header.time + 1n, claims: first!.claims, coinbase: first!.coinbase, txs: [] }, node.identity.signer, g)
+  const seq = await node.store.appendRecord(encodeBlock(twin)) // any core position will do for the index
+  await node.chain.addBlock(twin, { core: node.store.records.key.toString('hex'), seq })
+  const evidence = await node.ledger.listEvidence()
+  t.equal(evidence.length, 1)
+  t.equal(evidence[0].node, node.identity.nodeId)
+  t.equal(evidence[0].epoch, '2')
+  t.equal(new Set(evidence[0].blocks).size, 2)
+})
+
+t.test('sync progress bar', async (t) => {
+  const { progressBar } = await import('../../node/main.js')
+  t.equal(progressBar(5n, 10n, 10), 'sync [#####-----] 5/10')
+  t.equal(progressBar(-1n, 10n, 4), 'sync [----] -1/10')
+  t.equal(progressBar(10n, 10n, 4), 'sync [####] 10/10')
+})
