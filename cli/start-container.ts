@@ -16,23 +16,10 @@ import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
+import type { ForegroundOptions } from '../node/main.js'
 
-export interface StartContainerOptions {
-  dataDir: string
-  json: boolean
-  epochMs?: bigint
-  devComputeUnits?: bigint
-  allocations?: string[]
-  rewardAddress?: string
-  apiPort?: number
-  bootstrap?: string[]
-  network?: string
-  offline?: boolean
-  publicNetwork?: boolean
-  genesisFile?: string
-  attest?: boolean
-  caCert?: string
-  caKey?: string
+/** The same options as a foreground node (one name per concept), plus how long to wait for it. */
+export interface StartContainerOptions extends ForegroundOptions {
   /** How long to wait for the node's API (default 90 s). */
   readyTimeoutMs?: number
 }
