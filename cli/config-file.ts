@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { fail } from '../protocol/errors.js'
-import { writeFileAtomic } from './atomic.js'
+import { writeFileAtomic } from '../node/atomic-file.js'
 
 export interface WorkloadEntry {
   image: string

@@ -8,7 +8,7 @@ import { addressFromPublicKey, decodeAddress } from '../protocol/address.js'
 import { equalBytes } from '../protocol/encoding.js'
 import { EconumiError, fail } from '../protocol/errors.js'
 import { SEED_LENGTH, Signer, keyPairFromSeed } from '../protocol/keys.js'
-import { readJsonFile, writeFileAtomic } from './atomic.js'
+import { readJsonFile, writeFileAtomic } from '../node/atomic-file.js'
 
 export const WALLET_VERSION = 1
 

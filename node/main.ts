@@ -8,7 +8,7 @@ import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
-import { readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
@@ -55,17 +55,17 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
   const path = join(dataDir, 'genesis.json')
   if (o.genesisFile !== undefined) {
     if (!existsSync(o.genesisFile)) fail('E_GENESIS_MISSING', `genesis file ${o.genesisFile} does not exist`, { path: o.genesisFile })
-    const given = paramsFromJson(readJsonFile(o.genesisFile, 'E_GENESIS_CORRUPT'))
+    const given = paramsFromJson(readJsonFileSync(o.genesisFile, 'E_GENESIS_CORRUPT'))
     if (existsSync(path)) {
-      const mine = paramsFromJson(readJsonFile(path, 'E_GENESIS_CORRUPT'))
+      const mine = paramsFromJson(readJsonFileSync(path, 'E_GENESIS_CORRUPT'))
       if (toHex(genesisHash(mine)) !== toHex(genesisHash(given))) fail('E_GENESIS_CONFLICT', `${dataDir} already holds a chain of another network (${mine.network}); use another --data-dir`, { dataDir })
       return { params: mine, created: false }
     }
-    writeFileAtomic(path, JSON.stringify(paramsToJson(given), null, 2) + '\n', 0o644)
+    writeFileAtomicSync(path, JSON.stringify(paramsToJson(given), null, 2) + '\n', 0o644)
     return { params: given, created: true }
   }
   if (existsSync(path)) {
-    const params = paramsFromJson(readJsonFile(path, 'E_GENESIS_CORRUPT'))
+    const params = paramsFromJson(readJsonFileSync(path, 'E_GENESIS_CORRUPT'))
     if (o.epochMs !== undefined && o.epochMs !== params.epochMs) fail('E_GENESIS_CONFLICT', `the chain in ${dataDir} already has epochMs=${params.epochMs}; use another --data-dir to start a new network`, { epochMs: o.epochMs })
     if (o.network !== undefined && o.network !== params.network) fail('E_GENESIS_CONFLICT', `the chain in ${dataDir} belongs to network ${params.network}`, { network: o.network })
     if ((o.allocations?.length ?? 0) > 0) {
@@ -85,7 +85,7 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
     maxBlockTxs: DEFAULT_MAX_BLOCK_TXS,
     allocations: (o.allocations ?? []).map(parseAllocation)
   }))
-  writeFileAtomic(path, JSON.stringify(paramsToJson(params), null, 2) + '\n', 0o644)
+  writeFileAtomicSync(path, JSON.stringify(paramsToJson(params), null, 2) + '\n', 0o644)
   return { params, created: true }
 }
 
@@ -154,8 +154,8 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     if (o.apiPort !== undefined) {
       const tokenPath = join(o.dataDir, 'api.token')
       let token: string
-      if (existsSync(tokenPath)) token = String(readJsonFile(tokenPath, 'E_TOKEN_CORRUPT'))
-      else { token = randomBytes(24).toString('hex'); writeFileAtomic(tokenPath, JSON.stringify(token), 0o600) }
+      if (existsSync(tokenPath)) token = String(readJsonFileSync(tokenPath, 'E_TOKEN_CORRUPT'))
+      else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, JSON.stringify(token), 0o600) }
       servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
   } catch (err) {

@@ -26,7 +26,7 @@ import { fail, isEconumiError } from '../../protocol/errors.js'
 import { epochStart } from '../../protocol/params.js'
 import { Signer } from '../../protocol/keys.js'
 import type { AgentBoot, AgentMessage, DockerHealth } from '../../agent/wire.js'
-import { readJsonFile, writeFileAtomic } from '../atomic-file.js'
+import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
 import type { ComputeUnitSource } from '../compute-units.js'
 import type { EconumiNode } from '../node.js'
 import { AgentServer, type AgentSession } from './agent-server.js'
@@ -133,7 +133,7 @@ export function ensureRunDir (runDir: string): string {
     if (/^[0-9a-f]{48,128}$/.test(t)) { chmodSync(path, 0o600); return t }
   }
   const token = randomBytes(32).toString('hex')
-  writeFileAtomic(path, token, 0o600)
+  writeFileAtomicSync(path, token, 0o600)
   return token
 }
 
@@ -233,9 +233,9 @@ export class AttestationCollector {
   private async publishCa (): Promise<void> {
     const path = this.dir('ca-published.json')
     const fp = hex(this.ca.fingerprint)
-    if (existsSync(path) && (readJsonFile(path) as { caFingerprint?: string })?.caFingerprint === fp) return
+    if (existsSync(path) && (readJsonFileSync(path) as { caFingerprint?: string })?.caFingerprint === fp) return
     const seq = await this.node.store.appendRecord(encodeAttestationRecord({ type: 'econumi/ca', version: 1, nodeId: this.ca.nodeId, caCertificate: this.ca.certPem, caFingerprint: fp, endorsement: hex(this.ca.endorsement) }))
-    writeFileAtomic(path, JSON.stringify({ caFingerprint: fp, seq }) + '\n', 0o644)
+    writeFileAtomicSync(path, JSON.stringify({ caFingerprint: fp, seq }) + '\n', 0o644)
   }
 
   // ---- plugin events (node.sock) --------------------------------------------------------------------------
@@ -449,7 +449,7 @@ export class AttestationCollector {
         }
       })
       // the key must be on disk nowhere: persist only the public half before the agent can speak
-      writeFileAtomic(this.dir('agents', `${w.id}.json`), JSON.stringify(record) + '\n', 0o600)
+      writeFileAtomicSync(this.dir('agents', `${w.id}.json`), JSON.stringify(record) + '\n', 0o600)
       w.agent = record
       const stream = await container.attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })
       await container.start()
@@ -499,7 +499,7 @@ export class AttestationCollector {
       const agent = agents.find((a) => a.Labels?.[AGENT_WORKLOAD_LABEL] === c.Id && a.State === 'running')
       const recPath = this.dir('agents', `${c.Id}.json`)
       if (agent !== undefined && existsSync(recPath)) {
-        const rec = readJsonFile(recPath) as AgentRecord
+        const rec = readJsonFileSync(recPath) as AgentRecord
         if (rec?.containerId === c.Id && typeof rec.publicKey === 'string') {
           w.agent = rec
           w.lastAgentStart = this.now() // grace for the reconnect
@@ -583,7 +583,7 @@ export class AttestationCollector {
         verifyAgentCertificate({ certPem: w.report.certificate, ca: this.ca, nodeId: this.ca.nodeId, containerId: w.id, agentPublicKey: Buffer.from(w.report.agentPublicKey, 'hex'), at: w.report.stopTime })
         const file = { ...w.signed, daemon: { exitCode: w.exitCode, exitedAt: w.exitedAt }, pollsMissedByNode: [...w.polls.values()].filter((p) => !p.answered).length }
         if (w.agent.certificate !== w.report.certificate) fail('E_REPORT_BINDING', 'report certificate is not the one issued')
-        writeFileAtomic(join(this.o.dataDir, 'reports', `${w.id}.json`), JSON.stringify(file, null, 2) + '\n', 0o644)
+        writeFileAtomicSync(join(this.o.dataDir, 'reports', `${w.id}.json`), JSON.stringify(file, null, 2) + '\n', 0o644)
         const seq = await this.node.store.appendRecord(encodeAttestationRecord({ type: 'econumi/exit-report', version: 1, report: w.report, signature: w.signed.signature }))
         this.log('exit-report', { container: w.id.slice(0, 12), durationMs: w.report.durationMs, pollsAnswered: w.report.pollsAnswered, record: seq })
       } catch (err) {
@@ -662,7 +662,7 @@ export class AttestationCollector {
 
   readCredit (epoch: bigint): CreditRecord | null {
     const p = this.creditPath(epoch)
-    return existsSync(p) ? readJsonFile(p, 'E_CREDIT_CORRUPT') as CreditRecord : null
+    return existsSync(p) ? readJsonFileSync(p, 'E_CREDIT_CORRUPT') as CreditRecord : null
   }
 
   /** CU the node may claim in the lottery of `epoch`: the attested work of `epoch − 1`, computed once and persisted. */
@@ -741,7 +741,7 @@ export class AttestationCollector {
       })
     }
     if (this.readCredit(epoch) !== null) return BigInt(this.readCredit(epoch)!.total)
-    writeFileAtomic(this.creditPath(epoch), JSON.stringify(record, null, 2) + '\n', 0o644)
+    writeFileAtomicSync(this.creditPath(epoch), JSON.stringify(record, null, 2) + '\n', 0o644)
     for (const c of credit.workloads) {
       const w = this.workloads.get(c.containerId)
       if (w !== undefined) w.lastCredit = { epoch: epoch.toString(), cu: c.cu.toString(), reason: c.reason }

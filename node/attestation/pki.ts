@@ -19,7 +19,7 @@ import forge from 'node-forge'
 import { caEndorsementMessage, verifyCaEndorsement } from '../../protocol/attestation.js'
 import { fail } from '../../protocol/errors.js'
 import type { Signer } from '../../protocol/keys.js'
-import { readJsonFile, writeFileAtomic } from '../atomic-file.js'
+import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
 
 const CA_VALIDITY_YEARS = 10
 /** Agent certificates are short-lived identity documents (like SPIRE's SVIDs); a workload outliving this needs a new agent. */
@@ -146,8 +146,8 @@ export function loadOrCreateCa (dataDir: string, identity: { signer: Signer, nod
       keyPem = readFileSync(keyPath, 'utf8')
     } else {
       ({ certPem, keyPem } = generateCa(identity.nodeId, now))
-      writeFileAtomic(keyPath, keyPem, 0o600)
-      writeFileAtomic(certPath, certPem, 0o644)
+      writeFileAtomicSync(keyPath, keyPem, 0o600)
+      writeFileAtomicSync(certPath, certPem, 0o644)
     }
     source = 'generated'
   }
@@ -172,8 +172,8 @@ export function loadOrCreateCa (dataDir: string, identity: { signer: Signer, nod
   if (source === 'generated') {
     const path = join(dataDir, 'attestation', 'ca-endorsement.json')
     const want = { nodeId: identity.nodeId, caFingerprint: Buffer.from(fingerprint).toString('hex'), endorsement: Buffer.from(endorsement).toString('hex') }
-    const have = existsSync(path) ? readJsonFile(path, 'E_CA_ENDORSEMENT_CORRUPT') as typeof want : null
-    if (have?.caFingerprint !== want.caFingerprint || have?.nodeId !== want.nodeId) writeFileAtomic(path, JSON.stringify(want, null, 2) + '\n', 0o644)
+    const have = existsSync(path) ? readJsonFileSync(path, 'E_CA_ENDORSEMENT_CORRUPT') as typeof want : null
+    if (have?.caFingerprint !== want.caFingerprint || have?.nodeId !== want.nodeId) writeFileAtomicSync(path, JSON.stringify(want, null, 2) + '\n', 0o644)
   }
   const ca = { nodeId: identity.nodeId, certPem, keyPem }
   return {

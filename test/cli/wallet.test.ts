@@ -1,7 +1,7 @@
 import t from 'tap'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
-import { readJsonFile, writeFileAtomic } from '../../cli/atomic.js'
+import { readJsonFile, writeFileAtomic } from '../../node/atomic-file.js'
 import { createWallet, DEFAULT_SCRYPT, listWallets, unlockWallet, type ScryptParams } from '../../cli/wallet.js'
 import { addressFromPublicKey } from '../../protocol/address.js'
 import { verify } from '../../protocol/keys.js'
