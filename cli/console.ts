@@ -8,6 +8,8 @@
 // Errors print one line `econumi: <message> [<CODE>]` on stderr; the session goes on, and a scripted session
 // (non-TTY) exits with status 1 if any command failed.
 import type Docker from 'dockerode'
+import { join } from 'node:path'
+import { ApiClient } from './client.js'
 import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import { fail, isEconumiError } from '../protocol/errors.js'
@@ -174,12 +176,16 @@ export class EconumiConsole {
     const d = await this.engine()
     const imgs = await d.listImages({ filters: { reference: ['econumi/*'] } } as Docker.ListImagesOptions)
     const rows = imgs.flatMap((i) => (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((t) => [t, i.Id.replace(/^sha256:/, '').slice(0, 12), formatSize(i.Size), 'local']))
-    rows.sort((a, b) => a[0].localeCompare(b[0]))
-    this.imageCache = rows.map((r) => r[0])
+    // images other nodes announce over the network, with who offers them (needs a running node)
+    const offered = await new ApiClient({ socketPath: join(this.dataDir, 'api.sock') }, { timeoutMs: 3000 })
+      .get<{ peers: Array<{ nodeId: string, images: string[] }> }>('/v1/images').catch(() => null)
+    for (const p of offered?.peers ?? []) for (const img of p.images) rows.push([img, '-', '-', `peer ${p.nodeId.slice(0, 16)}`])
+    rows.sort((a, b) => a[0].localeCompare(b[0]) || a[3].localeCompare(b[3]))
+    this.imageCache = [...new Set(rows.filter((r) => r[3] === 'local').map((r) => r[0]))]
     const header = ['IMAGE', 'IMAGE ID', 'SIZE', 'OFFERED BY']
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
     this.out([header, ...rows].map((r) => r.map((v, i) => v.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n')
-    this.out('(images announced by peers are not collected yet: local econumi/* images only)\n')
+    if (offered === null) this.out('(node not running: images announced by peers are not shown)\n')
   }
 
   async start (a: StartArgs): Promise<void> {

@@ -353,6 +353,7 @@ interface StartCliOptions {
   attest?: boolean
   caCert?: string
   caKey?: string
+  offerImage: string[]
 }
 
 function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
@@ -390,6 +391,7 @@ function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
   if (o.attest === true) options.attest = true
   if ((o.caCert === undefined) !== (o.caKey === undefined)) fail('E_BAD_OPTION', '--ca-cert and --ca-key go together')
   if (o.caCert !== undefined) { options.caCert = o.caCert; options.caKey = o.caKey }
+  if (o.offerImage.length > 0) options.offerImages = o.offerImage
   return options
 }
 
@@ -458,6 +460,7 @@ export function buildProgram (): Command {
     .option('--network <name>', 'network name')
     .option('--genesis <file>', 'join an existing network: its genesis.json (first start only)')
     .option('--offline', 'run without peers')
+    .option('--offer-image <image>', 'announce a workload image to peers (repeatable; local econumi/* images are announced anyway)', collect, [])
     .option('--attest', 'attest this Docker engine\'s workloads (needs the econumi plugin and root) and claim their compute units')
     .option('--ca-cert <file>', 'use an existing PKI: CA certificate (PEM) that certifies the agents')
     .option('--ca-key <file>', 'use an existing PKI: the CA\'s private key (PEM)')

@@ -12,6 +12,7 @@ import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
+import { isImageReference } from '../protocol/wire.js'
 import { type BootstrapAddress, DEFAULT_BOOTSTRAP_PORT, parseBootstrap } from './network.js'
 
 export interface ForegroundOptions {
@@ -34,6 +35,8 @@ export interface ForegroundOptions {
   attest?: boolean
   caCert?: string
   caKey?: string
+  /** Workload images to offer to the network in addition to the engine's local econumi/* images. */
+  offerImages?: string[]
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
@@ -172,6 +175,10 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     await finished
     throw err
   }
+  const images = startImageOffers(node, o.offerImages ?? [], log)
+  const stopImages = (): void => { clearInterval(images) }
+  process.once('SIGINT', stopImages)
+  process.once('SIGTERM', stopImages)
   log('ready', {
     network: params.network,
     genesisCreated: created,
@@ -185,6 +192,30 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
   await finished
+}
+
+const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock'
+
+/** Offer the given images plus the engine's local econumi/* images to peers, refreshed every 30 s. */
+function startImageOffers (node: EconumiNode, explicit: string[], log: LogFn): NodeJS.Timeout {
+  for (const i of explicit) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
+  const refresh = async (): Promise<void> => {
+    let local: string[] = []
+    if (existsSync(DOCKER_SOCKET)) {
+      try {
+        const { default: Docker } = await import('dockerode')
+        const imgs: Array<{ RepoTags?: string[] }> = await new Docker({ socketPath: DOCKER_SOCKET }).listImages({ filters: { reference: ['econumi/*'] } } as any) as any
+        local = imgs.flatMap((i) => i.RepoTags ?? []).filter((t: string) => t !== '<none>:<none>' && isImageReference(t))
+      } catch (err) {
+        log('images-unavailable', { error: (err as Error).message })
+      }
+    }
+    node.offerImages([...explicit, ...local])
+  }
+  void refresh()
+  const timer = setInterval(() => { void refresh() }, 30_000)
+  timer.unref()
+  return timer
 }
 
 export async function reindex (o: { dataDir: string, json: boolean }): Promise<void> {

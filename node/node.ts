@@ -12,7 +12,7 @@ import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.
 import { blockReward } from '../protocol/reward.js'
 import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses } from '../protocol/state.js'
 import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
-import { MAX_CORES_PER_MESSAGE, MSG_CLAIM, MSG_CORES, MSG_HELLO, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CLAIM, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
@@ -69,6 +69,9 @@ export class EconumiNode extends EventEmitter {
   private readonly recentTx = new Set<string>()
   private syncTimer: NodeJS.Timeout | null = null
   private startedAt = 0
+  /** Workload images this node offers to the network, and what each peer offers. */
+  private offered: string[] = []
+  private readonly peerImages = new Map<string, string[]>()
 
   private constructor (readonly opts: NodeOptions) {
     super()
@@ -112,9 +115,9 @@ export class EconumiNode extends EventEmitter {
     this.startedAt = this.now()
     if (this.opts.network !== undefined) {
       this.network = new Network(this.store.store, this.identity.signer.seed, this.genesis, {
-        onPeer: (peer) => { peer.send({ type: MSG_HELLO, hello: { genesis: this.genesis, blocksCore: this.store.blocks.key, recordsCore: this.store.records.key, tip: this.tipAnnouncement() } }) },
+        onPeer: (peer) => { if (this.offered.length > 0) setImmediate(() => peer.send({ type: MSG_IMAGES, images: this.offered })); peer.send({ type: MSG_HELLO, hello: { genesis: this.genesis, blocksCore: this.store.blocks.key, recordsCore: this.store.records.key, tip: this.tipAnnouncement() } }) },
         onMessage: async (peer, m) => { await this.onPeerMessage(peer, m) },
-        onPeerGone: (peer) => { this.peerTips.delete(peer.id); this.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.network?.peers.size ?? 0 }) }
+        onPeerGone: (peer) => { this.peerTips.delete(peer.id); this.peerImages.delete(peer.id); this.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.network?.peers.size ?? 0 }) }
       }, { ...this.opts.network, log: this.log })
       await this.network.start()
       this.syncTimer = setInterval(() => this.reportSync(), 1000)
@@ -254,6 +257,9 @@ export class EconumiNode extends EventEmitter {
           await this.addCore(key, '')
         }
         return
+      case MSG_IMAGES:
+        this.peerImages.set(peer.id, [...new Set(m.images)])
+        return
       case MSG_TIP:
         this.peerTips.set(peer.id, { ...m.tip, at: this.now() })
         return
@@ -324,6 +330,19 @@ export class EconumiNode extends EventEmitter {
     const last = blocks[blocks.length - 1]
     this.log('head', { height: tip.height, hash: toHex(tip.hash), epoch: tip.epoch, txs: last.txs.length, winner: toHex(last.header.winner.nodeKey).slice(0, 16) })
     this.emit('head', tip)
+  }
+
+  /** Announce the workload images this node offers (replaces the previous list). */
+  offerImages (images: string[]): void {
+    const next = [...new Set(images)].sort().slice(0, MAX_IMAGES_PER_MESSAGE)
+    if (next.join('\n') === this.offered.join('\n')) return
+    this.offered = next
+    this.network?.broadcast({ type: MSG_IMAGES, images: next })
+  }
+
+  /** Images offered across the network: this node's and each peer's. */
+  images (): { local: string[], peers: Array<{ nodeId: string, images: string[] }> } {
+    return { local: this.offered, peers: [...this.peerImages].map(([nodeId, images]) => ({ nodeId, images })) }
   }
 
   /** Sync target: the most work any peer has announced that we do not hold yet. */

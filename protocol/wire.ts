@@ -15,6 +15,12 @@ export const MSG_CLAIM = 3
 export const MSG_TIP = 4
 export const MSG_CORES = 5
 export const MAX_CORES_PER_MESSAGE = 64
+export const MSG_IMAGES = 6
+export const MAX_IMAGES_PER_MESSAGE = 64
+// a Docker image reference: lowercase repository path, optional registry host:port, optional tag
+const IMAGE_REF = /^(?:[a-z0-9.-]+(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/
+
+export function isImageReference (s: string): boolean { return s.length <= 200 && IMAGE_REF.test(s) }
 
 export interface TipAnnouncement { height: bigint, hash: Uint8Array, work: bigint }
 export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
@@ -25,6 +31,7 @@ export type WireMessage =
   | { type: typeof MSG_CLAIM, claim: Claim }
   | { type: typeof MSG_TIP, tip: TipAnnouncement }
   | { type: typeof MSG_CORES, cores: Uint8Array[] }
+  | { type: typeof MSG_IMAGES, images: string[] }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
   if (tip === null) return w.u8(0)
@@ -45,6 +52,10 @@ export function encodeMessage (m: WireMessage): Uint8Array {
     case MSG_TX: w.fixed(m.tx, TX_LENGTH); break
     case MSG_CLAIM: w.fixed(encodeClaim(m.claim), CLAIM_LENGTH); break
     case MSG_TIP: writeTip(w, m.tip); break
+    case MSG_IMAGES:
+      w.u32(m.images.length)
+      for (const i of m.images) w.bytes(Buffer.from(i))
+      break
     case MSG_CORES:
       w.u32(m.cores.length)
       for (const k of m.cores) w.fixed(k, 32)
@@ -69,6 +80,17 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
       const tip = readTip(r)
       if (tip === null) fail('E_WIRE_BAD', 'tip announcement without a tip')
       m = { type, tip }
+      break
+    }
+    case MSG_IMAGES: {
+      const n = r.count(MAX_IMAGES_PER_MESSAGE)
+      const images: string[] = []
+      for (let i = 0; i < n; i++) {
+        const name = Buffer.from(r.bytes(200)).toString('utf8')
+        if (!isImageReference(name)) fail('E_WIRE_BAD', 'announced image is not an image reference', { image: name.slice(0, 60) })
+        images.push(name)
+      }
+      m = { type, images }
       break
     }
     case MSG_CORES: {

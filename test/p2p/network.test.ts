@@ -36,10 +36,17 @@ function network (epochMs: number): { dir: string, genesis: string, g: Uint8Arra
 t.test('four nodes converge on one chain and agree on balances', async (t) => {
   const bs = await localBootstrap()
   const net = network(1000)
-  const nodes = [10, 20, 30, 40].map((cu) => new NodeProcess(tempDir('econumi-n-'), ['--genesis', net.genesis, '--bootstrap', bs.address, '--dev-compute-units', String(cu)]).start())
+  const nodes = [10, 20, 30, 40].map((cu) => new NodeProcess(tempDir('econumi-n-'), ['--genesis', net.genesis, '--bootstrap', bs.address, '--dev-compute-units', String(cu), ...(cu === 20 ? ['--offer-image', 'econumi/demo:1'] : [])]).start())
   t.teardown(async () => { await Promise.all(nodes.map(async (n) => await n.stop())); await bs.close() })
   await Promise.all(nodes.map(async (n) => await n.ready()))
   await until(async () => (await Promise.all(nodes.map(async (n) => (await n.status()).peers >= 3))).every(Boolean), 30_000, 'full mesh')
+  // workload images offered by one node are seen by the others, with who offers them
+  const offerer = (await nodes[1].status()).nodeId
+  const seen = await until(async () => {
+    const r = (await nodes[3].api('GET', '/v1/images')).body as { peers: Array<{ nodeId: string, images: string[] }> }
+    return r.peers.find((p) => p.nodeId === offerer && p.images.includes('econumi/demo:1'))
+  }, 15_000, 'image offer seen by a peer')
+  t.ok(seen, 'peer announcement of econumi/demo:1')
   // transactions sent to different nodes
   const t1 = await submit(nodes[0], encodeTransaction(tx(alice, carol, COIN, 0n, net.g)))
   const t2 = await submit(nodes[2], encodeTransaction(tx(bob, carol, 2n * COIN, 0n, net.g)))

@@ -119,3 +119,16 @@ t.test('random valid chains conserve money and match a simple model', async (t) 
   t.equal(s.account(addr(bob)).balance, model.get(addr(bob)))
   t.equal(s.totalBalance(), 110n * COIN + minted)
 })
+
+t.test('peer messages: round trip, and hostile frames are rejected with codes', async (t) => {
+  const { decodeMessage, encodeMessage, MSG_IMAGES, MSG_TIP } = await import('../../protocol/wire.js')
+  const m = { type: MSG_IMAGES as typeof MSG_IMAGES, images: ['econumi/busybox:test', '127.0.0.1:5000/team/app:v1'] }
+  t.same(decodeMessage(encodeMessage(m)), m)
+  t.throws(() => decodeMessage(encodeMessage({ type: MSG_IMAGES, images: ['Not An Image!'] })), { code: 'E_WIRE_BAD' })
+  t.throws(() => decodeMessage(new Uint8Array(5000)), { code: 'E_WIRE_OVERSIZE' })
+  t.throws(() => decodeMessage(new Uint8Array([1, 99])), { code: 'E_WIRE_TYPE' })
+  t.throws(() => decodeMessage(new Uint8Array([2, 1])), { code: 'E_WIRE_VERSION' })
+  const tip = encodeMessage({ type: MSG_TIP, tip: { height: 1n, hash: new Uint8Array(32), work: 5n } })
+  t.throws(() => decodeMessage(Buffer.concat([tip, Buffer.from([0])])), { code: 'E_DECODE_TRAILING' })
+  for (let i = 0; i < 2000; i++) expectCleanRejectionOr(t, () => decodeMessage(i % 2 === 0 ? randBytes(randInt(200)) : mutate(tip)), () => {})
+})
