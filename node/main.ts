@@ -11,6 +11,7 @@ import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { FixedComputeUnits } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
+import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { isImageReference } from '../protocol/wire.js'
 import { type BootstrapAddress, DEFAULT_BOOTSTRAP_PORT, parseBootstrap } from './network.js'
@@ -130,6 +131,14 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     log,
     network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
   })
+  // the node's PKI: its own CA on first start (node-forge), or the operator's with --ca-cert/--ca-key
+  let ca: CaIdentity
+  try {
+    ca = loadOrCreateCa(o.dataDir, node.identity, { caCert: o.caCert, caKey: o.caKey })
+  } catch (err) {
+    await node.close()
+    throw err
+  }
   if (o.attest === true && o.devComputeUnits !== undefined) { await node.close(); fail('E_BAD_OPTION', '--attest and --dev-compute-units exclude each other') }
   let attestation: AttestationHandle | null = null
   if (o.attest === true) {
@@ -184,6 +193,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     genesisCreated: created,
     nodeId: node.identity.nodeId,
     rewardAddress: node.rewardAddress,
+    ca: `${ca.source} sha256:${toHex(ca.fingerprint)}`,
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,
     height: node.ledger.height,
