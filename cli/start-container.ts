@@ -184,6 +184,8 @@ export async function startContainer (options: StartContainerOptions): Promise<v
   await ensureVolume(docker, volume, dataDir)
 
   const binds = [`${volume}:/data`, `${DOCKER_SOCKET}:/var/run/docker.sock`]
+  // attestation: the plugin and the agents meet the node under the host's /run/econumi (same path inside)
+  if (o.attest === true) { await mkdir('/run/econumi', { recursive: true, mode: 0o700 }); binds.push('/run/econumi:/run/econumi') }
   if (o.genesisFile !== undefined) binds.push(`${resolve(o.genesisFile)}:/etc/econumi/genesis.json:ro`)
   if (o.caCert !== undefined && o.caKey !== undefined) binds.push(`${resolve(o.caCert)}:/etc/econumi/ca-cert.pem:ro`, `${resolve(o.caKey)}:/etc/econumi/ca-key.pem:ro`)
   const container = await docker.createContainer({
