@@ -39,7 +39,7 @@ t.test('four nodes converge on one chain and agree on balances', async (t) => {
   const nodes = [10, 20, 30, 40].map((cu) => new NodeProcess(tempDir('econumi-n-'), ['--genesis', net.genesis, '--bootstrap', bs.address, '--dev-compute-units', String(cu), ...(cu === 20 ? ['--offer-image', 'econumi/demo:1'] : [])]).start())
   t.teardown(async () => { await Promise.all(nodes.map(async (n) => await n.stop())); await bs.close() })
   await Promise.all(nodes.map(async (n) => await n.ready()))
-  await until(async () => (await Promise.all(nodes.map(async (n) => (await n.status()).peers >= 3))).every(Boolean), 30_000, 'full mesh')
+  await until(async () => (await Promise.all(nodes.map(async (n) => (await n.status()).peers >= 3))).every(Boolean), 90_000, 'full mesh')
   // workload images offered by one node are seen by the others, with who offers them
   const offerer = (await nodes[1].status()).nodeId
   const seen = await until(async () => {
@@ -80,7 +80,7 @@ t.test('partition and heal: everyone converges on the heaviest chain, no valid t
   const all = [...groupA, ...groupB]
   t.teardown(async () => { await Promise.all(all.map(async (n) => await n.stop())); await bsA.close(); await bsB.close() })
   await Promise.all(all.map(async (n) => await n.ready()))
-  await until(async () => (await groupA[0].status()).peers >= 1 && (await groupB[0].status()).peers >= 1, 30_000, 'groups formed')
+  await until(async () => (await groupA[0].status()).peers >= 1 && (await groupB[0].status()).peers >= 1, 90_000, 'groups formed')
   t.equal((await groupA[0].status()).peers, 1, 'group A does not see group B')
   const tA = await submit(groupA[0], encodeTransaction(tx(alice, carol, COIN, 0n, net.g)))
   const tB = await submit(groupB[0], encodeTransaction(tx(bob, dave, 2n * COIN, 0n, net.g)))
