@@ -2,8 +2,8 @@
 // every failure is one line on stderr, `econumi: <message> [<CODE>]`, and a non-zero exit status:
 // 1 for a refused request (bad input, wrong passphrase, node not running, …), 2 for a usage error
 // (unknown command or option, missing argument), 70 for an internal error (stack with ECONUMI_DEBUG=1).
+import { packageVersion } from './version.js'
 import { Command, CommanderError, Option } from 'commander'
-import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { decodeAddress } from '../protocol/address.js'
@@ -412,15 +412,6 @@ async function cmdReindex (g: GlobalOptions): Promise<void> {
 }
 
 // ---- program ----
-function packageVersion (): string {
-  for (const rel of ['../../package.json', '../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'econumi' && typeof pkg.version === 'string') return pkg.version
-    } catch {}
-  }
-  return 'unknown'
-}
 
 /** Wrap an action so it receives the global options first. */
 function action<A extends unknown[]> (fn: (g: GlobalOptions, ...args: A) => Promise<void>): (...args: unknown[]) => Promise<void> {
@@ -434,7 +425,7 @@ export function buildProgram (): Command {
   const program = new Command('econumi')
   program
     .description('econumi: a blockchain whose proof of work is attested container work')
-    .version(packageVersion(), '-V, --version', 'print the version')
+    .version(packageVersion() ?? 'unknown', '-V, --version', 'print the version')
     .option('--data-dir <dir>', 'node data directory (default: $ECONUMI_HOME/node, ECONUMI_HOME defaults to ~/.econumi)')
     .option('--wallet-dir <dir>', 'wallet directory (default: $ECONUMI_HOME/wallets)')
     .option('--api-url <url>', 'reach the node over TCP (http://host:port) instead of <data-dir>/api.sock')

@@ -11,11 +11,11 @@
 //  - no restart policy: `econumi stop` makes the node exit and the container stops; the next start removes
 //    the stopped container and creates a fresh one from the current image with the current options.
 import Docker from 'dockerode'
-import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
+import { packageVersion } from './version.js'
 import type { ForegroundOptions } from '../node/main.js'
 
 /** The same options as a foreground node (one name per concept), plus how long to wait for it. */
@@ -29,17 +29,11 @@ export const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/dock
 export function nodeContainerName (): string { return process.env.ECONUMI_NODE_CONTAINER ?? 'econumi-node' }
 export function dataVolumeName (): string { return process.env.ECONUMI_NODE_VOLUME ?? 'econumi-data' }
 
-export function packageVersion (): string {
-  for (const rel of ['../../package.json', '../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'econumi' && typeof pkg.version === 'string') return pkg.version
-    } catch {}
-  }
-  return 'latest'
-}
 
-export function nodeImage (): string { return process.env.ECONUMI_NODE_IMAGE ?? `econumi/econumi-node:${packageVersion()}` }
+/** The node image tag matching this CLI's version. */
+export function imageVersion (): string { return packageVersion() ?? 'latest' }
+
+export function nodeImage (): string { return process.env.ECONUMI_NODE_IMAGE ?? `econumi/econumi-node:${imageVersion()}` }
 
 export function dockerClient (): Docker { return new Docker({ socketPath: DOCKER_SOCKET }) }
 
@@ -192,7 +186,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
     name,
     Image: image,
     Cmd: nodeArgs(o),
-    Labels: { 'econumi.role': 'node', 'econumi.data-dir': dataDir, 'econumi.version': packageVersion() },
+    Labels: { 'econumi.role': 'node', 'econumi.data-dir': dataDir, 'econumi.version': imageVersion() },
     HostConfig: {
       Binds: binds,
       NetworkMode: 'host',

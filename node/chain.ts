@@ -6,7 +6,7 @@ import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
 import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
-import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
+import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
 import type { LogFn } from './log.js'
@@ -215,4 +215,3 @@ export class Chain {
   }
 }
 
-export function txBytes (txs: Transaction[]): Uint8Array[] { return txs.map(encodeTransaction) }

@@ -122,6 +122,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const log = makeLogger(o.json)
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
   if (o.rewardAddress !== undefined) decodeAddress(o.rewardAddress)
+  for (const i of o.offerImages ?? []) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
   const node = await EconumiNode.open({
     dataDir: o.dataDir,
     params,
@@ -145,6 +146,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     try { attestation = await startAttestation(node, { dataDir: o.dataDir, caCert: o.caCert, caKey: o.caKey, log }) } catch (err) { await node.close(); throw err }
     node.computeUnits = attestation.computeUnits
   }
+  const imageOffers = startImageOffers(node, o.offerImages ?? [], log)
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
   let done!: () => void
@@ -152,6 +154,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const shutdown = (): void => {
     if (stopping !== null) return
     log('stopping')
+    clearInterval(imageOffers)
     stopping = (async () => {
       await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections() })))
       await attestation?.close()
@@ -171,6 +174,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
       servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
   } catch (err) {
+    clearInterval(imageOffers)
     await attestation?.close()
     await node.close()
     throw err
@@ -184,10 +188,6 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     await finished
     throw err
   }
-  const images = startImageOffers(node, o.offerImages ?? [], log)
-  const stopImages = (): void => { clearInterval(images) }
-  process.once('SIGINT', stopImages)
-  process.once('SIGTERM', stopImages)
   log('ready', {
     network: params.network,
     genesisCreated: created,
@@ -208,7 +208,6 @@ const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock
 
 /** Offer the given images plus the engine's local econumi/* images to peers, refreshed every 30 s. */
 function startImageOffers (node: EconumiNode, explicit: string[], log: LogFn): NodeJS.Timeout {
-  for (const i of explicit) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
   const refresh = async (): Promise<void> => {
     let local: string[] = []
     if (existsSync(DOCKER_SOCKET)) {

@@ -152,9 +152,15 @@ export class EconumiNode extends EventEmitter {
     if (this.ledger.height !== before) this.log('recovered', { from: before, height: this.ledger.height })
   }
 
+  private cores: string[] | null = null
+
+  /** Peers' cores this node replicates: read from the ledger once, then kept in memory. */
   private async knownCores (): Promise<string[]> {
-    const raw = await this.ledger.getMeta('cores')
-    return raw === undefined ? [] : JSON.parse(raw) as string[]
+    if (this.cores === null) {
+      const raw = await this.ledger.getMeta('cores')
+      this.cores = raw === undefined ? [] : JSON.parse(raw) as string[]
+    }
+    return this.cores
   }
 
   /** Remember a peer's core durably, replicate it, and index its blocks as they arrive. */
@@ -163,7 +169,8 @@ export class EconumiNode extends EventEmitter {
     if (key === this.store.ownKey) return
     const known = await this.knownCores()
     if (!known.includes(key)) {
-      await this.ledger.putMeta('cores', JSON.stringify([...known, key]))
+      this.cores = [...known, key]
+      await this.ledger.putMeta('cores', JSON.stringify(this.cores))
       // pass it on: nodes that are not direct peers of its owner must learn it too
       this.network?.broadcast({ type: MSG_CORES, cores: [Buffer.from(key, 'hex')] }, owner === '' ? undefined : this.network.peers.get(owner))
     }
@@ -252,8 +259,9 @@ export class EconumiNode extends EventEmitter {
       case MSG_CORES:
         for (const k of m.cores) {
           const key = toHex(k)
-          if (key === this.store.ownKey || this.coreOwners.has(key) || (await this.knownCores()).includes(key)) continue
-          if ((await this.knownCores()).length >= MAX_KNOWN_CORES) { this.network?.penalize(peer, 5, 'E_TOO_MANY_CORES'); return }
+          const known = await this.knownCores()
+          if (key === this.store.ownKey || this.coreOwners.has(key) || known.includes(key)) continue
+          if (known.length >= MAX_KNOWN_CORES) { this.network?.penalize(peer, 5, 'E_TOO_MANY_CORES'); return }
           await this.addCore(key, '')
         }
         return
@@ -501,4 +509,3 @@ export async function reindexNode (opts: NodeOptions): Promise<{ height: bigint,
   return { height, mempool: kept }
 }
 
-export { EconumiError }

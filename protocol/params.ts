@@ -1,5 +1,5 @@
 // Network parameters and the genesis: everything every node of one network must share.
-import { decodeAddress, encodeAddress } from './address.js'
+import { decodeAddress } from './address.js'
 import { fail } from './errors.js'
 import { Writer } from './encoding.js'
 import { taggedHash } from './hash.js'
@@ -110,4 +110,3 @@ export function paramsToJson (p: NetworkParams): ParamsJson {
   }
 }
 
-export { encodeAddress }
