@@ -17,6 +17,10 @@ export const DEFAULT_BOOTSTRAP_PORT = 49737
 export const BAN_SCORE = -100
 export const BAN_MS = 10 * 60_000
 
+const REDISCOVER_FIRST_MS = 1000
+const REDISCOVER_CAP_MS = 30_000
+const REDISCOVER_PUBLIC_CAP_MS = 5 * 60_000
+
 export interface BootstrapAddress { host: string, port: number }
 
 export interface NetworkOptions {
@@ -54,6 +58,9 @@ export class Network extends EventEmitter {
   private swarm: any = null
   private bootstrapper: any = null
   private dht: any = null
+  private discovery: any = null
+  private rediscoverTimer: NodeJS.Timeout | null = null
+  private closing = false
   readonly topic: Buffer
   hostsBootstrap = false
 
@@ -81,8 +88,23 @@ export class Network extends EventEmitter {
     this.dht = new DHT(bootstrap === undefined ? { keyPair } : { bootstrap, host, firewalled: false, keyPair })
     this.swarm = new Hyperswarm({ dht: this.dht, keyPair, firewall: (remote: Buffer) => this.isBanned(toHex(remote)) })
     this.swarm.on('connection', (conn: any) => this.onConnection(conn))
-    const discovery = this.swarm.join(this.topic, { server: true, client: true })
-    await discovery.flushed()
+    this.discovery = this.swarm.join(this.topic, { server: true, client: true })
+    await this.discovery.flushed()
+    this.scheduleRediscovery(REDISCOVER_FIRST_MS)
+  }
+
+  /**
+   * Announce and look up again, soon at first and then at a capped backoff. Why: nodes starting together announce
+   * and look up concurrently, so a pair can miss each other, and Hyperswarm itself only refreshes every ~10 min.
+   */
+  private scheduleRediscovery (delayMs: number): void {
+    if (this.closing) return
+    const cap = this.opts.publicNetwork === true ? REDISCOVER_PUBLIC_CAP_MS : REDISCOVER_CAP_MS
+    this.rediscoverTimer = setTimeout(() => {
+      this.discovery.refresh().catch((err: Error) => this.opts.log('discovery-error', { error: err.message }))
+        .finally(() => this.scheduleRediscovery(Math.min(delayMs * 2, cap)))
+    }, delayMs)
+    this.rediscoverTimer.unref()
   }
 
   /** Host the local DHT bootstrap node if nobody on this machine does yet. */
@@ -167,6 +189,8 @@ export class Network extends EventEmitter {
   }
 
   async close (): Promise<void> {
+    this.closing = true
+    if (this.rediscoverTimer !== null) clearTimeout(this.rediscoverTimer)
     if (this.swarm !== null) await this.swarm.destroy()
     if (this.bootstrapper !== null) await this.bootstrapper.destroy()
   }
