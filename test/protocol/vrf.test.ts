@@ -317,3 +317,65 @@ t.test('verify never throws and never accepts garbage (property test)', async (t
     })
   }
 })
+
+// The full RFC 9381 verification with noble (test-only reference for the libsodium-based vrfVerify).
+function referenceVerify (pk: Uint8Array, pi: Uint8Array, alpha: Uint8Array): boolean {
+  try {
+    const Y = Point.fromBytes(pk)
+    if (Y.isSmallOrder()) return false
+    const gamma = Point.fromBytes(pi.subarray(0, 32))
+    const c = le(pi.subarray(32, 48))
+    const s = le(pi.subarray(48, 80))
+    if (s >= L) return false
+    const H = encodeToCurve(pk, alpha)
+    const U = Point.BASE.multiplyUnsafe(s).subtract(Y.multiplyUnsafe(c))
+    const V = H.multiplyUnsafe(s).subtract(gamma.multiplyUnsafe(c))
+    return challenge(Y, H, gamma, U, V) === c
+  } catch {
+    return false
+  }
+}
+
+t.test('libsodium verify agrees with a noble RFC 9381 reference on honest and mutated proofs', async (t) => {
+  const rng = makeRng('cross-check')
+  let agreeAccept = 0
+  let agreeReject = 0
+  for (let i = 0; i < 60; i++) {
+    const seed = rng(32)
+    const alpha = rng(i % 40)
+    const pk = vrfPublicKey(seed)
+    const pi = vrfProve(seed, alpha)
+    if (referenceVerify(pk, pi, alpha) && vrfVerify(pk, pi, alpha) !== null) agreeAccept++
+    const bad = Uint8Array.from(pi)
+    bad[rng(1)[0] % 80] ^= 1 << (rng(1)[0] % 8)
+    const ref = referenceVerify(pk, bad, alpha)
+    t.equal(vrfVerify(pk, bad, alpha) !== null, ref, 'same verdict on a mutated proof')
+    if (!ref) agreeReject++
+  }
+  t.equal(agreeAccept, 60, 'every honest proof accepted by both')
+  t.ok(agreeReject >= 55, `mutations rejected by both (${agreeReject})`)
+})
+
+t.test('stricter than RFC 9381 on torsion: a second proof with Gamma + T (T of order 2) is refused', async (t) => {
+  const T2 = Point.fromBytes(hex(SMALL_ORDER[1])) // (0, -1), order 2
+  const rng = makeRng('torsion')
+  for (let i = 0; i < 3; i++) {
+    const seed = rng(32)
+    const alpha = rng(8)
+    const { scalar: x, pointBytes: pk } = ed25519.utils.getExtendedPublicKey(seed)
+    const Y = Point.fromBytes(pk)
+    const H = encodeToCurve(pk, alpha)
+    // The key owner forges Gamma' = x*H + T and grinds the nonce until c is even, so that c*T vanishes.
+    const gamma = H.multiply(x).add(T2)
+    let forged: Uint8Array | null = null
+    for (let k = 1n + le(rng(16)); forged === null; k++) {
+      const c = challenge(Y, H, gamma, Point.BASE.multiply(k), H.multiply(k))
+      if (c % 2n !== 0n) continue
+      forged = concat(gamma.toBytes(), toLe(c, 16), toLe((k + c * x) % L, 32))
+    }
+    t.ok(referenceVerify(pk, forged, alpha), 'the RFC equations accept this second proof')
+    t.same(vrfProofToHash(forged), vrfProofToHash(vrfProve(seed, alpha)), 'with the same beta')
+    t.equal(vrfVerify(pk, forged, alpha), null, 'econumi refuses it: Gamma must lie in the prime-order subgroup')
+    t.equal(vrfVerify(Y.add(T2).toBytes(), vrfProve(seed, alpha), alpha), null, 'a public key with a torsion component is refused')
+  }
+})
