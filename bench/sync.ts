@@ -33,7 +33,9 @@ export class BenchNode {
   constructor (readonly dir: string, readonly args: string[]) {}
 
   start (): this {
-    const proc = spawn(process.execPath, [CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
+    // ECONUMI_BENCH_NODE_FLAGS: extra node flags for the node processes, e.g. --cpu-prof to profile them
+    const flags = (process.env.ECONUMI_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')
+    const proc = spawn(process.execPath, [...flags, CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
     this.proc = proc
     let buf = ''
     proc.stdout!.on('data', (d: Buffer) => {

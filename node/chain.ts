@@ -5,7 +5,7 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { type Account, type BlockEffects, type ChainTip, type LedgerView, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -51,7 +51,7 @@ export class Chain {
    * tree, and becomes the head if fork choice prefers it. Invalid blocks throw EconumiError after the
    * location is marked indexed, so the caller can penalise the source.
    */
-  async addBlock (block: Block, loc: BlockLocation, markIndexed = true): Promise<AddResult> {
+  async addBlock (block: Block, loc: BlockLocation, markIndexed = true, pre?: VerifiedBlock): Promise<AddResult> {
     const marker = markIndexed ? [this.marker(loc)] : []
     const hash = toHex(blockHash(block.header))
     if ((await this.ledger.blockEntry(hash)) !== undefined) {
@@ -60,7 +60,7 @@ export class Chain {
     }
     let tip: ChainTip
     try {
-      tip = await this.statelessCheck(block, hash)
+      tip = await this.statelessCheck(block, hash, pre)
     } catch (err) {
       if (marker.length > 0) await this.ledger.db.batch(marker)
       if (isEconumiError(err) && err.code === 'E_PARENT_UNKNOWN') {
@@ -90,11 +90,11 @@ export class Chain {
   }
 
   /** Everything that can be checked without the ledger: signature, claims, VRF, height/epoch/time vs parent. */
-  private async statelessCheck (block: Block, hash: string): Promise<ChainTip> {
+  private async statelessCheck (block: Block, hash: string, pre?: VerifiedBlock): Promise<ChainTip> {
     const h = block.header
     const params = this.ledger.params
-    if (!verifyBlockSignature(block, this.ledger.genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { hash })
-    const { winner, work } = verifyClaims(params, this.ledger.genesis, block)
+    if (pre === undefined && !verifyBlockSignature(block, this.ledger.genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { hash })
+    const { winner, work } = pre ?? verifyClaims(params, this.ledger.genesis, block)
     if (this.verified.size > 10_000) this.verified.clear()
     this.verified.set(hash, { winner, work })
     let parentWork = 0n
@@ -111,6 +111,62 @@ export class Chain {
     const start = epochStart(params, h.epoch)
     if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { hash, time: h.time, epoch: h.epoch })
     return { hash: blockHash(h), height: h.height, epoch: h.epoch, work: parentWork + work, score: { ticket: winner.ticket, cu: winner.cu, vrfOutput: winner.vrfOutput } }
+  }
+
+  /**
+   * Bulk sync's fast path: apply the longest prefix of `run` (consecutive blocks of one core, verified
+   * statelessly already) that extends the current head block by block, and commit it in ONE ledger batch.
+   * Returns how many blocks it took; the caller sends the rest through addBlock, which handles forks,
+   * orphans, known blocks, equivocation and invalid blocks one at a time.
+   */
+  async extendHead (run: Array<{ block: Block, loc: BlockLocation, hash: string, pre: VerifiedBlock }>): Promise<number> {
+    if (run.length === 0) return 0
+    const head = this.ledger.tip
+    const db = this.ledger.db
+    const known = await db.getMany(run.map((c) => `block:${c.hash}`))
+    const wonKeys = run.map((c) => `won:${toHex(c.block.header.winner.nodeKey)}:${c.block.header.epoch}`)
+    const won = await db.getMany(wonKeys.map((k) => `meta:${k}`))
+    const addresses = new Set<string>()
+    for (const c of run) for (const a of touchedAddresses(c.block)) addresses.add(a)
+    const accounts = new Map<string, Account>()
+    for (const a of addresses) accounts.set(a, await this.ledger.account(a))
+    const items: Array<{ block: Block, location: BlockLocation, fx: BlockEffects }> = []
+    const extra: BatchOp[] = []
+    let tip = head
+    for (let i = 0; i < run.length; i++) {
+      const c = run[i]
+      if (known[i] !== undefined || (won[i] !== undefined && won[i] !== c.hash)) break
+      const view: LedgerView = { params: this.ledger.params, genesis: this.ledger.genesis, tip, account: (a) => accounts.get(a)! }
+      let fx: BlockEffects
+      try {
+        fx = applyBlock(view, c.block, c.pre) // height, parent, epoch and time vs the head, then the body
+      } catch (err) {
+        if (!isEconumiError(err)) throw err
+        break
+      }
+      for (const [a, ch] of fx.accounts) accounts.set(a, ch.after)
+      items.push({ block: c.block, location: c.loc, fx })
+      extra.push({ type: 'put', key: `meta:${wonKeys[i]}`, value: c.hash })
+      tip = fx.tip
+    }
+    if (items.length === 0 || (head !== null && compareTips(tip!, head) >= 0)) return 0
+    const last = items[items.length - 1].location
+    extra.push(this.marker(last))
+    await this.ledger.commitBlocks(items, extra)
+    if (await this.ledger.hasOrphans()) {
+      for (const { fx } of items) {
+        for (const child of await this.ledger.takeOrphans(toHex(fx.hash))) {
+          try {
+            await this.addBlock(await this.readBlock(child), child, false)
+          } catch (err) {
+            if (!isEconumiError(err)) throw err
+            this.log('orphan-invalid', { core: child.core, seq: child.seq, code: err.code })
+          }
+        }
+      }
+    }
+    await this.events.onNewHead(this.ledger.tip!, items.map((x) => x.block))
+    return items.length
   }
 
   /** Two different blocks won by one node in one epoch: keep both hashes as evidence. */

@@ -134,26 +134,39 @@ export class Ledger {
 
   /** Commit a block's effects, its index entries, its undo record and the mempool cleanup atomically. */
   async commitBlock (block: Block, location: BlockLocation, fx: BlockEffects, extra: BatchOp[] = []): Promise<void> {
-    const hash = toHex(fx.hash)
+    await this.commitBlocks([{ block, location, fx }], extra)
+  }
+
+  /**
+   * Commit a run of blocks, each building on the one before (the first on the tip), in ONE batch: a crash
+   * leaves the ledger before the run or after it. Each block keeps its own undo record.
+   */
+  async commitBlocks (items: Array<{ block: Block, location: BlockLocation, fx: BlockEffects }>, extra: BatchOp[] = []): Promise<void> {
+    if (items.length === 0) return
     const ops: BatchOp[] = [...extra]
-    const undo: Record<string, string> = {}
-    for (const [addr, ch] of fx.accounts) {
-      ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(ch.after) })
-      undo[addr] = accountToJson(ch.before)
+    let prevTip = this.tipCache
+    for (const { block, location, fx } of items) {
+      const hash = toHex(fx.hash)
+      const undo: Record<string, string> = {}
+      for (const [addr, ch] of fx.accounts) {
+        ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(ch.after) })
+        undo[addr] = accountToJson(ch.before)
+      }
+      const entry = makeEntry(block, location, fx.tip)
+      ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
+      ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
+      ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: prevTip === null ? null : tipToJson(prevTip), txids: fx.txids.map(toHex) }) })
+      fx.txids.forEach((id, index) => {
+        const txid = toHex(id)
+        ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
+        ops.push({ type: 'del', key: `mempool:${txid}` })
+      })
+      prevTip = fx.tip
     }
-    const entry = makeEntry(block, location, fx.tip)
-    ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
-    ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
-    ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: this.tipCache === null ? null : tipToJson(this.tipCache), txids: fx.txids.map(toHex) }) })
-    fx.txids.forEach((id, index) => {
-      const txid = toHex(id)
-      ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
-      ops.push({ type: 'del', key: `mempool:${txid}` })
-    })
-    ops.push({ type: 'put', key: 'meta:tip', value: tipToJson(fx.tip) })
+    ops.push({ type: 'put', key: 'meta:tip', value: tipToJson(prevTip!) })
     await this.db.batch(ops)
-    this.tipCache = fx.tip
-    for (const [addr, ch] of fx.accounts) this.accountCache.set(addr, ch.after)
+    this.tipCache = prevTip
+    for (const { fx } of items) for (const [addr, ch] of fx.accounts) this.accountCache.set(addr, ch.after)
   }
 
   /** Undo the tip block (for reorganisations). Returns the txids it contained. */
@@ -199,6 +212,12 @@ export class Ledger {
   /** A block whose parent is not known yet, remembered durably until the parent arrives. */
   async putOrphan (prevHash: string, hash: string, location: BlockLocation, extra: BatchOp[] = []): Promise<void> {
     await this.db.batch([...extra, { type: 'put', key: `orphan:${prevHash}:${hash}`, value: JSON.stringify(location) }])
+  }
+
+  /** Whether any block waits for its parent (lets bulk sync skip a lookup per block). */
+  async hasOrphans (): Promise<boolean> {
+    for await (const _ of this.db.keys({ gte: 'orphan:', lt: 'orphan;', limit: 1 })) return true
+    return false
   }
 
   async takeOrphans (prevHash: string): Promise<BlockLocation[]> {

@@ -10,7 +10,7 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.js'
 import { blockReward } from '../protocol/reward.js'
-import { type BlockEffects, type ChainTip, applyBlock, touchedAddresses } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses } from '../protocol/state.js'
 import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
 import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CLAIM, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import { Chain } from './chain.js'
@@ -18,11 +18,12 @@ import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
-import { type BlockIndexEntry, Ledger } from './ledger.js'
+import { type BlockIndexEntry, type BlockLocation, Ledger } from './ledger.js'
 import type { LogFn } from './log.js'
 import { Mempool } from './mempool.js'
 import { Mutex } from './mutex.js'
 import { Network, type NetworkOptions, type Peer } from './network.js'
+import { type Verdict, VerifyPool, verifyInline } from './verify-pool.js'
 
 export type { LogFn }
 
@@ -42,6 +43,13 @@ export interface NodeOptions {
 /** Most peer cores one node replicates; beyond it, announcements are refused. */
 export const MAX_KNOWN_CORES = 4096
 
+/** Blocks fetched, verified and committed together while indexing a core (one ledger batch when they extend the head). */
+const SYNC_RUN = 256
+
+/** One fetched block: decoded and checked (verdict), or the decoding error. */
+type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdict } | { loc: BlockLocation, block?: undefined, error: EconumiError }
+interface PreparedRun { items: RunItem[], unavailable: boolean }
+
 interface PeerTip extends TipAnnouncement { at: number }
 
 export class EconumiNode extends EventEmitter {
@@ -57,6 +65,7 @@ export class EconumiNode extends EventEmitter {
   readonly store: ChainStore
   computeUnits: ComputeUnitSource
   private readonly chainLock = new Mutex()
+  private readonly verifier: VerifyPool
   private readonly now: () => number
   private readonly log: LogFn
   private closed = false
@@ -86,6 +95,7 @@ export class EconumiNode extends EventEmitter {
     this.clock = new EpochClock(opts.params, this.now)
     this.computeUnits = opts.computeUnits ?? NO_COMPUTE_UNITS
     this.store = new ChainStore(join(opts.dataDir, 'cores'))
+    this.verifier = new VerifyPool(this.params, this.genesis) // threads start on the first run of many blocks
   }
 
   static async open (opts: NodeOptions): Promise<EconumiNode> {
@@ -136,6 +146,7 @@ export class EconumiNode extends EventEmitter {
     if (this.network !== null) await this.network.close()
     await this.chainLock.run(async () => {
       await Promise.allSettled([...this.processing.values()])
+      await this.verifier.close()
       await this.store.close()
       await this.ledger.close()
     })
@@ -203,30 +214,85 @@ export class EconumiNode extends EventEmitter {
     this.processing.set(key, run)
   }
 
+  /**
+   * Index a core's blocks from the last indexed position up to `length`, in runs of up to SYNC_RUN blocks.
+   * While one run is committed, the next is fetched and verified (on worker threads when there are many),
+   * so a syncing node downloads, verifies and commits at once. A run that extends the head goes into the
+   * ledger in one batch; anything else (forks, orphans, invalid blocks) goes through addBlock one by one.
+   */
   private async indexCore (key: string, length: number): Promise<void> {
-    let seq = await this.chain.indexedUpTo(key)
-    for (; seq < length && !this.closed; seq++) {
+    let from = await this.chain.indexedUpTo(key)
+    if (from >= length) return
+    let next: Promise<PreparedRun> | null = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
+    while (next !== null && !this.closed) {
+      const run: PreparedRun = await next
+      from += run.items.length
+      next = run.unavailable || from >= length ? null : this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
+      next?.catch(() => {}) // awaited on the next turn; a failure then is handled there
+      await this.commitRun(key, run)
+      if (run.unavailable) {
+        // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
+        setTimeout(() => this.scheduleIndex(key), 500).unref()
+        return
+      }
+    }
+  }
+
+  /** Fetch blocks [from, to) of a core and run the stateless checks, stopping at the first one not available. */
+  private async prepareRun (key: string, from: number, to: number): Promise<PreparedRun> {
+    const fetched = await Promise.all(Array.from({ length: to - from }, async (_, i) => {
+      try {
+        return await this.store.getBlockBytes(key, from + i)
+      } catch (err) {
+        if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') return null
+        throw err
+      }
+    }))
+    const gap = fetched.indexOf(null)
+    const available = (gap < 0 ? fetched : fetched.slice(0, gap)) as Uint8Array[]
+    const many = available.length > 1
+    const items = await Promise.all(available.map(async (bytes, i): Promise<RunItem> => {
+      const loc = { core: key, seq: from + i }
       let block: Block
       try {
-        block = decodeBlock(await this.store.getBlockBytes(key, seq))
+        block = decodeBlock(bytes)
       } catch (err) {
-        if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') {
-          // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
-          setTimeout(() => this.scheduleIndex(key), 500).unref()
-          return
-        }
         if (!isEconumiError(err)) throw err
-        await this.ledger.putMeta(this.chain.indexedKey(key), String(seq + 1))
-        this.blame(key, 50, err.code)
+        return { loc, error: err }
+      }
+      const verdict = many ? await this.verifier.verify(block, bytes) : verifyInline(this.params, this.genesis, block)
+      return { loc, block, hash: toHex(blockHash(block.header)), verdict }
+    }))
+    return { items, unavailable: gap >= 0 }
+  }
+
+  private async commitRun (key: string, run: PreparedRun): Promise<void> {
+    let done = 0
+    const valid: Array<{ block: Block, loc: BlockLocation, hash: string, pre: VerifiedBlock }> = []
+    for (const it of run.items) {
+      if (it.block === undefined || isEconumiError(it.verdict)) break
+      valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
+    }
+    if (valid.length > 0) {
+      done = await this.chainLock.run(async () => this.closed ? run.items.length : await this.chain.extendHead(valid))
+    }
+    for (const it of run.items.slice(done)) {
+      if (this.closed) return
+      if (it.block === undefined || isEconumiError(it.verdict)) {
+        const problem = it.block === undefined ? it.error : it.verdict as EconumiError
+        await this.ledger.putMeta(this.chain.indexedKey(key), String(it.loc.seq + 1))
+        this.log('block-rejected', { core: key.slice(0, 16), seq: it.loc.seq, code: problem.code, error: problem.message })
+        this.blame(key, 50, problem.code)
         continue
       }
+      const { block, loc, verdict } = it
       await this.chainLock.run(async () => {
         if (this.closed) return
         try {
-          await this.chain.addBlock(block, { core: key, seq })
+          await this.chain.addBlock(block, loc, true, verdict)
         } catch (err) {
           if (!isEconumiError(err)) throw err
-          this.log('block-rejected', { core: key.slice(0, 16), seq, code: err.code, error: err.message })
+          this.log('block-rejected', { core: key.slice(0, 16), seq: it.loc.seq, code: err.code, error: err.message })
           this.blame(key, 50, err.code)
         }
       })
