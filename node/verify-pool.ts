@@ -18,11 +18,11 @@ export type VerifyReply =
 /** Verification outcome of one block: its VerifiedBlock, or the EconumiError the checks raised. */
 export type Verdict = VerifiedBlock | EconumiError
 
-/** Worker threads to use: ECONUMI_VERIFY_THREADS, else one per core but one (the main thread's). */
+/** Worker threads to use: ECONUMI_VERIFY_THREADS, else one per core (up to 4): the main thread mostly waits on I/O. */
 export function verifyThreads (): number {
   const env = Number(process.env.ECONUMI_VERIFY_THREADS)
   if (Number.isInteger(env) && env >= 0) return Math.min(env, 16)
-  return Math.max(1, Math.min(4, availableParallelism() - 1))
+  return Math.min(4, availableParallelism())
 }
 
 /** The same checks inline, for single blocks and where no worker can run. */
