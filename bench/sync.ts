@@ -24,6 +24,9 @@ const SELF = fileURLToPath(import.meta.url)
 
 export interface LogEvent { event: string, time?: string, [k: string]: unknown }
 
+/** ECONUMI_BENCH_NODE_FLAGS: extra node flags for the benchmark's child processes, e.g. --cpu-prof to profile them. */
+function nodeFlags (): string[] { return (process.env.ECONUMI_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '') }
+
 /** An `econumi start --foreground --json` process. */
 export class BenchNode {
   readonly events: LogEvent[] = []
@@ -33,9 +36,7 @@ export class BenchNode {
   constructor (readonly dir: string, readonly args: string[]) {}
 
   start (): this {
-    // ECONUMI_BENCH_NODE_FLAGS: extra node flags for the node processes, e.g. --cpu-prof to profile them
-    const flags = (process.env.ECONUMI_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')
-    const proc = spawn(process.execPath, [...flags, CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
+    const proc = spawn(process.execPath, [...nodeFlags(), CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
     this.proc = proc
     let buf = ''
     proc.stdout!.on('data', (d: Buffer) => {
@@ -172,7 +173,7 @@ async function rawReplicaChild (): Promise<void> {
 }
 
 async function rawReplicate (o: { port: number, topic: string, key: string, length: number, dir: string }): Promise<{ ms: number, totalMs: number }> {
-  const child = spawn(process.execPath, [SELF], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ECONUMI_BENCH_RAW: JSON.stringify(o) } })
+  const child = spawn(process.execPath, [...nodeFlags(), SELF], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ECONUMI_BENCH_RAW: JSON.stringify(o) } })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
   const code = await new Promise((resolve) => child.on('exit', resolve))

@@ -21,9 +21,14 @@ export class Mempool {
   private readonly byId = new Map<string, MempoolEntry>()
   private readonly bySender = new Map<string, MempoolEntry[]>() // sorted by nonce, contiguous
   private pendingWrites: Array<{ txid: string, bytes: Uint8Array }> = []
-  private flushing: Promise<void> | null = null
+  private group: Promise<void> | null = null // the next flush: it carries pendingWrites
+  private lastFlush: Promise<void> = Promise.resolve()
 
-  constructor (private readonly ledger: Ledger) {}
+  /** `check` runs checkTransaction (amounts, fee, signature); the node passes one that runs on worker threads. */
+  constructor (
+    private readonly ledger: Ledger,
+    private readonly check: (tx: Transaction, bytes: Uint8Array) => Promise<void> = async (tx) => { checkTransaction(tx, ledger.genesis, ledger.params.minFee) }
+  ) {}
 
   get size (): number { return this.byId.size }
 
@@ -50,7 +55,7 @@ export class Mempool {
     const txid = toHex(transactionId(tx))
     if (this.byId.has(txid)) fail('E_TX_KNOWN', 'transaction is already in the mempool', { txid })
     if (this.byId.size >= MEMPOOL_MAX) fail('E_MEMPOOL_FULL', 'mempool is full, try again later', { size: this.byId.size })
-    checkTransaction(tx, this.ledger.genesis, this.ledger.params.minFee)
+    await this.check(tx, bytes)
     const from = encodeAddress(addressBytesFromPublicKey(tx.from))
     // a transaction already in a block fails the nonce check below (its nonce is used)
     if (this.ledger.accountCached(from) === undefined) await this.ledger.account(from)
@@ -85,14 +90,24 @@ export class Mempool {
   }
 
   // PERF: group commit — admissions arriving together share one LevelDB batch.
+  /**
+   * Group commit: one LevelDB batch at a time; writes that arrive meanwhile join the next group, and each
+   * write waits only for the group that carries it.
+   */
   private async persist (txid: string, bytes: Uint8Array): Promise<void> {
     this.pendingWrites.push({ txid, bytes })
-    while (this.flushing !== null) await this.flushing
-    if (this.pendingWrites.length === 0) return
-    const batch = this.pendingWrites
-    this.pendingWrites = []
-    this.flushing = this.ledger.putMempool(batch).finally(() => { this.flushing = null })
-    await this.flushing
+    if (this.group === null) {
+      const prev = this.lastFlush
+      this.group = (async () => {
+        await prev
+        const batch = this.pendingWrites
+        this.pendingWrites = []
+        this.group = null
+        await this.ledger.putMempool(batch)
+      })()
+      this.lastFlush = this.group.catch(() => {})
+    }
+    await this.group
   }
 
   remove (txids: Iterable<string>): void {

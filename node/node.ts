@@ -45,6 +45,8 @@ export const MAX_KNOWN_CORES = 4096
 
 /** Blocks fetched, verified and committed together while indexing a core (one ledger batch when they extend the head). */
 const SYNC_RUN = 256
+/** Runs fetched and verified ahead of the one being committed. */
+const SYNC_RUNS_AHEAD = 4
 
 /** One fetched block: decoded and checked (verdict), or the decoding error. */
 type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdict } | { loc: BlockLocation, block?: undefined, error: EconumiError }
@@ -107,7 +109,7 @@ export class EconumiNode extends EventEmitter {
       await node.ledger.close()
       throw err
     }
-    node.mempool = new Mempool(node.ledger)
+    node.mempool = new Mempool(node.ledger, async (tx, bytes) => { await node.verifier.checkTransaction(tx, bytes) })
     node.chain = new Chain(node.ledger, node.store, {
       onOrphanedTxs: async (txs) => { await node.readmit(txs) },
       onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) }
@@ -222,13 +224,20 @@ export class EconumiNode extends EventEmitter {
    */
   private async indexCore (key: string, length: number): Promise<void> {
     let from = await this.chain.indexedUpTo(key)
-    if (from >= length) return
-    let next: Promise<PreparedRun> | null = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
-    while (next !== null && !this.closed) {
-      const run: PreparedRun = await next
-      from += run.items.length
-      next = run.unavailable || from >= length ? null : this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
-      next?.catch(() => {}) // awaited on the next turn; a failure then is handled there
+    const ahead: Array<Promise<PreparedRun>> = []
+    const refill = (): void => {
+      while (ahead.length < SYNC_RUNS_AHEAD && from < length) {
+        const p = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
+        p.catch(() => {}) // awaited in order below; a failure is handled there
+        ahead.push(p)
+        from = Math.min(length, from + SYNC_RUN)
+      }
+    }
+    refill()
+    while (ahead.length > 0 && !this.closed) {
+      const run = await ahead.shift()!
+      if (run.unavailable) ahead.length = 0 // later runs start after a gap: drop them, index from the gap on retry
+      else refill()
       await this.commitRun(key, run)
       if (run.unavailable) {
         // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
@@ -238,21 +247,21 @@ export class EconumiNode extends EventEmitter {
     }
   }
 
-  /** Fetch blocks [from, to) of a core and run the stateless checks, stopping at the first one not available. */
+  /**
+   * Fetch blocks [from, to) of a core, each decoded and checked as soon as it arrives; the run ends at the
+   * first block no peer has served yet.
+   */
   private async prepareRun (key: string, from: number, to: number): Promise<PreparedRun> {
-    const fetched = await Promise.all(Array.from({ length: to - from }, async (_, i) => {
+    const many = to - from > 1
+    const items = await Promise.all(Array.from({ length: to - from }, async (_, i): Promise<RunItem | null> => {
+      const loc = { core: key, seq: from + i }
+      let bytes: Uint8Array
       try {
-        return await this.store.getBlockBytes(key, from + i)
+        bytes = await this.store.getBlockBytes(key, loc.seq)
       } catch (err) {
         if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') return null
         throw err
       }
-    }))
-    const gap = fetched.indexOf(null)
-    const available = (gap < 0 ? fetched : fetched.slice(0, gap)) as Uint8Array[]
-    const many = available.length > 1
-    const items = await Promise.all(available.map(async (bytes, i): Promise<RunItem> => {
-      const loc = { core: key, seq: from + i }
       let block: Block
       try {
         block = decodeBlock(bytes)
@@ -263,7 +272,8 @@ export class EconumiNode extends EventEmitter {
       const verdict = many ? await this.verifier.verify(block, bytes) : verifyInline(this.params, this.genesis, block)
       return { loc, block, hash: toHex(blockHash(block.header)), verdict }
     }))
-    return { items, unavailable: gap >= 0 }
+    const gap = items.indexOf(null)
+    return { items: (gap < 0 ? items : items.slice(0, gap)) as RunItem[], unavailable: gap >= 0 }
   }
 
   private async commitRun (key: string, run: PreparedRun): Promise<void> {

@@ -1,19 +1,25 @@
-// Stateless block verification (signature, claims, VRF proofs) on worker threads, so that a syncing node
-// verifies blocks on other cores while the main thread downloads and commits. The checks are the pure
-// ones from protocol/ (verifyBlockSignature, verifyClaims); the result feeds applyBlock's `verified`.
+// Stateless checks on worker threads: blocks (signature, claims, VRF proofs), so that a syncing node
+// verifies on other cores while the main thread downloads and commits, and transactions (signature, fee),
+// so that mempool admission is not bound to one core's Ed25519 rate. The checks are the pure ones from
+// protocol/ (verifyBlockSignature, verifyClaims, checkTransaction); a block's result feeds applyBlock's `verified`.
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { type Block, verifyBlockSignature } from '../protocol/block.js'
-import { EconumiError, isEconumiError } from '../protocol/errors.js'
+import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { type VerifiedBlock, verifyClaims } from '../protocol/state.js'
+import { type Transaction, checkTransaction } from '../protocol/transaction.js'
 
-export interface VerifyRequest { id: number, bytes: Uint8Array }
+const TX_CHUNK = 32
+
+export interface CheckFailure { code: string, message: string }
+export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array } | { id: number, kind: 'txs', txs: Uint8Array[] }
 export type VerifyReply =
-  | { id: number, ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint }
-  | { id: number, ok: false, code: string, message: string }
+  | { id: number, kind: 'block', ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint }
+  | ({ id: number, kind: 'block', ok: false } & CheckFailure)
+  | { id: number, kind: 'txs', results: Array<CheckFailure | null> }
 
 /** Verification outcome of one block: its VerifiedBlock, or the EconumiError the checks raised. */
 export type Verdict = VerifiedBlock | EconumiError
@@ -39,21 +45,33 @@ export function verifyInline (params: NetworkParams, genesis: Uint8Array, block:
 export class VerifyPool {
   private readonly workers: Worker[] = []
   private readonly pending = new Map<number, { block: Block, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
+  private readonly pendingTxs = new Map<number, { resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
+  private txQueue: Array<{ bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
+  // Transaction results are handed out in submission order, so admissions continue in the order they came.
+  private txChain: Promise<void> = Promise.resolve()
   private nextId = 0
   private turn = 0
   private closed = false
 
-  constructor (private readonly params: NetworkParams, private readonly genesis: Uint8Array, private readonly size = verifyThreads()) {}
+  constructor (
+    private readonly params: NetworkParams,
+    private readonly genesis: Uint8Array,
+    private readonly size = verifyThreads(),
+    private readonly workerUrl = VerifyPool.defaultWorkerUrl()
+  ) {}
 
   /** The compiled worker next to this module; absent when running from TypeScript sources (tests). */
-  private static workerUrl (): URL | null {
+  static defaultWorkerUrl (): URL | null {
     const url = new URL('./verify-worker.js', import.meta.url)
     return existsSync(fileURLToPath(url)) ? url : null
   }
 
+  /** Whether checks run on worker threads (false: inline on the caller's thread). */
+  get threaded (): boolean { return this.workerUrl !== null && this.size > 0 }
+
   private start (): boolean {
     if (this.workers.length > 0) return true
-    const url = VerifyPool.workerUrl()
+    const url = this.workerUrl
     if (url === null || this.size === 0 || this.closed) return false
     for (let i = 0; i < this.size; i++) {
       const w = new Worker(url, { workerData: { params: this.params, genesis: this.genesis } })
@@ -66,6 +84,12 @@ export class VerifyPool {
   }
 
   private settle (r: VerifyReply): void {
+    if (r.kind === 'txs') {
+      const t = this.pendingTxs.get(r.id)
+      this.pendingTxs.delete(r.id)
+      t?.resolve(r.results)
+      return
+    }
     const p = this.pending.get(r.id)
     if (p === undefined) return
     this.pending.delete(r.id)
@@ -78,17 +102,57 @@ export class VerifyPool {
   private failAll (err: Error): void {
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
+    for (const p of this.pendingTxs.values()) p.reject(err)
+    this.pendingTxs.clear()
   }
 
   /** Verify a decoded block given its encoded bytes (what the worker decodes). */
   async verify (block: Block, bytes: Uint8Array): Promise<Verdict> {
+    if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
     if (!this.start()) return verifyInline(this.params, this.genesis, block)
     const id = this.nextId++
     const w = this.workers[this.turn++ % this.workers.length]
     return await new Promise<Verdict>((resolve, reject) => {
       this.pending.set(id, { block, resolve, reject })
-      w.postMessage({ id, bytes } satisfies VerifyRequest)
+      w.postMessage({ id, kind: 'block', bytes } satisfies VerifyRequest)
     })
+  }
+
+  /**
+   * checkTransaction (amounts, fee, signature) for mempool admission. Requests made in one event-loop turn
+   * are split across the workers in one message each; results come back in submission order.
+   */
+  async checkTransaction (tx: Transaction, bytes: Uint8Array): Promise<void> {
+    if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
+    if (!this.start()) { checkTransaction(tx, this.genesis, this.params.minFee); return }
+    const failure = await new Promise<CheckFailure | null>((resolve, reject) => {
+      this.txQueue.push({ bytes, resolve, reject })
+      if (this.txQueue.length === 1) setImmediate(() => this.flushTxs())
+    })
+    if (failure !== null) throw new EconumiError(failure.code, failure.message)
+  }
+
+  private flushTxs (): void {
+    const queue = this.txQueue
+    this.txQueue = []
+    // small chunks: the main thread continues with the first results while workers check the rest
+    const size = Math.min(TX_CHUNK, Math.ceil(queue.length / this.workers.length))
+    for (let i = 0; i < queue.length; i += size) {
+      const batch = queue.slice(i, i + size)
+      if (this.closed) { for (const b of batch) b.reject(new Error('verify pool closed')); continue }
+      const id = this.nextId++
+      const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { resolve, reject }))
+      results.catch(() => {}) // handled in the chain below
+      this.workers[this.turn++ % this.workers.length].postMessage({ id, kind: 'txs', txs: batch.map((b) => b.bytes) } satisfies VerifyRequest)
+      this.txChain = this.txChain.then(async () => {
+        try {
+          const r = await results
+          batch.forEach((b, j) => b.resolve(r[j] ?? null))
+        } catch (err) {
+          for (const b of batch) b.reject(err as Error)
+        }
+      })
+    }
   }
 
   async close (): Promise<void> {

@@ -1,0 +1,83 @@
+// The verification pool on real worker threads (the compiled worker from `npm run build`): block and
+// transaction checks agree with the inline checks, failures keep their codes, results keep submission order.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { encodeBlock } from '../../protocol/block.js'
+import { isEconumiError } from '../../protocol/errors.js'
+import { genesisHash } from '../../protocol/params.js'
+import { encodeTransaction } from '../../protocol/transaction.js'
+import { VerifyPool, verifyInline } from '../../node/verify-pool.js'
+import { alice, bob, carol, genesisState, makeBlock, testParams, tx } from '../helpers/chain.js'
+
+const WORKER = new URL('../../dist/node/verify-worker.js', import.meta.url)
+const params = testParams()
+const g = genesisHash(params)
+
+t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing: run `npm run build` (npm test does)'); return }
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  t.ok(pool.threaded)
+  const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  const badSig = { ...good, signature: Uint8Array.from(good.signature).fill(7, 0, 8) }
+  const badClaimRoot = { ...good, claims: [{ ...good.claims[0], cu: 5n }] } // claims no longer match the signed header's root
+  const blocks = [good, badSig, badClaimRoot, good]
+  const verdicts = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
+  for (let i = 0; i < blocks.length; i++) {
+    const inline = verifyInline(params, g, blocks[i])
+    const v = verdicts[i]
+    if (isEconumiError(inline)) {
+      t.ok(isEconumiError(v), `block ${i} rejected on a worker too`)
+      t.equal(isEconumiError(v) ? v.code : '', inline.code, `block ${i}: same code ${inline.code}`)
+    } else {
+      t.notOk(isEconumiError(v), `block ${i} accepted on a worker too`)
+      if (!isEconumiError(v)) {
+        t.equal(v.work, inline.work)
+        t.equal(v.winner.ticket, inline.winner.ticket)
+        t.same(v.winner.vrfOutput, inline.winner.vrfOutput)
+        t.equal(v.winner.claim, blocks[i].claims[0], 'winner is the block\'s own claim object')
+      }
+    }
+  }
+  t.match((verdicts[1] as Error & { code: string }).code, 'E_BLOCK_SIGNATURE')
+  t.match((verdicts[2] as Error & { code: string }).code, 'E_BLOCK_CLAIM_ROOT')
+})
+
+t.test('transactions: codes from the worker, results in submission order', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  const txs = Array.from({ length: 300 }, (_, i) => tx(i % 2 === 0 ? alice : bob, carol, BigInt(i + 1), BigInt(i), g))
+  const bad = { ...txs[7], signature: Uint8Array.from(txs[7].signature).fill(1, 0, 4) }
+  const lowFee = tx(alice, carol, 5n, 0n, g, 1n)
+  const all = [...txs.slice(0, 7), bad, ...txs.slice(8), lowFee]
+  const order: number[] = []
+  const results = await Promise.all(all.map(async (x, i) => {
+    try {
+      await pool.checkTransaction(x, encodeTransaction(x))
+      return 'ok'
+    } catch (err) {
+      return isEconumiError(err) ? err.code : String(err)
+    } finally {
+      order.push(i)
+    }
+  }))
+  t.equal(results[7], 'E_TX_SIGNATURE')
+  t.equal(results[all.length - 1], 'E_TX_FEE')
+  t.equal(results.filter((r) => r === 'ok').length, all.length - 2, 'every other transaction passes')
+  t.same(order, all.map((_, i) => i), 'continuations run in submission order across chunks and workers')
+})
+
+t.test('a closed pool refuses work; zero threads means inline checks', async (t) => {
+  const inline = new VerifyPool(params, g, 0, WORKER)
+  t.notOk(inline.threaded)
+  const bad = { ...tx(alice, carol, 1n, 0n, g), signature: new Uint8Array(64) }
+  await t.rejects(inline.checkTransaction(bad, encodeTransaction(bad)), { code: 'E_TX_SIGNATURE' })
+  const pool = new VerifyPool(params, g, 1, WORKER)
+  const good = tx(alice, carol, 1n, 0n, g)
+  await pool.checkTransaction(good, encodeTransaction(good))
+  await pool.close()
+  await t.rejects(pool.checkTransaction(good, encodeTransaction(good)), { code: 'E_NODE_CLOSING' })
+  await t.rejects(pool.verify(makeBlock(genesisState(params), []), new Uint8Array(0)), { code: 'E_NODE_CLOSING' })
+})
