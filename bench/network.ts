@@ -12,16 +12,16 @@ import { encodeTransaction, signTransaction } from '../protocol/transaction.js'
 import { readFileSync } from 'node:fs'
 import { rmSync } from 'node:fs'
 import { type Bench, percentile, report } from './lib.js'
-import { BenchNode, type LogEvent, localBootstrap, sleep, tempDir, until, writeGenesis } from './sync.js'
+import { NodeProcess, type LogEvent, localBootstrap, sleep, tempDir, until, writeGenesis } from './node-process.js'
 
 const EPOCH_MS = 1000
 
-async function startNetwork (n: number, genesis: string, bootstrap: string, dir: string, produce: boolean): Promise<BenchNode[]> {
-  const nodes: BenchNode[] = []
+async function startNetwork (n: number, genesis: string, bootstrap: string, dir: string, produce: boolean): Promise<NodeProcess[]> {
+  const nodes: NodeProcess[] = []
   for (let i = 0; i < n; i++) {
     const args = ['--genesis', genesis, '--bootstrap', bootstrap]
     if (produce) args.push('--dev-compute-units', String(5 + 3 * i))
-    nodes.push(new BenchNode(join(dir, `n${i}`), args).start())
+    nodes.push(new NodeProcess(join(dir, `n${i}`), args).start())
     await sleep(100) // stagger start-up on small machines
   }
   await Promise.all(nodes.map(async (nd) => await nd.waitFor((e) => e.event === 'ready', 120_000, 'ready')))
@@ -37,9 +37,9 @@ async function convergence (): Promise<void> {
   const epochs = Number(process.env.ECONUMI_BENCH_EPOCHS ?? 40)
   const dir = tempDir('econumi-bench-conv-')
   const bs = await localBootstrap()
-  let nodes: BenchNode[] = []
+  let nodes: NodeProcess[] = []
   try {
-    const genesis = writeGenesis(dir, { epochMs: EPOCH_MS })
+    const genesis = writeGenesis(dir, { network: 'benchnet', epochMs: EPOCH_MS })
     nodes = await startNetwork(n, genesis, bs.address, dir, true)
     await sleep(3 * EPOCH_MS) // warm-up: let the first blocks settle
     const startAt = Date.now()
@@ -84,9 +84,9 @@ async function txPropagation (): Promise<void> {
   const bs = await localBootstrap()
   const sender = new Signer(Buffer.alloc(32, 42))
   const sink = new Signer(Buffer.alloc(32, 43))
-  let nodes: BenchNode[] = []
+  let nodes: NodeProcess[] = []
   try {
-    const genesis = writeGenesis(dir, { epochMs: EPOCH_MS, allocations: [{ address: addressFromPublicKey(sender.publicKey), amount: String(1000n * COIN) }] })
+    const genesis = writeGenesis(dir, { network: 'benchnet', epochMs: EPOCH_MS, allocations: [{ address: addressFromPublicKey(sender.publicKey), amount: String(1000n * COIN) }] })
     const g = genesisHash(paramsFromJson(JSON.parse(readFileSync(genesis, 'utf8'))))
     nodes = await startNetwork(n, genesis, bs.address, dir, false) // no producers: transactions stay in the mempools
     // baseline: loopback HTTP round trips to the node API

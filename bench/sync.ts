@@ -1,12 +1,9 @@
 // sync: a fresh node downloads and verifies a long chain from a serving node (both real processes on
 // loopback, local DHT bootstrap), against raw Hypercore replication of the same core's bytes from the same
-// serving process into a fresh Corestore in another process, in the same run. Also holds the process
-// helpers that bench/network.ts uses.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+// serving process into a fresh Corestore in another process, in the same run.
+import { spawn } from 'node:child_process'
+import { readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Corestore from 'corestore'
 import DHT from 'hyperdht'
@@ -16,118 +13,9 @@ import { EconumiNode } from '../node/node.js'
 import { taggedHash } from '../protocol/hash.js'
 import { epochStart, genesisHash, paramsFromJson } from '../protocol/params.js'
 import { type Bench, report } from './lib.js'
+import { NodeProcess, localBootstrap, nodeFlags, tempDir, until, writeGenesis } from './node-process.js'
 
-const HERE = fileURLToPath(new URL('.', import.meta.url))
-export const REPO = resolve(HERE, '../..')
-const CLI = join(REPO, 'bin', 'econumi.js')
 const SELF = fileURLToPath(import.meta.url)
-
-export interface LogEvent { event: string, time?: string, [k: string]: unknown }
-
-/** ECONUMI_BENCH_NODE_FLAGS: extra node flags for the benchmark's child processes, e.g. --cpu-prof to profile them. */
-function nodeFlags (): string[] { return (process.env.ECONUMI_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '') }
-
-/** An `econumi start --foreground --json` process. */
-export class BenchNode {
-  readonly events: LogEvent[] = []
-  proc: ChildProcess | null = null
-  stderr = ''
-  private readonly listeners: Array<(e: LogEvent) => void> = []
-  constructor (readonly dir: string, readonly args: string[]) {}
-
-  start (): this {
-    const proc = spawn(process.execPath, [...nodeFlags(), CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
-    this.proc = proc
-    let buf = ''
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let i
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i); buf = buf.slice(i + 1)
-        let e: LogEvent
-        try { e = JSON.parse(line) } catch { e = { event: 'text', line } }
-        this.events.push(e)
-        for (const l of this.listeners) l(e)
-      }
-    })
-    proc.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000) })
-    return this
-  }
-
-  on (fn: (e: LogEvent) => void): void { this.listeners.push(fn) }
-
-  async waitFor (pred: (e: LogEvent) => boolean, timeoutMs: number, what: string): Promise<LogEvent> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const found = this.events.find(pred)
-      if (found !== undefined) return found
-      if (this.proc?.exitCode !== null) throw new Error(`node exited while waiting for ${what}: ${this.stderr}`)
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${this.stderr}`)
-      await sleep(50)
-    }
-  }
-
-  async api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    return await new Promise((resolve, reject) => {
-      const req = request({ socketPath: join(this.dir, 'api.sock'), method, path, headers: { 'content-type': 'application/json' } }, (res) => {
-        let data = ''
-        res.on('data', (d) => { data += d })
-        res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) }) } catch (err) { reject(err) } })
-      })
-      req.on('error', reject)
-      req.setTimeout(20_000, () => req.destroy(new Error(`API ${method} ${path} timed out`)))
-      if (body !== undefined) req.write(JSON.stringify(body))
-      req.end()
-    })
-  }
-
-  async status (): Promise<Record<string, any>> { return (await this.api('GET', '/v1/status')).body }
-
-  async stop (): Promise<void> {
-    const p = this.proc
-    if (p === null || p.exitCode !== null) return
-    const exited = new Promise((resolve) => p.once('exit', resolve))
-    p.kill('SIGTERM')
-    const t = setTimeout(() => p.kill('SIGKILL'), 15_000)
-    await exited
-    clearTimeout(t)
-  }
-}
-
-export function sleep (ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)) }
-export function tempDir (prefix: string): string { return mkdtempSync(join(tmpdir(), prefix)) }
-
-export function writeGenesis (dir: string, o: { epochMs: number, genesisTime?: number, allocations?: Array<{ address: string, amount: string }> }): string {
-  const now = o.genesisTime ?? Date.now()
-  const path = join(dir, 'genesis.json')
-  writeFileSync(path, JSON.stringify({ network: 'benchnet', genesisTime: String(now - (now % o.epochMs)), epochMs: String(o.epochMs), allocations: o.allocations ?? [] }))
-  return path
-}
-
-export async function localBootstrap (): Promise<{ port: number, address: string, close: () => Promise<void> }> {
-  for (let attempt = 0; ; attempt++) {
-    const port = 30000 + Math.floor(Math.random() * 25000)
-    try {
-      const bs = DHT.bootstrapper(port, '127.0.0.1')
-      await bs.ready()
-      return { port, address: `127.0.0.1:${port}`, close: async () => { await bs.destroy() } }
-    } catch (err) {
-      if (attempt > 20) throw err
-    }
-  }
-}
-
-export async function until<T> (fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(everyMs)
-  }
-}
 
 /** A long chain built in-process with a fake clock walking through past epochs. */
 async function buildChain (dataDir: string, genesisFile: string, blocks: number): Promise<{ tipHash: string, coreKey: string }> {
@@ -184,15 +72,15 @@ async function rawReplicate (o: { port: number, topic: string, key: string, leng
 async function run (): Promise<void> {
   const blocks = Number(process.env.ECONUMI_BENCH_SYNC_BLOCKS ?? 10_000)
   const dir = tempDir('econumi-bench-sync-')
-  const nodes: BenchNode[] = []
+  const nodes: NodeProcess[] = []
   const bs = await localBootstrap()
   try {
-    const genesis = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - (blocks + 100) * 1000 })
+    const genesis = writeGenesis(dir, { network: 'benchnet', epochMs: 1000, genesisTime: Date.now() - (blocks + 100) * 1000 })
     let t0 = performance.now()
     const { tipHash, coreKey } = await buildChain(join(dir, 'server'), genesis, blocks)
     process.stdout.write(`built ${blocks} blocks in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
     // process A: the serving node (no compute units: it only serves)
-    const server = new BenchNode(join(dir, 'server'), ['--genesis', genesis, '--bootstrap', bs.address]).start()
+    const server = new NodeProcess(join(dir, 'server'), ['--genesis', genesis, '--bootstrap', bs.address]).start()
     nodes.push(server)
     await server.waitFor((e) => e.event === 'ready', 60_000, 'server ready')
     const st = await server.status()
@@ -207,7 +95,7 @@ async function run (): Promise<void> {
     process.stdout.write(`raw replication: ${blocks} blocks in ${(raw.ms / 1000).toFixed(2)} s after connecting (${(raw.totalMs / 1000).toFixed(2)} s with startup)\n`)
 
     // (b) a fresh econumi node syncing (download + full verification + ledger) from process A
-    const fresh = new BenchNode(join(dir, 'fresh'), ['--genesis', genesis, '--bootstrap', bs.address])
+    const fresh = new NodeProcess(join(dir, 'fresh'), ['--genesis', genesis, '--bootstrap', bs.address])
     nodes.push(fresh)
     t0 = performance.now()
     fresh.start()

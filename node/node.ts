@@ -412,7 +412,8 @@ export class EconumiNode extends EventEmitter {
     for (const b of blocks) for (const tx of b.txs) senders.add(encodeAddress(addressBytesFromPublicKey(tx.from)))
     await this.mempool.prune(senders)
     const last = blocks[blocks.length - 1]
-    this.log('head', { height: tip.height, hash: toHex(tip.hash), epoch: tip.epoch, txs: last.txs.length, winner: toHex(last.header.winner.nodeKey).slice(0, 16) })
+    // one line per new head: after a run of synced blocks that is the last one, with how many came with it
+    this.log('head', { height: tip.height, hash: toHex(tip.hash), epoch: tip.epoch, txs: last.txs.length, winner: toHex(last.header.winner.nodeKey).slice(0, 16), ...(blocks.length > 1 ? { blocks: blocks.length } : {}) })
     this.emit('head', tip)
   }
 

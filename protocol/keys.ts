@@ -1,7 +1,7 @@
 // Ed25519: signing through Node's built-in crypto, verification through libsodium. A secret key is its 32-byte seed (RFC 8032),
 // which is also the VRF secret key (same curve, same derivation).
 import { createPrivateKey, createPublicKey, sign as edSign, type KeyObject } from 'node:crypto'
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
 import { fail } from './errors.js'
 
 export const SEED_LENGTH = 32
@@ -37,6 +37,10 @@ export function sign (seed: Uint8Array, message: Uint8Array): Uint8Array {
   return new Uint8Array(edSign(null, message, privateKeyObject(seed)))
 }
 
+type Sodium = typeof import('sodium-native').default
+// Loaded on the first verify: the sidecar agent image only signs and ships without node_modules.
+let sodium: Sodium | undefined
+
 /**
  * Ed25519 verification (libsodium). Why not node:crypto: 36 µs instead of 81 µs per signature here, and
  * a syncing node checks two per block. libsodium is strict: non-canonical S, small-order or non-canonical
@@ -44,6 +48,7 @@ export function sign (seed: Uint8Array, message: Uint8Array): Uint8Array {
  */
 export function verify (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== PUBLIC_KEY_LENGTH || signature.length !== SIGNATURE_LENGTH) return false
+  sodium ??= createRequire(import.meta.url)('sodium-native') as Sodium
   try {
     return sodium.crypto_sign_verify_detached(signature, message, publicKey)
   } catch {

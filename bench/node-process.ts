@@ -1,0 +1,136 @@
+// Real node processes for multi-node tests and benchmarks: `econumi start --foreground --json`, one data
+// folder each, all on loopback with a DHT bootstrap the caller runs itself. (Lives under bench/ so that it
+// is compiled with the benchmarks; test/helpers/node-process.ts re-exports it.)
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import DHT from 'hyperdht'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+/** The repository: one level up from bench/ in the sources, two from dist/bench/. */
+export const REPO = existsSync(join(HERE, '..', 'package.json')) ? resolve(HERE, '..') : resolve(HERE, '../..')
+export const CLI = join(REPO, 'bin', 'econumi.js')
+
+export interface LogEvent { event: string, time?: string, [k: string]: unknown }
+
+/** ECONUMI_BENCH_NODE_FLAGS: extra node flags for child processes, e.g. --cpu-prof to profile them. */
+export function nodeFlags (): string[] { return (process.env.ECONUMI_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '') }
+
+export class NodeProcess {
+  readonly events: LogEvent[] = []
+  proc: ChildProcess | null = null
+  stderr = ''
+  private waiters: Array<() => void> = []
+  private readonly listeners: Array<(e: LogEvent) => void> = []
+  exited: Promise<number | null> = Promise.resolve(null)
+
+  constructor (readonly dir: string, readonly args: string[]) {}
+
+  get socket (): string { return join(this.dir, 'api.sock') }
+
+  start (): this {
+    const proc = spawn(process.execPath, [...nodeFlags(), CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
+    this.proc = proc
+    let buf = ''
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      let i
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i); buf = buf.slice(i + 1)
+        let e: LogEvent
+        try { e = JSON.parse(line) } catch { e = { event: 'text', line } }
+        this.events.push(e)
+        for (const l of this.listeners) l(e)
+        for (const w of this.waiters.splice(0)) w()
+      }
+    })
+    proc.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-20_000) })
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => { for (const w of this.waiters.splice(0)) w(); resolve(code) }))
+    return this
+  }
+
+  /** Call `fn` on every log event from now on. */
+  on (fn: (e: LogEvent) => void): void { this.listeners.push(fn) }
+
+  async waitFor (pred: (e: LogEvent) => boolean, timeoutMs = 30_000, what = 'event'): Promise<LogEvent> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.events.find(pred)
+      if (found !== undefined) return found
+      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) throw new Error(`node exited (${this.proc.exitCode}) while waiting for ${what}: ${this.stderr.slice(-2000)}`)
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`)
+      await new Promise<void>((resolve) => { this.waiters.push(resolve); setTimeout(resolve, 200) })
+    }
+  }
+
+  async ready (timeoutMs = 30_000): Promise<LogEvent> { return await this.waitFor((e) => e.event === 'ready', timeoutMs, 'ready') }
+
+  async api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
+    return await new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socket, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+        let data = ''
+        res.on('data', (d) => { data += d })
+        res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) }) } catch (err) { reject(err) } })
+      })
+      req.on('error', reject)
+      req.setTimeout(20_000, () => req.destroy(new Error(`API ${method} ${path} timed out`)))
+      if (body !== undefined) req.write(JSON.stringify(body))
+      req.end()
+    })
+  }
+
+  async status (): Promise<Record<string, any>> { return (await this.api('GET', '/v1/status')).body }
+
+  kill9 (): void { this.proc?.kill('SIGKILL') }
+
+  async stop (): Promise<void> {
+    if (this.proc === null || this.proc.exitCode !== null) return
+    this.proc.kill('SIGTERM')
+    const t = setTimeout(() => this.proc?.kill('SIGKILL'), 15_000)
+    await this.exited
+    clearTimeout(t)
+  }
+}
+
+export function sleep (ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)) }
+
+export function tempDir (prefix = 'econumi-test-'): string { return mkdtempSync(join(tmpdir(), prefix)) }
+
+/** A genesis file for a local network starting now (or at genesisTime), aligned to an epoch boundary. */
+export function writeGenesis (dir: string, o: { epochMs: number, allocations?: Array<{ address: string, amount: string }>, network?: string, genesisTime?: number }): string {
+  const now = o.genesisTime ?? Date.now()
+  const path = join(dir, 'genesis.json')
+  writeFileSync(path, JSON.stringify({ network: o.network ?? 'testnet', genesisTime: String(now - (now % o.epochMs)), epochMs: String(o.epochMs), allocations: o.allocations ?? [] }))
+  return path
+}
+
+/** A DHT bootstrap node on a free loopback port, owned by the caller. */
+export async function localBootstrap (): Promise<{ port: number, address: string, close: () => Promise<void> }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 30000 + Math.floor(Math.random() * 25000)
+    try {
+      const bs = DHT.bootstrapper(port, '127.0.0.1')
+      await bs.ready()
+      return { port, address: `127.0.0.1:${port}`, close: async () => { await bs.destroy() } }
+    } catch (err) {
+      if (attempt > 20) throw err
+    }
+  }
+}
+
+/** Poll `fn` until it returns a value (not undefined/false); the timeout error names the last failure. */
+export async function until<T> (fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (err) { last = err }
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
+    await sleep(everyMs)
+  }
+}
