@@ -64,9 +64,16 @@ export class ChainStore {
     return c
   }
 
-  async getBlockBytes (core: string, seq: number): Promise<Uint8Array> {
+  /** A block's bytes, from disk or (unless localOnly) from peers within 3 s; E_BLOCK_UNAVAILABLE otherwise. */
+  async getBlockBytes (core: string, seq: number, localOnly = false): Promise<Uint8Array> {
     const c = await this.core(core)
-    const b = await c.get(seq, { wait: true, timeout: 3_000 })
+    let b: Buffer | null
+    try {
+      b = await c.get(seq, localOnly ? { wait: false } : { wait: true, timeout: 3_000 })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'REQUEST_TIMEOUT') throw err
+      b = null
+    }
     if (b === null) fail('E_BLOCK_UNAVAILABLE', 'block bytes are not available', { core, seq })
     return b
   }

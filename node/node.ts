@@ -159,7 +159,7 @@ export class EconumiNode extends EventEmitter {
     const before = this.ledger.height
     for (const key of [this.store.ownKey, ...(await this.knownCores())]) {
       const core = await this.store.core(key)
-      await this.indexCore(key, core.length)
+      await this.indexCore(key, core.length, true) // what is on disk: peers are not connected yet
     }
     await this.chainLock.run(async () => { await this.chain.reconcile() })
     if (this.ledger.height !== before) this.log('recovered', { from: before, height: this.ledger.height })
@@ -222,12 +222,12 @@ export class EconumiNode extends EventEmitter {
    * so a syncing node downloads, verifies and commits at once. A run that extends the head goes into the
    * ledger in one batch; anything else (forks, orphans, invalid blocks) goes through addBlock one by one.
    */
-  private async indexCore (key: string, length: number): Promise<void> {
+  private async indexCore (key: string, length: number, localOnly = false): Promise<void> {
     let from = await this.chain.indexedUpTo(key)
     const ahead: Array<Promise<PreparedRun>> = []
     const refill = (): void => {
       while (ahead.length < SYNC_RUNS_AHEAD && from < length) {
-        const p = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN))
+        const p = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN), localOnly)
         p.catch(() => {}) // awaited in order below; a failure is handled there
         ahead.push(p)
         from = Math.min(length, from + SYNC_RUN)
@@ -241,7 +241,7 @@ export class EconumiNode extends EventEmitter {
       await this.commitRun(key, run)
       if (run.unavailable) {
         // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
-        setTimeout(() => this.scheduleIndex(key), 500).unref()
+        if (!localOnly) setTimeout(() => this.scheduleIndex(key), 500).unref()
         return
       }
     }
@@ -251,13 +251,13 @@ export class EconumiNode extends EventEmitter {
    * Fetch blocks [from, to) of a core, each decoded and checked as soon as it arrives; the run ends at the
    * first block no peer has served yet.
    */
-  private async prepareRun (key: string, from: number, to: number): Promise<PreparedRun> {
+  private async prepareRun (key: string, from: number, to: number, localOnly: boolean): Promise<PreparedRun> {
     const many = to - from > 1
     const items = await Promise.all(Array.from({ length: to - from }, async (_, i): Promise<RunItem | null> => {
       const loc = { core: key, seq: from + i }
       let bytes: Uint8Array
       try {
-        bytes = await this.store.getBlockBytes(key, loc.seq)
+        bytes = await this.store.getBlockBytes(key, loc.seq, localOnly)
       } catch (err) {
         if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') return null
         throw err
