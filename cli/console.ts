@@ -8,7 +8,9 @@
 // Errors print one line `econumi: <message> [<CODE>]` on stderr; the session goes on, and a scripted session
 // (non-TTY) exits with status 1 if any command failed.
 import type Docker from 'dockerode'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeFileAtomicSync } from '../node/atomic-file.js'
 import { ApiClient } from './client.js'
 import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
@@ -235,6 +237,17 @@ export class EconumiConsole {
   }
 }
 
+const HISTORY_MAX = 500
+
+/** Saved history, most recent first (readline's order); empty when absent or unreadable. */
+function loadHistory (path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-HISTORY_MAX).reverse()
+  } catch {
+    return []
+  }
+}
+
 /** Runs the console until exit or end of input; resolves to the number of failed commands in a scripted (non-TTY) session, else 0. */
 export async function runConsole (o: ConsoleOptions): Promise<number> {
   const input = o.input ?? process.stdin
@@ -242,8 +255,14 @@ export async function runConsole (o: ConsoleOptions): Promise<number> {
   const errorOutput = o.errorOutput ?? process.stderr
   const terminal = o.terminal ?? ((input as { isTTY?: boolean }).isTTY === true)
   const c = new EconumiConsole(o.dataDir, (s) => output.write(s), (s) => errorOutput.write(s))
-  const rl: Interface = createInterface({ input, output, terminal, historySize: 500, prompt: 'econumi> ', completer: (line: string) => c.completer(line) })
+  // history survives sessions on a terminal: <data-dir>/console_history, newest last, rewritten atomically
+  const historyFile = join(o.dataDir, 'console_history')
+  const history = terminal ? loadHistory(historyFile) : []
+  const rl: Interface = createInterface({ input, output, terminal, history, historySize: HISTORY_MAX, prompt: 'econumi> ', completer: (line: string) => c.completer(line) })
   if (terminal) {
+    rl.on('history', (h: string[]) => {
+      try { writeFileAtomicSync(historyFile, h.slice(0, HISTORY_MAX).reverse().join('\n') + '\n', 0o600) } catch {} // history is a convenience: never fail a command over it
+    })
     void c.refreshImages()
     output.write('econumi console: type help for the commands, exit to leave\n')
     rl.prompt()

@@ -399,6 +399,22 @@ async function cmdStart (g: GlobalOptions, o: StartCliOptions): Promise<void> {
   const options = startOptions(g, o)
   if (o.foreground === true) {
     const { runForeground } = await loadNodeMain()
+    // the workloads chosen in `econumi console` come back with the node (in container mode `econumi start`
+    // does this outside the container, so the node inside does not)
+    if (process.env.ECONUMI_IN_CONTAINER !== '1') {
+      options.onReady = async (log) => {
+        const { readConfig } = await import('./config-file.js')
+        if ((await readConfig(options.dataDir)).workloads.length === 0) return
+        const { restoreWorkloads } = await import('./console.js')
+        const { dockerClient } = await import('./start-container.js')
+        try {
+          const restored = await restoreWorkloads(dockerClient(), options.dataDir)
+          log('workloads-restored', { workloads: restored.join(', ') })
+        } catch (err) {
+          log('workloads-not-restored', { error: (err as Error).message })
+        }
+      }
+    }
     await runForeground(options)
   } else {
     const { startContainer } = await import('./start-container.js')

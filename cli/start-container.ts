@@ -186,6 +186,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
     name,
     Image: image,
     Cmd: nodeArgs(o),
+    Env: ['ECONUMI_IN_CONTAINER=1'], // the workloads of econumi.config are restarted from out here
     Labels: { 'econumi.role': 'node', 'econumi.data-dir': dataDir, 'econumi.version': imageVersion() },
     HostConfig: {
       Binds: binds,

@@ -38,6 +38,8 @@ export interface ForegroundOptions {
   caKey?: string
   /** Workload images to offer to the network in addition to the engine's local econumi/* images. */
   offerImages?: string[]
+  /** Runs once the node is ready (the CLI restarts the workloads saved in econumi.config). */
+  onReady?: (log: LogFn) => Promise<void>
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
@@ -201,6 +203,9 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     epochMs: params.epochMs,
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
+  if (o.onReady !== undefined) {
+    try { await o.onReady(log) } catch (err) { log('on-ready-failed', { error: (err as Error).message }) }
+  }
   await finished
 }
 

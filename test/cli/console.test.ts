@@ -1,6 +1,6 @@
 // econumi.config (atomic write, corrupt file kept), image-name/size validation, and the piped console without Docker.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -81,6 +81,18 @@ t.test('console in-process: help, bad commands, exit', async (t) => {
   const tty = await consoleSession(d, 'help\n', true)
   t.match(tty.out, /econumi> /)
   t.equal(tty.failed, 0)
+})
+
+t.test('history on a terminal survives sessions (console_history, 0600); piped sessions leave none', async (t) => {
+  const d = tmp(t)
+  await consoleSession(d, 'help\nbogus one\n')
+  t.notOk(existsSync(join(d, 'console_history')), 'no history file from piped input')
+  await consoleSession(d, 'help\nbogus one\n', true)
+  const file = join(d, 'console_history')
+  t.same(readFileSync(file, 'utf8').trim().split('\n'), ['help', 'bogus one'], 'newest last')
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  await consoleSession(d, 'ps nothing\n', true)
+  t.same(readFileSync(file, 'utf8').trim().split('\n'), ['help', 'bogus one', 'ps nothing'], 'the next session starts from the saved history')
 })
 
 t.test('completion', async (t) => {

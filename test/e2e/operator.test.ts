@@ -1,6 +1,6 @@
 // The operator's path against a real dockerd: start (container) → ps → console (piped) → stop → start again
 // (same chain) → error cases. Uses its own container/volume names and a temp data dir; cleans up in teardown.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -88,6 +88,24 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   const bal = cli(['--json', 'getbalance', first.rewardAddress])
   t.equal(bal.status, 0, bal.stderr)
   t.ok(BigInt(JSON.parse(bal.stdout).balanceUnits) > 0n, 'rewards survived')
+
+  // 5b. a foreground node (own data dir, same econumi.config) brings the configured workload back too
+  for (const id of run(['ps', '-q', '--filter', 'label=econumi.console=1']).stdout.trim().split('\n').filter((x) => x !== '')) run(['rm', '-f', id])
+  const fgDir = mkdtempSync(join(tmpdir(), 'econumi-operator-fg-'))
+  writeFileSync(join(fgDir, 'econumi.config'), readFileSync(join(dataDir, 'econumi.config')))
+  const fg = spawn(process.execPath, [BIN, '--data-dir', fgDir, 'start', '--foreground', '--json', '--offline', '--dev-compute-units', '5'], { env: { ...process.env, ECONUMI_HOME: fgDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let fgOut = ''
+  fg.stdout.on('data', (d: Buffer) => { fgOut += d.toString() })
+  const restoredLine = await new Promise<string | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), 60_000)
+    fg.stdout.on('data', () => { const l = fgOut.split('\n').find((x) => x.includes('"workloads-restored"')); if (l !== undefined) { clearTimeout(timer); resolve(l) } })
+    fg.once('exit', () => { clearTimeout(timer); resolve(null) })
+  })
+  t.ok(restoredLine?.includes('econumi/busybox:test'), `foreground start logged the restored workload: ${restoredLine ?? fgOut.slice(-500)}`)
+  t.match(run(['ps', '--filter', 'label=econumi.console=1', '--format', '{{.Image}}']).stdout, /econumi\/busybox:test/, 'and it runs')
+  fg.kill('SIGTERM')
+  await new Promise((resolve) => fg.once('exit', resolve))
+  rmSync(fgDir, { recursive: true, force: true })
 
   // 6. errors: one line, non-zero exit
   const oneLine = (r: ReturnType<typeof run>, code: string): void => {
