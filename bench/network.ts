@@ -41,12 +41,15 @@ async function convergence (): Promise<void> {
   try {
     const genesis = writeGenesis(dir, { network: 'benchnet', epochMs: EPOCH_MS })
     nodes = await startNetwork(n, genesis, bs.address, dir, true)
-    await sleep(3 * EPOCH_MS) // warm-up: let the first blocks settle
+    // warm-up: steady state is measured, so first every node holds the same head, then a few more epochs
+    await until(async () => { const tips = await Promise.all(nodes.map(async (nd) => (await nd.status()).tipHash)); return tips[0] !== undefined && tips.every((x) => x === tips[0]) }, 120_000, 'one head on every node', 200)
+    await sleep(3 * EPOCH_MS)
     const startAt = Date.now()
     await sleep(epochs * EPOCH_MS)
     await sleep(2 * EPOCH_MS) // let the last blocks arrive
     const perBlock: number[] = []
     const perPair: number[] = []
+    const slowest: Array<{ worst: number, at: number, height: string, producer: number }> = []
     let missed = 0
     for (let i = 0; i < nodes.length; i++) {
       for (const b of nodes[i].events) {
@@ -61,13 +64,17 @@ async function convergence (): Promise<void> {
           perPair.push(d)
           worst = Math.max(worst, d)
         }
-        if (all) perBlock.push(worst); else missed++
+        if (all) { perBlock.push(worst); slowest.push({ worst, at: ms(b) - startAt, height: String(b.height), producer: i }) } else missed++
       }
     }
     perBlock.sort((a, b) => a - b)
     perPair.sort((a, b) => a - b)
     process.stdout.write(`${n} node processes, epoch ${EPOCH_MS} ms: ${perBlock.length} blocks reached every node (${missed} did not: orphaned or late), ${perPair.length} node arrivals\n`)
     process.stdout.write(`per node arrival: p50 ${percentile(perPair, 50)} ms, p99 ${percentile(perPair, 99)} ms\n`)
+    const peers = await Promise.all(nodes.map(async (nd) => Number((await nd.status()).peers)))
+    process.stdout.write(`peers per node at the end: min ${Math.min(...peers)}, max ${Math.max(...peers)}\n`)
+    slowest.sort((a, b) => b.worst - a.worst)
+    process.stdout.write(`slowest blocks: ${slowest.slice(0, 4).map((x) => `height ${x.height} by n${x.producer} at +${(x.at / 1000).toFixed(1)} s: ${x.worst} ms`).join('; ')}\n`)
     report({ name: `convergence-${n}-p50`, value: percentile(perBlock, 50), unit: 'ms (block log at producer → head at every node)', baseline: EPOCH_MS })
     report({ name: `convergence-${n}-p99`, value: percentile(perBlock, 99), unit: 'ms (block log at producer → head at every node)', baseline: EPOCH_MS })
   } finally {
