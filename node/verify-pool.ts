@@ -13,6 +13,8 @@ import { type VerifiedBlock, verifyClaims } from '../protocol/state.js'
 import { type Transaction, checkTransaction } from '../protocol/transaction.js'
 
 const TX_CHUNK = 32
+/** Fewer transactions than this in one event-loop turn are checked inline. */
+const TX_THREADED_MIN = 8
 
 export interface CheckFailure { code: string, message: string }
 export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array } | { id: number, kind: 'txs', txs: Uint8Array[] }
@@ -46,7 +48,7 @@ export class VerifyPool {
   private readonly workers: Worker[] = []
   private readonly pending = new Map<number, { block: Block, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
   private readonly pendingTxs = new Map<number, { resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
-  private txQueue: Array<{ bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
+  private txQueue: Array<{ tx: Transaction, bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
   // Transaction results are handed out in submission order, so admissions continue in the order they came.
   private txChain: Promise<void> = Promise.resolve()
   private nextId = 0
@@ -120,13 +122,14 @@ export class VerifyPool {
 
   /**
    * checkTransaction (amounts, fee, signature) for mempool admission. Requests made in one event-loop turn
-   * are split across the workers in one message each; results come back in submission order.
+   * are checked together: a few inline (a worker round trip would only add latency), many split across
+   * the workers in chunks. Either way results come back in submission order.
    */
   async checkTransaction (tx: Transaction, bytes: Uint8Array): Promise<void> {
     if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
-    if (!this.start()) { checkTransaction(tx, this.genesis, this.params.minFee); return }
+    if (!this.threaded) { checkTransaction(tx, this.genesis, this.params.minFee); return }
     const failure = await new Promise<CheckFailure | null>((resolve, reject) => {
-      this.txQueue.push({ bytes, resolve, reject })
+      this.txQueue.push({ tx, bytes, resolve, reject })
       if (this.txQueue.length === 1) setImmediate(() => this.flushTxs())
     })
     if (failure !== null) throw new EconumiError(failure.code, failure.message)
@@ -135,11 +138,25 @@ export class VerifyPool {
   private flushTxs (): void {
     const queue = this.txQueue
     this.txQueue = []
+    if (this.closed) { for (const b of queue) b.reject(new EconumiError('E_NODE_CLOSING', 'verification pool is closed')); return }
+    if (queue.length < TX_THREADED_MIN || !this.start()) {
+      this.txChain = this.txChain.then(() => {
+        for (const b of queue) {
+          try {
+            checkTransaction(b.tx, this.genesis, this.params.minFee)
+            b.resolve(null)
+          } catch (err) {
+            if (isEconumiError(err)) b.resolve({ code: err.code, message: err.message })
+            else b.reject(err as Error)
+          }
+        }
+      })
+      return
+    }
     // small chunks: the main thread continues with the first results while workers check the rest
     const size = Math.min(TX_CHUNK, Math.ceil(queue.length / this.workers.length))
     for (let i = 0; i < queue.length; i += size) {
       const batch = queue.slice(i, i + size)
-      if (this.closed) { for (const b of batch) b.reject(new Error('verify pool closed')); continue }
       const id = this.nextId++
       const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { resolve, reject }))
       results.catch(() => {}) // handled in the chain below

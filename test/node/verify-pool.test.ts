@@ -77,6 +77,14 @@ t.test('a closed pool refuses work; zero threads means inline checks', async (t)
   const pool = new VerifyPool(params, g, 1, WORKER)
   const good = tx(alice, carol, 1n, 0n, g)
   await pool.checkTransaction(good, encodeTransaction(good))
+  // a handful in one turn are checked inline, still with codes and in order
+  const few = [good, bad, tx(bob, carol, 1n, 0n, g)]
+  const order: number[] = []
+  const codes = await Promise.all(few.map(async (x, i) => {
+    try { await pool.checkTransaction(x, encodeTransaction(x)); return 'ok' } catch (err) { return (err as { code: string }).code } finally { order.push(i) }
+  }))
+  t.same(codes, ['ok', 'E_TX_SIGNATURE', 'ok'])
+  t.same(order, [0, 1, 2])
   await pool.close()
   await t.rejects(pool.checkTransaction(good, encodeTransaction(good)), { code: 'E_NODE_CLOSING' })
   await t.rejects(pool.verify(makeBlock(genesisState(params), []), new Uint8Array(0)), { code: 'E_NODE_CLOSING' })
