@@ -4,13 +4,14 @@ export interface BenchFigure {
   value: number
   unit: string
   baseline: number
-  ratio: number
+  /** value / baseline; null when the baseline measured 0 (no ratio exists then) */
+  ratio: number | null
 }
 
 export function report (figure: Omit<BenchFigure, 'ratio'> & { ratio?: number }): BenchFigure {
-  const ratio = figure.ratio ?? (figure.baseline === 0 ? 0 : figure.value / figure.baseline)
-  const out: BenchFigure = { ...figure, ratio: round(ratio, 4), value: round(figure.value, 3), baseline: round(figure.baseline, 3) }
-  process.stdout.write(`${out.name}: ${out.value} ${out.unit} (baseline ${out.baseline}, ratio ${out.ratio})\n`)
+  const ratio = figure.ratio ?? (figure.baseline === 0 ? null : figure.value / figure.baseline)
+  const out: BenchFigure = { ...figure, ratio: ratio === null ? null : round(ratio, 4), value: round(figure.value, 3), baseline: round(figure.baseline, 3) }
+  process.stdout.write(`${out.name}: ${out.value} ${out.unit} (baseline ${out.baseline}, ratio ${out.ratio ?? 'n/a: the baseline measured 0'})\n`)
   process.stdout.write(`BENCH ${JSON.stringify(out)}\n`)
   return out
 }
