@@ -131,6 +131,8 @@ export class VerifyPool {
     const failure = await new Promise<CheckFailure | null>((resolve, reject) => {
       this.txQueue.push({ tx, bytes, resolve, reject })
       if (this.txQueue.length === 1) setImmediate(() => this.flushTxs())
+      // a full chunk goes out at once, so workers start while the caller is still submitting
+      else if (this.txQueue.length >= TX_CHUNK) this.flushTxs()
     })
     if (failure !== null) throw new EconumiError(failure.code, failure.message)
   }
@@ -138,6 +140,7 @@ export class VerifyPool {
   private flushTxs (): void {
     const queue = this.txQueue
     this.txQueue = []
+    if (queue.length === 0) return
     if (this.closed) { for (const b of queue) b.reject(new EconumiError('E_NODE_CLOSING', 'verification pool is closed')); return }
     if (queue.length < TX_THREADED_MIN || !this.start()) {
       this.txChain = this.txChain.then(() => {
