@@ -5,11 +5,14 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type Account, type BlockEffects, type ChainTip, type LedgerView, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, type LedgerView, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
 import type { LogFn } from './log.js'
+
+/** Meta key of the block a node won in an epoch (equivocation evidence is two different ones). */
+const wonKey = (winner: string, epoch: string): string => `won:${winner}:${epoch}`
 
 export type AddResult = 'known' | 'orphan' | 'invalid' | 'stored' | 'head'
 
@@ -78,7 +81,13 @@ export class Chain {
       await this.switchTo(entry)
       result = toHex(this.ledger.tip?.hash ?? new Uint8Array()) === hash ? 'head' : 'stored'
     }
-    for (const child of await this.ledger.takeOrphans(hash)) {
+    await this.adoptOrphans(hash)
+    return result
+  }
+
+  /** Blocks that waited for `parent`: index them now. */
+  private async adoptOrphans (parent: string): Promise<void> {
+    for (const child of await this.ledger.takeOrphans(parent)) {
       try {
         await this.addBlock(await this.readBlock(child), child, false)
       } catch (err) {
@@ -86,7 +95,6 @@ export class Chain {
         this.log('orphan-invalid', { core: child.core, seq: child.seq, code: err.code })
       }
     }
-    return result
   }
 
   /** Everything that can be checked without the ledger: signature, claims, VRF, height/epoch/time vs parent. */
@@ -124,12 +132,9 @@ export class Chain {
     const head = this.ledger.tip
     const db = this.ledger.db
     const known = await db.getMany(run.map((c) => `block:${c.hash}`))
-    const wonKeys = run.map((c) => `won:${toHex(c.block.header.winner.nodeKey)}:${c.block.header.epoch}`)
+    const wonKeys = run.map((c) => wonKey(toHex(c.block.header.winner.nodeKey), c.block.header.epoch.toString()))
     const won = await db.getMany(wonKeys.map((k) => `meta:${k}`))
-    const addresses = new Set<string>()
-    for (const c of run) for (const a of touchedAddresses(c.block)) addresses.add(a)
-    const accounts = new Map<string, Account>()
-    for (const a of addresses) accounts.set(a, await this.ledger.account(a))
+    const accounts = await this.ledger.accounts(new Set(run.flatMap((c) => touchedAddresses(c.block))))
     const items: Array<{ block: Block, location: BlockLocation, fx: BlockEffects }> = []
     const extra: BatchOp[] = []
     let tip = head
@@ -153,25 +158,14 @@ export class Chain {
     const last = items[items.length - 1].location
     extra.push(this.marker(last))
     await this.ledger.commitBlocks(items, extra)
-    if (await this.ledger.hasOrphans()) {
-      for (const { fx } of items) {
-        for (const child of await this.ledger.takeOrphans(toHex(fx.hash))) {
-          try {
-            await this.addBlock(await this.readBlock(child), child, false)
-          } catch (err) {
-            if (!isEconumiError(err)) throw err
-            this.log('orphan-invalid', { core: child.core, seq: child.seq, code: err.code })
-          }
-        }
-      }
-    }
+    if (await this.ledger.hasOrphans()) for (const { fx } of items) await this.adoptOrphans(toHex(fx.hash))
     await this.events.onNewHead(this.ledger.tip!, items.map((x) => x.block))
     return items.length
   }
 
   /** Two different blocks won by one node in one epoch: keep both hashes as evidence. */
   private async checkEquivocation (entry: BlockIndexEntry): Promise<void> {
-    const key = `won:${entry.winner}:${entry.epoch}`
+    const key = wonKey(entry.winner, entry.epoch)
     const prior = await this.ledger.getMeta(key)
     if (prior === undefined) { await this.ledger.putMeta(key, entry.hash); return }
     if (prior !== entry.hash) {

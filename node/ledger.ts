@@ -117,9 +117,15 @@ export class Ledger {
   accountCached (address: string): Account | undefined { return this.accountCache.get(address) }
 
   /** A synchronous view for applyBlock over preloaded accounts. */
-  async view (addresses: string[]): Promise<LedgerView> {
+  /** These accounts, read concurrently (cache first). */
+  async accounts (addresses: Iterable<string>): Promise<Map<string, Account>> {
     const accounts = new Map<string, Account>()
-    await Promise.all(addresses.map(async (a) => { accounts.set(a, await this.account(a)) }))
+    await Promise.all([...addresses].map(async (a) => { accounts.set(a, await this.account(a)) }))
+    return accounts
+  }
+
+  async view (addresses: string[]): Promise<LedgerView> {
+    const accounts = await this.accounts(addresses)
     return {
       params: this.params,
       genesis: this.genesis,

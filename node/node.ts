@@ -289,10 +289,8 @@ export class EconumiNode extends EventEmitter {
     for (const it of run.items.slice(done)) {
       if (this.closed) return
       if (it.block === undefined || isEconumiError(it.verdict)) {
-        const problem = it.block === undefined ? it.error : it.verdict as EconumiError
         await this.ledger.putMeta(this.chain.indexedKey(key), String(it.loc.seq + 1))
-        this.log('block-rejected', { core: key.slice(0, 16), seq: it.loc.seq, code: problem.code, error: problem.message })
-        this.blame(key, 50, problem.code)
+        this.rejectBlock(it.loc, it.block === undefined ? it.error : it.verdict as EconumiError)
         continue
       }
       const { block, loc, verdict } = it
@@ -302,11 +300,16 @@ export class EconumiNode extends EventEmitter {
           await this.chain.addBlock(block, loc, true, verdict)
         } catch (err) {
           if (!isEconumiError(err)) throw err
-          this.log('block-rejected', { core: key.slice(0, 16), seq: it.loc.seq, code: err.code, error: err.message })
-          this.blame(key, 50, err.code)
+          this.rejectBlock(loc, err)
         }
       })
     }
+  }
+
+  /** An invalid block from a core: logged, and its source penalised. */
+  private rejectBlock (loc: BlockLocation, err: EconumiError): void {
+    this.log('block-rejected', { core: loc.core.slice(0, 16), seq: loc.seq, code: err.code, error: err.message })
+    this.blame(loc.core, 50, err.code)
   }
 
   private blame (core: string, points: number, reason: string): void {

@@ -33,7 +33,18 @@ export function verifyThreads (): number {
   return Math.min(4, availableParallelism())
 }
 
-/** The same checks inline, for single blocks and where no worker can run. */
+/** checkTransaction as a value: null when the transaction passes, else the code and message it failed with. */
+export function transactionCheck (params: NetworkParams, genesis: Uint8Array, tx: Transaction): CheckFailure | null {
+  try {
+    checkTransaction(tx, genesis, params.minFee)
+    return null
+  } catch (err) {
+    if (isEconumiError(err)) return { code: err.code, message: err.message }
+    throw err
+  }
+}
+
+/** The block checks (signature, claims, VRF proofs), here or on a worker: a VerifiedBlock or the error. */
 export function verifyInline (params: NetworkParams, genesis: Uint8Array, block: Block): Verdict {
   try {
     if (!verifyBlockSignature(block, genesis)) return new EconumiError('E_BLOCK_SIGNATURE', 'block signature does not verify')
@@ -145,13 +156,7 @@ export class VerifyPool {
     if (queue.length < TX_THREADED_MIN || !this.start()) {
       this.txChain = this.txChain.then(() => {
         for (const b of queue) {
-          try {
-            checkTransaction(b.tx, this.genesis, this.params.minFee)
-            b.resolve(null)
-          } catch (err) {
-            if (isEconumiError(err)) b.resolve({ code: err.code, message: err.message })
-            else b.reject(err as Error)
-          }
+          try { b.resolve(transactionCheck(this.params, this.genesis, b.tx)) } catch (err) { b.reject(err as Error) }
         }
       })
       return

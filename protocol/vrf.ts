@@ -20,6 +20,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
 import { sha512 } from '@noble/hashes/sha2.js'
 import sodium from 'sodium-native'
+import { equalBytes } from './encoding.js'
 import { fail } from './errors.js'
 
 export const VRF_PROOF_LENGTH = 80
@@ -143,16 +144,10 @@ function encodeToCurveTaiBytes (pkString: Uint8Array, alpha: Uint8Array): Uint8A
     const candidate = sha512(concat(front, pkString, alpha, Uint8Array.of(ctr, 0x00))).subarray(0, PT_LEN)
     if (!isCanonicalEncoding(candidate)) continue
     const H = timesEight(candidate)
-    if (H !== null && !equal(H, IDENTITY)) return H
+    if (H !== null && !equalBytes(H, IDENTITY)) return H
   }
   // Probability about 2^-256; the RFC lets this fail after 256 attempts.
   return fail('E_VRF_HASH_TO_CURVE', 'try-and-increment found no point in 256 attempts')
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 /**

@@ -19,6 +19,8 @@ while [ $# -gt 0 ]; do
 done
 step () { printf '[build-agent] %s\n' "$*"; }
 die () { printf 'build-agent: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/image-lib.sh
+. "$ROOT/scripts/image-lib.sh"
 
 docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
 version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
@@ -26,21 +28,8 @@ tag="econumi/agent:$version"
 if [ "$FORCE" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1 && [ "${ECONUMI_AGENT_REBUILD:-1}" = 0 ]; then
   step "$tag exists (ECONUMI_AGENT_REBUILD=0): skipped"; exit 0
 fi
-if [ -z "$BASE" ]; then BASE="econumi/node-base:$(node -p process.versions.node)"; fi
-step "compiling agent/ and protocol/"
-if ! (cd "$ROOT" && npm run build --silent); then
-  # Other parts of the tree may be mid-edit: the agent only needs its own files and protocol/.
-  step "npm run build failed elsewhere in the tree; compiling agent/ alone"
-  (cd "$ROOT" && npx tsc --target ES2022 --module NodeNext --moduleResolution NodeNext --strict --skipLibCheck \
-    --types node --sourceMap --rootDir . --outDir dist agent/main.ts) || die "agent does not compile [E_BUILD]"
-fi
-[ -f "$ROOT/dist/agent/main.js" ] || die "dist/agent/main.js missing after the build [E_BUILD]"
-if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-  case "$BASE" in
-    econumi/node-base:*) step "base $BASE missing: scripts/build-images.sh --only node-base"; "$ROOT/scripts/build-images.sh" --only node-base ;;
-    *) die "base image $BASE not present and no registry to pull from [E_NO_BASE]" ;;
-  esac
-fi
+compile_part agent
+ensure_base
 ctx="$(mktemp -d /tmp/econumi-agent-ctx.XXXXXX)"
 trap 'rm -rf "$ctx"' EXIT
 mkdir -p "$ctx/dist" "$ctx/agent"

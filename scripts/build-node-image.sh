@@ -22,6 +22,8 @@ while [ $# -gt 0 ]; do
 done
 step () { printf '[build-node-image] %s\n' "$*"; }
 die () { printf 'build-node-image: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/image-lib.sh
+. "$ROOT/scripts/image-lib.sh"
 
 docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
 version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
@@ -29,18 +31,12 @@ tag="econumi/econumi-node:$version"
 if [ "$FORCE" = 0 ] && [ "${ECONUMI_NODE_REBUILD:-1}" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
   step "$tag exists (ECONUMI_NODE_REBUILD=0): skipped"; exit 0
 fi
-if [ -z "$BASE" ]; then BASE="econumi/node-base:$(node -p process.versions.node)"; fi
 if [ "$COMPILE" = 1 ]; then
   step "npm run build"
   (cd "$ROOT" && npm run build --silent) || die "npm run build failed [E_BUILD]"
 fi
 [ -f "$ROOT/dist/cli/main.js" ] && [ -f "$ROOT/dist/node/main.js" ] || die "dist/ is incomplete; run npm run build [E_BUILD]"
-if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-  case "$BASE" in
-    econumi/node-base:*) step "base $BASE missing: scripts/build-images.sh --only node-base"; "$ROOT/scripts/build-images.sh" --only node-base ;;
-    *) die "base image $BASE not present and no registry to pull from [E_NO_BASE]" ;;
-  esac
-fi
+ensure_base
 
 ctx="$(mktemp -d /tmp/econumi-node-ctx.XXXXXX)"
 trap 'rm -rf "$ctx"' EXIT

@@ -56,6 +56,8 @@ fi
 
 step () { printf '[build-plugin] %s\n' "$*"; }
 die () { printf 'build-plugin: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/image-lib.sh
+. "$ROOT/scripts/image-lib.sh"
 
 docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
 mkdir -p /run/econumi /run/lock
@@ -187,21 +189,8 @@ build () {
   local version tag ctx cid
   version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
   tag="econumi/plugin:$version"
-  if [ -z "$BASE" ]; then BASE="econumi/node-base:$(node -p process.versions.node)"; fi
-  step "npm run build"
-  if ! (cd "$ROOT" && npm run build --silent); then
-    # Other parts of the tree may be mid-edit: the plugin only needs its own files.
-    step "npm run build failed elsewhere in the tree; compiling plugin/ alone"
-    (cd "$ROOT" && npx tsc --target ES2022 --module NodeNext --moduleResolution NodeNext --strict --skipLibCheck \
-      --types node --sourceMap --rootDir . --outDir dist plugin/main.ts) || die "plugin does not compile [E_BUILD]"
-  fi
-  [ -f "$ROOT/dist/plugin/main.js" ] || die "dist/plugin/main.js missing after npm run build [E_BUILD]"
-  if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-    case "$BASE" in
-      econumi/node-base:*) step "base $BASE missing: scripts/build-images.sh --only node-base"; "$ROOT/scripts/build-images.sh" --only node-base ;;
-      *) die "base image $BASE not present and no registry to pull from [E_NO_BASE]" ;;
-    esac
-  fi
+  compile_part plugin
+  ensure_base
   # A minimal build context (the repo root would send node_modules to the daemon).
   ctx="$(mktemp -d /tmp/econumi-plugin-ctx.XXXXXX)"
   mkdir -p "$ctx/dist" "$ctx/plugin"
