@@ -4,7 +4,7 @@ import { addressBytesFromPublicKey, encodeAddress } from '../protocol/address.js
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import type { Account } from '../protocol/state.js'
-import { type Transaction, checkTransaction, decodeTransaction, transactionId } from '../protocol/transaction.js'
+import { type Transaction, checkTransaction, decodeTransaction, transactionIdOfBytes } from '../protocol/transaction.js'
 import type { Ledger } from './ledger.js'
 
 export interface MempoolEntry {
@@ -17,9 +17,12 @@ export interface MempoolEntry {
 
 export const MEMPOOL_MAX = 100_000
 
+/** One sender's pending transactions, sorted by nonce, and the sum of their costs (amount + fee). */
+interface SenderQueue { entries: MempoolEntry[], cost: bigint }
+
 export class Mempool {
   private readonly byId = new Map<string, MempoolEntry>()
-  private readonly bySender = new Map<string, MempoolEntry[]>() // sorted by nonce, contiguous
+  private readonly bySender = new Map<string, SenderQueue>()
   private pendingWrites: Array<{ txid: string, bytes: Uint8Array }> = []
   private group: Promise<void> | null = null // the next flush: it carries pendingWrites
   private lastFlush: Promise<void> = Promise.resolve()
@@ -39,20 +42,24 @@ export class Mempool {
   /** The next nonce `address` should use, counting its pending transactions. */
   async pendingNonce (address: string): Promise<bigint> {
     const acct = await this.ledger.account(address)
-    return acct.nonce + BigInt(this.pendingFor(address, acct).length)
+    return acct.nonce + BigInt(this.pendingFor(address, acct).count)
   }
 
-  private pendingFor (address: string, acct: Account): MempoolEntry[] {
-    const list = this.bySender.get(address)
-    if (list === undefined) return []
-    // entries the ledger has already absorbed are stale until prune() runs
-    return list.filter((e) => e.tx.nonce >= acct.nonce)
+  /** How many of `address`'s transactions are pending, and their summed cost. */
+  private pendingFor (address: string, acct: Account): { count: number, cost: bigint } {
+    const q = this.bySender.get(address)
+    if (q === undefined) return { count: 0, cost: 0n }
+    // entries the ledger has already absorbed (a nonce below the account's) are stale until prune() runs
+    let stale = 0
+    let staleCost = 0n
+    while (stale < q.entries.length && q.entries[stale].tx.nonce < acct.nonce) staleCost += q.entries[stale++].cost
+    return { count: q.entries.length - stale, cost: q.cost - staleCost }
   }
 
   /** Validate and admit an encoded transaction; resolves with its id once it is durable. */
   async admit (bytes: Uint8Array): Promise<string> {
     const tx = decodeTransaction(bytes)
-    const txid = toHex(transactionId(tx))
+    const txid = toHex(transactionIdOfBytes(bytes))
     if (this.byId.has(txid)) fail('E_TX_KNOWN', 'transaction is already in the mempool', { txid })
     if (this.byId.size >= MEMPOOL_MAX) fail('E_MEMPOOL_FULL', 'mempool is full, try again later', { size: this.byId.size })
     await this.check(tx, bytes)
@@ -63,12 +70,12 @@ export class Mempool {
     if (this.byId.has(txid)) fail('E_TX_KNOWN', 'transaction is already in the mempool', { txid })
     const acct = this.ledger.accountCached(from) ?? await this.ledger.account(from)
     const pending = this.pendingFor(from, acct)
-    const expected = acct.nonce + BigInt(pending.length)
+    const expected = acct.nonce + BigInt(pending.count)
     if (tx.nonce < acct.nonce) fail('E_TX_NONCE', 'nonce already used (replay)', { txid, from, nonce: tx.nonce, next: acct.nonce })
     if (tx.nonce < expected) fail('E_TX_NONCE_PENDING', 'another pending transaction already uses this nonce', { txid, from, nonce: tx.nonce, next: expected })
     if (tx.nonce > expected) fail('E_TX_NONCE_GAP', 'nonce skips ahead of the account\'s next nonce', { txid, from, nonce: tx.nonce, next: expected })
     const cost = tx.amount + tx.fee
-    const committed = pending.reduce((s, e) => s + e.cost, 0n)
+    const committed = pending.cost
     if (acct.balance - committed < cost) fail('E_TX_OVERDRAFT', 'balance does not cover amount and fee (counting pending transactions)', { txid, from, balance: acct.balance, pending: committed, cost })
     const entry: MempoolEntry = { txid, tx, bytes: new Uint8Array(bytes), from, cost }
     this.insert(entry)
@@ -83,10 +90,13 @@ export class Mempool {
 
   private insert (entry: MempoolEntry): void {
     this.byId.set(entry.txid, entry)
-    const list = this.bySender.get(entry.from) ?? []
-    list.push(entry)
-    list.sort((a, b) => (a.tx.nonce < b.tx.nonce ? -1 : a.tx.nonce > b.tx.nonce ? 1 : 0))
-    this.bySender.set(entry.from, list)
+    let q = this.bySender.get(entry.from)
+    if (q === undefined) { q = { entries: [], cost: 0n }; this.bySender.set(entry.from, q) }
+    const last = q.entries[q.entries.length - 1]
+    q.entries.push(entry)
+    q.cost += entry.cost
+    // admission only ever appends the next nonce; keep the order anyway
+    if (last !== undefined && last.tx.nonce > entry.tx.nonce) q.entries.sort((a, b) => (a.tx.nonce < b.tx.nonce ? -1 : a.tx.nonce > b.tx.nonce ? 1 : 0))
   }
 
   // PERF: group commit — admissions arriving together share one LevelDB batch.
@@ -115,9 +125,11 @@ export class Mempool {
       const e = this.byId.get(id)
       if (e === undefined) continue
       this.byId.delete(id)
-      const list = this.bySender.get(e.from)?.filter((x) => x.txid !== id) ?? []
-      if (list.length === 0) this.bySender.delete(e.from)
-      else this.bySender.set(e.from, list)
+      const q = this.bySender.get(e.from)
+      if (q === undefined) continue
+      const i = q.entries.indexOf(e)
+      if (i >= 0) { q.entries.splice(i, 1); q.cost -= e.cost }
+      if (q.entries.length === 0) this.bySender.delete(e.from)
     }
   }
 
@@ -125,10 +137,10 @@ export class Mempool {
   async prune (senders: Iterable<string>): Promise<string[]> {
     const dropped: string[] = []
     for (const from of senders) {
-      const list = this.bySender.get(from)
-      if (list === undefined) continue
+      const q = this.bySender.get(from)
+      if (q === undefined) continue
       const acct = await this.ledger.account(from)
-      for (const e of list) if (e.tx.nonce < acct.nonce) dropped.push(e.txid)
+      for (const e of q.entries) if (e.tx.nonce < acct.nonce) dropped.push(e.txid)
     }
     this.remove(dropped)
     if (dropped.length > 0) await this.ledger.deleteMempool(dropped)
@@ -141,7 +153,7 @@ export class Mempool {
    */
   async select (max: number): Promise<MempoolEntry[]> {
     const out: MempoolEntry[] = []
-    for (const [from, list] of this.bySender) {
+    for (const [from, { entries: list }] of this.bySender) {
       if (out.length >= max) break
       const acct = await this.ledger.account(from)
       let nonce = acct.nonce
@@ -172,7 +184,7 @@ export class Mempool {
         const from = encodeAddress(addressBytesFromPublicKey(tx.from))
         const acct = await this.ledger.account(from)
         const pending = this.pendingFor(from, acct)
-        if (tx.nonce !== acct.nonce + BigInt(pending.length) || (await this.ledger.txLocation(s.txid)) !== undefined) { drop.push(s.txid); continue }
+        if (tx.nonce !== acct.nonce + BigInt(pending.count) || (await this.ledger.txLocation(s.txid)) !== undefined) { drop.push(s.txid); continue }
         this.insert({ txid: s.txid, tx, bytes: s.bytes, from, cost: tx.amount + tx.fee })
         loaded++
       } catch (err) {

@@ -97,16 +97,23 @@ export class EconumiNode extends EventEmitter {
     this.clock = new EpochClock(opts.params, this.now)
     this.computeUnits = opts.computeUnits ?? NO_COMPUTE_UNITS
     this.store = new ChainStore(join(opts.dataDir, 'cores'))
-    this.verifier = new VerifyPool(this.params, this.genesis) // threads start on the first run of many blocks
+    this.verifier = new VerifyPool(this.params, this.genesis)
   }
 
   static async open (opts: NodeOptions): Promise<EconumiNode> {
     const node = new EconumiNode(opts)
-    node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis)
+    node.verifier.start() // loads while the stores open
+    try {
+      node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis)
+    } catch (err) {
+      await node.verifier.close()
+      throw err
+    }
     try {
       await node.store.open()
     } catch (err) {
       await node.ledger.close()
+      await node.verifier.close()
       throw err
     }
     node.mempool = new Mempool(node.ledger, async (tx, bytes) => { await node.verifier.checkTransaction(tx, bytes) })
@@ -117,6 +124,7 @@ export class EconumiNode extends EventEmitter {
     await node.recover()
     const { loaded, dropped } = await node.mempool.load()
     if (loaded + dropped > 0) node.log('mempool-restored', { loaded, dropped })
+    await node.verifier.ready()
     return node
   }
 

@@ -32,3 +32,4 @@ function reply (req: VerifyRequest): VerifyReply {
 }
 
 parentPort!.on('message', (req: VerifyRequest) => { parentPort!.postMessage(reply(req)) })
+parentPort!.postMessage({ kind: 'ready' } satisfies VerifyReply)

@@ -8,9 +8,13 @@ export function sha256 (...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest())
 }
 
+const tagPrefixes = new Map<string, Uint8Array>() // a handful of constant tags
+
 // Domain-separated hash: the tag keeps a hash of one kind from ever being mistaken for another.
 export function taggedHash (tag: string, ...parts: Uint8Array[]): Uint8Array {
-  return sha256(Buffer.from(`econumi/${tag}\0`), ...parts)
+  let prefix = tagPrefixes.get(tag)
+  if (prefix === undefined) { prefix = Buffer.from(`econumi/${tag}\0`); tagPrefixes.set(tag, prefix) }
+  return sha256(prefix, ...parts)
 }
 
 export const ZERO_HASH = new Uint8Array(HASH_LENGTH)

@@ -59,7 +59,12 @@ export function decodeTransaction (bytes: Uint8Array): Transaction {
 }
 
 export function transactionId (tx: Transaction): Uint8Array {
-  return taggedHash('txid', encodeTransaction(tx))
+  return transactionIdOfBytes(encodeTransaction(tx))
+}
+
+/** The id of an encoded transaction (the encoding is canonical: decode then encode gives the same bytes). */
+export function transactionIdOfBytes (bytes: Uint8Array): Uint8Array {
+  return taggedHash('txid', bytes)
 }
 
 export function senderAddress (tx: UnsignedTransaction): string {

@@ -1,8 +1,10 @@
 // The verification pool on real worker threads (the compiled worker from `npm run build`): block and
 // transaction checks agree with the inline checks, failures keep their codes, results keep submission order.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { encodeBlock } from '../../protocol/block.js'
 import { isEconumiError } from '../../protocol/errors.js'
 import { genesisHash } from '../../protocol/params.js'
@@ -88,4 +90,39 @@ t.test('a closed pool refuses work; zero threads means inline checks', async (t)
   await pool.close()
   await t.rejects(pool.checkTransaction(good, encodeTransaction(good)), { code: 'E_NODE_CLOSING' })
   await t.rejects(pool.verify(makeBlock(genesisState(params), []), new Uint8Array(0)), { code: 'E_NODE_CLOSING' })
+})
+
+t.test('a worker that dies: ready() still resolves, then checks run inline with the same verdicts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dying = join(dir, 'dying-worker.mjs')
+  writeFileSync(dying, 'process.exit(3)\n')
+  const pool = new VerifyPool(params, g, 2, pathToFileURL(dying))
+  t.teardown(async () => { await pool.close() })
+  t.ok(pool.start(), 'workers started')
+  await pool.ready()
+  t.notOk(pool.threaded, 'after a worker exit the pool checks inline')
+  const txs = Array.from({ length: 40 }, (_, i) => tx(i % 2 === 0 ? alice : bob, carol, BigInt(i + 1), BigInt(i), g))
+  const bad = { ...txs[3], signature: new Uint8Array(64) }
+  const all = [...txs.slice(0, 3), bad, ...txs.slice(4)]
+  const codes = await Promise.all(all.map(async (x) => {
+    try { await pool.checkTransaction(x, encodeTransaction(x)); return 'ok' } catch (err) { return (err as { code: string }).code }
+  }))
+  t.equal(codes[3], 'E_TX_SIGNATURE')
+  t.equal(codes.filter((c) => c === 'ok').length, all.length - 1)
+  const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  t.notOk(isEconumiError(await pool.verify(good, encodeBlock(good))), 'a valid block still verifies')
+})
+
+t.test('ready() resolves once the real workers have loaded', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  pool.start()
+  await pool.ready()
+  t.ok(pool.threaded, 'still threaded: nothing died')
+  const x = tx(alice, carol, 1n, 0n, g)
+  const many = Array.from({ length: 64 }, () => x)
+  const codes = await Promise.all(many.map(async (y) => { try { await pool.checkTransaction(y, encodeTransaction(y)); return 'ok' } catch (err) { return (err as { code: string }).code } }))
+  t.same([...new Set(codes)], ['ok'], '64 checks in one turn go through the workers and pass')
 })
