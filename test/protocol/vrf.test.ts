@@ -3,6 +3,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
 import { sha512 } from '@noble/hashes/sha2.js'
 import {
+  isCanonicalEncoding,
   VRF_OUTPUT_LENGTH,
   VRF_PROOF_LENGTH,
   vrfProofToHash,
@@ -378,4 +379,32 @@ t.test('stricter than RFC 9381 on torsion: a second proof with Gamma + T (T of o
     t.equal(vrfVerify(pk, forged, alpha), null, 'econumi refuses it: Gamma must lie in the prime-order subgroup')
     t.equal(vrfVerify(Y.add(T2).toBytes(), vrfProve(seed, alpha), alpha), null, 'a public key with a torsion component is refused')
   }
+})
+
+t.test('isCanonicalEncoding on bytes agrees with the integer definition (edges and random)', async (t) => {
+  const P = (1n << 255n) - 19n
+  const reference = (b: Uint8Array): boolean => {
+    let y = 0n
+    for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(b[i])
+    const sign = y >> 255n
+    y &= (1n << 255n) - 1n
+    return y < P && !(sign === 1n && (y === 1n || y === P - 1n))
+  }
+  const le = (n: bigint): Uint8Array => { const out = new Uint8Array(32); for (let i = 0; i < 32; i++) { out[i] = Number(n & 0xffn); n >>= 8n } return out }
+  const SIGN = 1n << 255n
+  const edges = [0n, 1n, 2n, P - 2n, P - 1n, P, P + 1n, P + 18n, (1n << 255n) - 1n, 0xffn, 1n << 248n]
+  const cases = edges.flatMap((y) => [le(y), le(y | SIGN)])
+  for (let i = 0; i < 20000; i++) {
+    const b = new Uint8Array(32).map(() => Math.floor(Math.random() * 256))
+    if (i % 4 === 0) b.fill(0xff, 1, 31) // near p
+    if (i % 4 === 1) b.fill(0, 1, 31) // near 1
+    cases.push(b)
+  }
+  let disagree = 0
+  for (const b of cases) if (isCanonicalEncoding(b) !== reference(b)) disagree++
+  t.equal(disagree, 0, `${cases.length} encodings`)
+  t.notOk(isCanonicalEncoding(le(P)), 'y = p is refused')
+  t.notOk(isCanonicalEncoding(le(1n | SIGN)), 'x = 0 with the sign bit (y = 1) is refused')
+  t.notOk(isCanonicalEncoding(le((P - 1n) | SIGN)), 'x = 0 with the sign bit (y = p - 1) is refused')
+  t.ok(isCanonicalEncoding(le(P - 1n)), 'y = p - 1 without the sign bit is fine')
 })
