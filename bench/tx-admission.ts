@@ -14,7 +14,7 @@ import { EconumiNode } from '../node/node.js'
 import { type Bench, report } from './lib.js'
 
 const SENDERS = 200
-const PER_SENDER = 50
+const PER_SENDER = 100
 const CLIENTS = 256
 
 async function run (): Promise<void> {
@@ -30,12 +30,17 @@ async function run (): Promise<void> {
   const encoded = txs.map(encodeTransaction)
 
   // baseline: raw Ed25519 verify (libsodium, the primitive the node uses) of the same signatures
+  // best of three passes: a conservative baseline (a slow pass would flatter the ratio)
   const msgs = txs.map((tx) => signingMessage(tx, g))
-  let t0 = performance.now()
-  let ok = 0
-  for (let i = 0; i < txs.length; i++) if (sodium.crypto_sign_verify_detached(txs[i].signature, msgs[i], txs[i].from)) ok++
-  const verifyRate = txs.length / ((performance.now() - t0) / 1000)
-  if (ok !== txs.length) throw new Error('baseline verification failed')
+  let verifyRate = 0
+  for (let pass = 0; pass < 3; pass++) {
+    const start = performance.now()
+    let ok = 0
+    for (let i = 0; i < txs.length; i++) if (sodium.crypto_sign_verify_detached(txs[i].signature, msgs[i], txs[i].from)) ok++
+    verifyRate = Math.max(verifyRate, txs.length / ((performance.now() - start) / 1000))
+    if (ok !== txs.length) throw new Error('baseline verification failed')
+  }
+  let t0: number
 
   const dir = mkdtempSync(join(tmpdir(), 'econumi-bench-'))
   let epoch = 1n
