@@ -13,7 +13,8 @@ import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import { encodeTransaction, signTransaction, transactionId } from '../protocol/transaction.js'
 import { ApiClient, type ApiEndpoint } from './client.js'
-import { createWallet, hasWallet, listWallets, unlockWallet } from './wallet.js'
+import { createWallet, hasWallet, importWallet, listWallets, unlockWallet } from './wallet.js'
+import { type NodeIdentity, loadIdentity } from '../node/identity.js'
 
 const EXIT_REFUSED = 1
 const EXIT_USAGE = 2
@@ -181,11 +182,29 @@ type StartOptions = Parameters<NodeMain['runForeground']>[0]
 async function loadNodeMain (): Promise<NodeMain> { return await import('../node/main.js') }
 
 // ---- commands ----
-async function cmdCreateWallet (g: GlobalOptions): Promise<void> {
-  const passphrase = await getPassphrase('Passphrase for the new wallet: ', true)
-  const w = await createWallet(g.walletDir, passphrase)
+async function cmdCreateWallet (g: GlobalOptions, opts: { importNodeKey?: boolean }): Promise<void> {
+  let seed: Uint8Array | undefined
+  if (opts.importNodeKey === true) {
+    // the node's own key receives block rewards unless --reward-address says otherwise
+    seed = readNodeIdentity(g.dataDir).signer.seed
+  }
+  const passphrase = await getPassphrase(seed === undefined ? 'Passphrase for the new wallet: ' : 'Passphrase for the wallet of the node key: ', true)
+  const w = seed === undefined ? await createWallet(g.walletDir, passphrase) : await importWallet(g.walletDir, seed, passphrase)
   emit(g, { address: w.address, publicKey: toHex(w.publicKey), file: w.path }, [w.address])
   if (!g.json) process.stderr.write(`wallet saved to ${w.path}; keep the passphrase: without it the coins are lost\n`)
+}
+
+function readNodeIdentity (dataDir: string): NodeIdentity {
+  let identity: NodeIdentity | null
+  try {
+    identity = loadIdentity(dataDir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM') fail('E_NODE_KEY_UNREADABLE', `cannot read the node key in ${dataDir} (owned by another user? run as the node's owner)`, { dataDir })
+    throw err
+  }
+  if (identity === null) fail('E_NO_NODE_KEY', `no node key in ${dataDir}: start the node once first, or pass --data-dir`, { dataDir })
+  return identity
 }
 
 async function cmdListAddresses (g: GlobalOptions, opts: { balances?: boolean }): Promise<void> {
@@ -498,6 +517,7 @@ export function buildProgram (): Command {
 
   program.command('createwallet')
     .description('create a wallet (passphrase from ECONUMI_PASSPHRASE or a prompt) and print its address')
+    .option('--import-node-key', 'instead of a new key, encrypt the node\'s own key (it receives block rewards by default) into a wallet, so they can be spent')
     .action(action(cmdCreateWallet))
 
   program.command('listaddresses')

@@ -106,33 +106,47 @@ async function ensureWalletDir (dir: string): Promise<void> {
 
 /** Make a new random key, encrypt it under `passphrase` and store it; never replaces a file. */
 export async function createWallet (dir: string, passphrase: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<CreatedWallet> {
-  checkPassphrase(passphrase)
-  checkScryptParams(params, 'E_BAD_SCRYPT_PARAMS', 'invalid scrypt parameters')
   const seed = randomBytes(SEED_LENGTH)
   try {
-    const { publicKey } = keyPairFromSeed(seed)
-    const address = addressFromPublicKey(publicKey)
-    const salt = randomBytes(SALT_LENGTH)
-    const iv = randomBytes(IV_LENGTH)
-    const key = await deriveKey(passphrase, salt, params)
-    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH })
-    cipher.setAAD(Buffer.from(address, 'utf8'))
-    const ciphertext = Buffer.concat([cipher.update(seed), cipher.final()])
-    const file: WalletFile = {
-      version: WALLET_VERSION,
-      address,
-      publicKey: Buffer.from(publicKey).toString('hex'),
-      kdf: { name: 'scrypt', N: params.N, r: params.r, p: params.p, salt: salt.toString('hex') },
-      cipher: { name: 'aes-256-gcm', iv: iv.toString('hex'), tag: cipher.getAuthTag().toString('hex') },
-      ciphertext: ciphertext.toString('hex')
-    }
-    await ensureWalletDir(dir)
-    const path = walletPath(dir, address)
-    await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600, { exclusive: true })
-    return { address, publicKey, path }
+    return await importWallet(dir, seed, passphrase, params)
   } finally {
     seed.fill(0)
   }
+}
+
+/**
+ * Encrypt an existing key (a 32-byte seed, e.g. the node identity that receives block rewards) under
+ * `passphrase` and store it. E_WALLET_EXISTS if the directory already holds a wallet for its address.
+ */
+export async function importWallet (dir: string, seed: Uint8Array, passphrase: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<CreatedWallet> {
+  checkPassphrase(passphrase)
+  checkScryptParams(params, 'E_BAD_SCRYPT_PARAMS', 'invalid scrypt parameters')
+  if (seed.length !== SEED_LENGTH) fail('E_KEY_LENGTH', 'a wallet key is a 32-byte seed', { length: seed.length })
+  const { publicKey } = keyPairFromSeed(seed)
+  const address = addressFromPublicKey(publicKey)
+  const salt = randomBytes(SALT_LENGTH)
+  const iv = randomBytes(IV_LENGTH)
+  const key = await deriveKey(passphrase, salt, params)
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH })
+  cipher.setAAD(Buffer.from(address, 'utf8'))
+  const ciphertext = Buffer.concat([cipher.update(seed), cipher.final()])
+  const file: WalletFile = {
+    version: WALLET_VERSION,
+    address,
+    publicKey: Buffer.from(publicKey).toString('hex'),
+    kdf: { name: 'scrypt', N: params.N, r: params.r, p: params.p, salt: salt.toString('hex') },
+    cipher: { name: 'aes-256-gcm', iv: iv.toString('hex'), tag: cipher.getAuthTag().toString('hex') },
+    ciphertext: ciphertext.toString('hex')
+  }
+  await ensureWalletDir(dir)
+  const path = walletPath(dir, address)
+  try {
+    await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 0o600, { exclusive: true })
+  } catch (err) {
+    if (err instanceof EconumiError && err.code === 'E_FILE_EXISTS') fail('E_WALLET_EXISTS', 'a wallet for this address already exists', { address, path })
+    throw err
+  }
+  return { address, publicKey, path }
 }
 
 function checkScryptParams (p: ScryptParams, code: string, message: string, path?: string): void {

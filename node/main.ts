@@ -9,6 +9,7 @@ import { toHex } from '../protocol/encoding.js'
 import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
+import { loadRewardAddress, saveRewardAddress } from './identity.js'
 import { FixedComputeUnits } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
@@ -123,12 +124,14 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
   const log = makeLogger(o.json)
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
-  if (o.rewardAddress !== undefined) decodeAddress(o.rewardAddress)
+  // --reward-address is remembered in the data dir, so a restart without it keeps paying the same address
+  if (o.rewardAddress !== undefined) saveRewardAddress(o.dataDir, o.rewardAddress)
+  const rewardAddress = o.rewardAddress ?? loadRewardAddress(o.dataDir) ?? undefined
   for (const i of o.offerImages ?? []) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
   const node = await EconumiNode.open({
     dataDir: o.dataDir,
     params,
-    rewardAddress: o.rewardAddress,
+    rewardAddress,
     // devnet only: a declared, unattested amount so a single node can produce blocks without Docker
     computeUnits: o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : undefined,
     log,
@@ -195,6 +198,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     genesisCreated: created,
     nodeId: node.identity.nodeId,
     rewardAddress: node.rewardAddress,
+    rewardKey: node.rewardAddress === node.identity.address ? 'node identity (spend with: econumi createwallet --import-node-key)' : 'operator (--reward-address)',
     ca: `${ca.source} sha256:${toHex(ca.fingerprint)}`,
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,

@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { addressFromPublicKey, decodeAddress } from '../../protocol/address.js'
 import { keyPairFromSeed } from '../../protocol/keys.js'
+import { loadOrCreateIdentity } from '../../node/identity.js'
+import { unlockWallet } from '../../cli/wallet.js'
 import { checkTransaction, decodeTransaction, recipientAddress, senderAddress, transactionId, type Transaction } from '../../protocol/transaction.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -263,6 +265,25 @@ async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: strin
   test.teardown(close)
   return { dataDir, url, posted, requests, close }
 }
+
+t.test('createwallet --import-node-key: the node key that receives rewards becomes a wallet', async (t) => {
+  const h = await freshHome()
+  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw' }
+  assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_NO_NODE_KEY')
+  await fs.mkdir(join(h, 'node'), { mode: 0o700 })
+  const identity = loadOrCreateIdentity(join(h, 'node')) // what a node's first start writes
+  const r = await cli(['--json', 'createwallet', '--import-node-key'], env)
+  t.equal(r.code, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  t.equal(j.address, identity.address, 'the wallet holds the node identity\'s address')
+  t.equal(statSync(j.file).mode & 0o777, 0o600)
+  t.notMatch(await fs.readFile(j.file, 'utf8'), Buffer.from(identity.signer.seed).toString('hex'), 'the key is stored encrypted, not as it is in the node dir')
+  assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_WALLET_EXISTS')
+  const unlocked = await unlockWallet(join(h, 'wallets'), identity.address, 'pw')
+  t.same(unlocked.publicKey, identity.signer.publicKey, 'the passphrase unlocks the node key')
+  await fs.writeFile(join(h, 'node', 'identity.json'), '{"version":1,"seed":"zz"}')
+  assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_IDENTITY_CORRUPT')
+})
 
 t.test('send: signs locally with the pending nonce, the genesis hash and the minimum fee', async (t) => {
   const node = await fakeNode(t)

@@ -2,9 +2,9 @@ import t from 'tap'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { readJsonFile, writeFileAtomic } from '../../node/atomic-file.js'
-import { createWallet, DEFAULT_SCRYPT, listWallets, unlockWallet, type ScryptParams } from '../../cli/wallet.js'
+import { createWallet, DEFAULT_SCRYPT, importWallet, listWallets, unlockWallet, type ScryptParams } from '../../cli/wallet.js'
 import { addressFromPublicKey } from '../../protocol/address.js'
-import { verify } from '../../protocol/keys.js'
+import { keyPairFromSeed, verify } from '../../protocol/keys.js'
 
 // Cheap parameters for the tests that are not about the cost of scrypt.
 const FAST: ScryptParams = { N: 1 << 10, r: 8, p: 1 }
@@ -130,4 +130,20 @@ t.test('readJsonFile names the file in its errors', async (t) => {
   await t.rejects(readJsonFile(join(dir, 'missing.json'), 'config'), { code: 'E_FILE_NOT_FOUND', message: /config not found.*missing\.json/ })
   await t.rejects(readJsonFile(join(dir, 'bad.json')), { code: 'E_FILE_JSON', message: /bad\.json/ })
   await t.rejects(readJsonFile(dir), { code: 'E_FILE_READ', message: new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) })
+})
+
+t.test('importWallet: an existing key, encrypted; one wallet per address; wrong lengths refused', async (t) => {
+  const dir = join(t.testdir(), 'wallets')
+  const seed = new Uint8Array(32).fill(9)
+  const w = await importWallet(dir, seed, 'pw', FAST)
+  t.equal(w.address, addressFromPublicKey(keyPairFromSeed(seed).publicKey))
+  t.equal(await mode(w.path), 0o600)
+  t.notMatch(await fs.readFile(w.path, 'utf8'), Buffer.from(seed).toString('hex'), 'the seed is not stored in the clear')
+  t.same(seed, new Uint8Array(32).fill(9), 'the caller\'s seed is left as it was')
+  const unlocked = await unlockWallet(dir, w.address, 'pw')
+  t.same(unlocked.signer.seed, seed)
+  await t.rejects(importWallet(dir, seed, 'other', FAST), { code: 'E_WALLET_EXISTS' })
+  t.equal((await unlockWallet(dir, w.address, 'pw')).address, w.address, 'the first file is untouched')
+  await t.rejects(importWallet(dir, new Uint8Array(31), 'pw', FAST), { code: 'E_KEY_LENGTH' })
+  await t.rejects(importWallet(dir, seed, '', FAST), { code: 'E_EMPTY_PASSPHRASE' })
 })
