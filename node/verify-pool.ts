@@ -72,6 +72,7 @@ export function verifyInline (params: NetworkParams, genesis: Uint8Array, block:
 
 export class VerifyPool {
   private readonly workers: Worker[] = []
+  private readonly owed = new Map<Worker, number>() // answers a worker still owes (loading counts as one)
   private readonly pending = new Map<number, { block: Block, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
   private readonly pendingTxs = new Map<number, { resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
   private txQueue: Array<{ tx: Transaction, bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
@@ -110,9 +111,12 @@ export class VerifyPool {
     const online: Array<Promise<void>> = []
     for (let i = 0; i < this.size; i++) {
       const w = spawnWorker(url, { params: this.params, genesis: this.genesis })
-      w.unref()
+      this.hold(w, 1)
       online.push(new Promise((resolve) => {
-        w.on('message', (r: VerifyReply) => { if (r.kind === 'ready') resolve(); else this.settle(r) })
+        w.on('message', (r: VerifyReply) => {
+          this.hold(w, -1)
+          if (r.kind === 'ready') resolve(); else this.settle(r)
+        })
         w.once('exit', () => resolve())
       }))
       w.on('error', (err) => this.fail(err))
@@ -121,6 +125,21 @@ export class VerifyPool {
     }
     this.starting = Promise.all(online).then(() => {})
     return true
+  }
+
+  /**
+   * A worker keeps the process alive only while it owes an answer: an idle pool never holds a process open,
+   * and one awaiting a verdict (or ready()) cannot exit under it.
+   */
+  private hold (w: Worker, delta: number): void {
+    const n = (this.owed.get(w) ?? 0) + delta
+    this.owed.set(w, n)
+    if (n > 0) w.ref(); else w.unref()
+  }
+
+  private post (w: Worker, req: VerifyRequest): void {
+    this.hold(w, 1)
+    w.postMessage(req)
   }
 
   /** Resolves once every worker has loaded (or the pool fell back to inline checks). */
@@ -133,6 +152,7 @@ export class VerifyPool {
     this.failAll(err)
     for (const w of this.workers) void w.terminate()
     this.workers.length = 0
+    this.owed.clear()
   }
 
   private settle (r: Exclude<VerifyReply, { kind: 'ready' }>): void {
@@ -166,7 +186,7 @@ export class VerifyPool {
     const w = this.workers[this.turn++ % this.workers.length]
     return await new Promise<Verdict>((resolve, reject) => {
       this.pending.set(id, { block, resolve, reject })
-      w.postMessage({ id, kind: 'block', bytes } satisfies VerifyRequest)
+      this.post(w, { id, kind: 'block', bytes })
     })
   }
 
@@ -207,7 +227,7 @@ export class VerifyPool {
       const id = this.nextId++
       const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { resolve, reject }))
       results.catch(() => {}) // handled in the chain below
-      this.workers[this.turn++ % this.workers.length].postMessage({ id, kind: 'txs', txs: batch.map((b) => b.bytes) } satisfies VerifyRequest)
+      this.post(this.workers[this.turn++ % this.workers.length], { id, kind: 'txs', txs: batch.map((b) => b.bytes) })
       this.txChain = this.txChain.then(async () => {
         try {
           const r = await results
@@ -224,5 +244,6 @@ export class VerifyPool {
     this.failAll(new Error('verify pool closed'))
     await Promise.all(this.workers.map(async (w) => await w.terminate()))
     this.workers.length = 0
+    this.owed.clear()
   }
 }

@@ -1,6 +1,7 @@
 // The verification pool on real worker threads (the compiled worker from `npm run build`): block and
 // transaction checks agree with the inline checks, failures keep their codes, results keep submission order.
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -125,4 +126,36 @@ t.test('ready() resolves once the real workers have loaded', async (t) => {
   const many = Array.from({ length: 64 }, () => x)
   const codes = await Promise.all(many.map(async (y) => { try { await pool.checkTransaction(y, encodeTransaction(y)); return 'ok' } catch (err) { return (err as { code: string }).code } }))
   t.same([...new Set(codes)], ['ok'], '64 checks in one turn go through the workers and pass')
+})
+
+t.test('a process that only awaits the workers stays alive until they answer (and exits once idle)', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const block = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  const dist = new URL('../../dist/', import.meta.url).href
+  const child = join(dir, 'child.mjs')
+  // nothing but the pool is alive in this process: no timers, sockets or servers
+  writeFileSync(child, `
+    import { VerifyPool } from '${dist}node/verify-pool.js'
+    import { decodeBlock } from '${dist}protocol/block.js'
+    const params = JSON.parse(process.env.PARAMS, (k, v) => typeof v === 'string' && /^\\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)
+    const genesis = Buffer.from(process.env.GENESIS, 'hex')
+    const bytes = Buffer.from(process.env.BLOCK, 'hex')
+    const pool = new VerifyPool(params, genesis, 2)
+    const verdict = await pool.verify(decodeBlock(bytes), bytes)
+    console.log(verdict instanceof Error ? 'rejected ' + verdict.code : 'verified work=' + verdict.work)
+  `)
+  const env = {
+    ...process.env,
+    PARAMS: JSON.stringify(params, (_k, v: unknown) => typeof v === 'bigint' ? `${v}n` : v),
+    GENESIS: Buffer.from(g).toString('hex'),
+    BLOCK: Buffer.from(encodeBlock(block)).toString('hex')
+  }
+  for (let run = 0; run < 4; run++) { // whether an exit would race the worker's answer depends on timing
+    const r = spawnSync(process.execPath, [child], { env, encoding: 'utf8', timeout: 30_000 })
+    t.equal(r.status, 0, `exit status 0 (stderr: ${r.stderr.slice(-500)})`)
+    t.match(r.stdout, /^verified work=\d+\n$/, 'the verdict arrived before the process ended')
+    t.not(r.signal, 'SIGTERM', 'the process ended by itself: idle workers do not hold it open')
+  }
 })
