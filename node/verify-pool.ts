@@ -74,7 +74,7 @@ export class VerifyPool {
   private readonly workers: Worker[] = []
   private readonly owed = new Map<Worker, number>() // answers a worker still owes (loading counts as one)
   private readonly pending = new Map<number, { block: Block, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
-  private readonly pendingTxs = new Map<number, { resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
+  private readonly pendingTxs = new Map<number, { txs: Transaction[], resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
   private txQueue: Array<{ tx: Transaction, bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
   // Transaction results are handed out in submission order, so admissions continue in the order they came.
   private txChain: Promise<void> = Promise.resolve()
@@ -145,11 +145,11 @@ export class VerifyPool {
   /** Resolves once every worker has loaded (or the pool fell back to inline checks). */
   async ready (): Promise<void> { await this.starting }
 
-  // A dead worker would leave its requests unanswered: fail what is pending and check inline from now on.
+  // A dead worker would leave its requests unanswered: check those inline, and everything from now on.
   private fail (err: Error): void {
     if (this.broken) return
     this.broken = true
-    this.failAll(err)
+    this.checkPendingInline(err)
     for (const w of this.workers) void w.terminate()
     this.workers.length = 0
     this.owed.clear()
@@ -169,6 +169,17 @@ export class VerifyPool {
     const claim = p.block.claims[r.winnerIndex]
     if (claim === undefined) { p.reject(new Error('verify worker named no winning claim')); return }
     p.resolve({ winner: { claim, vrfOutput: r.vrfOutput, ticket: r.ticket, cu: claim.cu }, work: r.work })
+  }
+
+  private checkPendingInline (err: Error): void {
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id)
+      try { p.resolve(verifyInline(this.params, this.genesis, p.block)) } catch { p.reject(err) }
+    }
+    for (const [id, p] of this.pendingTxs) {
+      this.pendingTxs.delete(id)
+      try { p.resolve(p.txs.map((tx) => transactionCheck(this.params, this.genesis, tx))) } catch { p.reject(err) }
+    }
   }
 
   private failAll (err: Error): void {
@@ -225,7 +236,7 @@ export class VerifyPool {
     for (let i = 0; i < queue.length; i += size) {
       const batch = queue.slice(i, i + size)
       const id = this.nextId++
-      const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { resolve, reject }))
+      const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { txs: batch.map((b) => b.tx), resolve, reject }))
       results.catch(() => {}) // handled in the chain below
       this.post(this.workers[this.turn++ % this.workers.length], { id, kind: 'txs', txs: batch.map((b) => b.bytes) })
       this.txChain = this.txChain.then(async () => {

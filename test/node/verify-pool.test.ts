@@ -159,3 +159,30 @@ t.test('a process that only awaits the workers stays alive until they answer (an
     t.not(r.signal, 'SIGTERM', 'the process ended by itself: idle workers do not hold it open')
   }
 })
+
+t.test('a worker that dies with work outstanding: that work is checked inline, with the right verdicts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dying = join(dir, 'dies-on-work.mjs')
+  // loads like the real worker, then dies on the first request without answering it
+  writeFileSync(dying, "import { parentPort } from 'node:worker_threads'\nparentPort.on('message', () => process.exit(7))\nparentPort.postMessage({ kind: 'ready' })\n")
+  const pool = new VerifyPool(params, g, 2, pathToFileURL(dying))
+  t.teardown(async () => { await pool.close() })
+  pool.start()
+  await pool.ready()
+  t.ok(pool.threaded, 'loaded: threaded until something dies')
+  const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  const badSig = { ...good, signature: Uint8Array.from(good.signature).fill(7, 0, 8) }
+  const txs = Array.from({ length: 40 }, (_, i) => tx(i % 2 === 0 ? alice : bob, carol, BigInt(i + 1), BigInt(i), g))
+  txs[5] = { ...txs[5], signature: new Uint8Array(64) }
+  const [v1, v2, codes] = await Promise.all([
+    pool.verify(good, encodeBlock(good)),
+    pool.verify(badSig, encodeBlock(badSig)),
+    Promise.all(txs.map(async (x) => { try { await pool.checkTransaction(x, encodeTransaction(x)); return 'ok' } catch (err) { return (err as { code: string }).code } }))
+  ])
+  t.notOk(isEconumiError(v1), 'the valid block is accepted')
+  t.equal(isEconumiError(v2) ? v2.code : '', 'E_BLOCK_SIGNATURE', 'the forged block is refused')
+  t.equal(codes[5], 'E_TX_SIGNATURE')
+  t.equal(codes.filter((c) => c === 'ok').length, txs.length - 1, 'every other transaction passes')
+  t.notOk(pool.threaded, 'inline from then on')
+})
