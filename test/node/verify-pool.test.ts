@@ -93,13 +93,18 @@ t.test('a closed pool refuses work; zero threads means inline checks', async (t)
   await t.rejects(pool.verify(makeBlock(genesisState(params), []), new Uint8Array(0)), { code: 'E_NODE_CLOSING' })
 })
 
-t.test('a worker that dies: ready() still resolves, then checks run inline with the same verdicts', async (t) => {
+/** A pool of two stand-in workers running `source`; removed and closed at teardown. */
+function standInPool (teardown: (fn: () => unknown) => void, source: string): VerifyPool {
   const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const dying = join(dir, 'dying-worker.mjs')
-  writeFileSync(dying, 'process.exit(3)\n')
-  const pool = new VerifyPool(params, g, 2, pathToFileURL(dying))
-  t.teardown(async () => { await pool.close() })
+  const file = join(dir, 'stand-in-worker.mjs')
+  writeFileSync(file, source)
+  const pool = new VerifyPool(params, g, 2, pathToFileURL(file))
+  teardown(async () => { await pool.close(); rmSync(dir, { recursive: true, force: true }) })
+  return pool
+}
+
+t.test('a worker that dies: ready() still resolves, then checks run inline with the same verdicts', async (t) => {
+  const pool = standInPool((fn) => t.teardown(fn), 'process.exit(3)\n')
   t.ok(pool.start(), 'workers started')
   await pool.ready()
   t.notOk(pool.threaded, 'after a worker exit the pool checks inline')
@@ -161,13 +166,8 @@ t.test('a process that only awaits the workers stays alive until they answer (an
 })
 
 t.test('a worker that dies with work outstanding: that work is checked inline, with the right verdicts', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const dying = join(dir, 'dies-on-work.mjs')
   // loads like the real worker, then dies on the first request without answering it
-  writeFileSync(dying, "import { parentPort } from 'node:worker_threads'\nparentPort.on('message', () => process.exit(7))\nparentPort.postMessage({ kind: 'ready' })\n")
-  const pool = new VerifyPool(params, g, 2, pathToFileURL(dying))
-  t.teardown(async () => { await pool.close() })
+  const pool = standInPool((fn) => t.teardown(fn), "import { parentPort } from 'node:worker_threads'\nparentPort.on('message', () => process.exit(7))\nparentPort.postMessage({ kind: 'ready' })\n")
   pool.start()
   await pool.ready()
   t.ok(pool.threaded, 'loaded: threaded until something dies')
