@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { fail } from '../protocol/errors.js'
+import { IMAGE_REFERENCE } from '../protocol/wire.js'
 import { writeFileAtomic } from '../node/atomic-file.js'
 
 export interface WorkloadEntry {
@@ -22,12 +23,9 @@ export const CONFIG_NAME = 'econumi.config'
 
 export function configPath (dataDir: string): string { return join(dataDir, CONFIG_NAME) }
 
-// docker reference: [registry[:port]/]path[:tag][@digest], lowercase path components.
-const IMAGE_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9-]+)*(?::\d{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
-
 /** Throws E_BAD_IMAGE_NAME unless `name` is a valid Docker image reference. */
 export function validateImageName (name: string): string {
-  if (name.length === 0 || name.length > 255 || !IMAGE_RE.test(name)) {
+  if (name.length === 0 || name.length > 255 || !IMAGE_REFERENCE.test(name)) {
     fail('E_BAD_IMAGE_NAME', `"${name.slice(0, 80)}" is not a valid image name (expected e.g. econumi/busybox:test: lowercase letters, digits, . _ - /, optional :tag)`)
   }
   return name
@@ -74,7 +72,7 @@ export async function readConfig (dataDir: string): Promise<EconumiConfig> {
   const workloads: WorkloadEntry[] = o.workloads.map((w: unknown, i: number) => {
     if (typeof w !== 'object' || w === null) corrupt(path, `workloads[${i}] is not an object`)
     const e = w as Record<string, unknown>
-    if (typeof e.image !== 'string' || !IMAGE_RE.test(e.image)) corrupt(path, `workloads[${i}].image is not a valid image name`)
+    if (typeof e.image !== 'string' || !IMAGE_REFERENCE.test(e.image)) corrupt(path, `workloads[${i}].image is not a valid image name`)
     if (e.cpus !== undefined && (typeof e.cpus !== 'number' || !(e.cpus > 0))) corrupt(path, `workloads[${i}].cpus must be a positive number`)
     if (e.memory !== undefined && (typeof e.memory !== 'string' || !/^\d{1,13}[bkmg]?$/i.test(e.memory))) corrupt(path, `workloads[${i}].memory must be a size such as 64m`)
     if (e.cmd !== undefined && (!Array.isArray(e.cmd) || !e.cmd.every((a) => typeof a === 'string'))) corrupt(path, `workloads[${i}].cmd must be an array of strings`)

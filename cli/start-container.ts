@@ -29,7 +29,6 @@ export const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/dock
 export function nodeContainerName (): string { return process.env.ECONUMI_NODE_CONTAINER ?? 'econumi-node' }
 export function dataVolumeName (): string { return process.env.ECONUMI_NODE_VOLUME ?? 'econumi-data' }
 
-
 /** The node image tag matching this CLI's version. */
 export function imageVersion (): string { return packageVersion() ?? 'latest' }
 

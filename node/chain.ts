@@ -5,7 +5,7 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type BlockEffects, type ChainTip, type LedgerView, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -141,10 +141,9 @@ export class Chain {
     for (let i = 0; i < run.length; i++) {
       const c = run[i]
       if (known[i] !== undefined || (won[i] !== undefined && won[i] !== c.hash)) break
-      const view: LedgerView = { params: this.ledger.params, genesis: this.ledger.genesis, tip, account: (a) => accounts.get(a)! }
       let fx: BlockEffects
       try {
-        fx = applyBlock(view, c.block, c.pre) // height, parent, epoch and time vs the head, then the body
+        fx = applyBlock(this.ledger.viewOver(accounts, tip), c.block, c.pre) // height, parent, epoch and time vs the head, then the body
       } catch (err) {
         if (!isEconumiError(err)) throw err
         break

@@ -116,7 +116,6 @@ export class Ledger {
   /** The cached account, if present; lets callers decide without yielding to the event loop. */
   accountCached (address: string): Account | undefined { return this.accountCache.get(address) }
 
-  /** A synchronous view for applyBlock over preloaded accounts. */
   /** These accounts, read concurrently (cache first). */
   async accounts (addresses: Iterable<string>): Promise<Map<string, Account>> {
     const accounts = new Map<string, Account>()
@@ -124,12 +123,17 @@ export class Ledger {
     return accounts
   }
 
+  /** A synchronous view for applyBlock over these accounts, preloaded. */
   async view (addresses: string[]): Promise<LedgerView> {
-    const accounts = await this.accounts(addresses)
+    return this.viewOver(await this.accounts(addresses))
+  }
+
+  /** A view over accounts the caller preloaded (and may update between blocks), on `tip`. */
+  viewOver (accounts: Map<string, Account>, tip: ChainTip | null = this.tipCache): LedgerView {
     return {
       params: this.params,
       genesis: this.genesis,
-      tip: this.tipCache,
+      tip,
       account: (a: string) => {
         const acct = accounts.get(a)
         if (acct === undefined) fail('E_INTERNAL', 'account was not preloaded', { address: a })

@@ -99,10 +99,9 @@ export class Mempool {
     if (last !== undefined && last.tx.nonce > entry.tx.nonce) q.entries.sort((a, b) => (a.tx.nonce < b.tx.nonce ? -1 : a.tx.nonce > b.tx.nonce ? 1 : 0))
   }
 
-  // PERF: group commit — admissions arriving together share one LevelDB batch.
   /**
-   * Group commit: one LevelDB batch at a time; writes that arrive meanwhile join the next group, and each
-   * write waits only for the group that carries it.
+   * PERF: group commit. Admissions arriving together share one LevelDB batch; one batch is written at a
+   * time, writes that arrive meanwhile join the next group, and each write waits only for its own group.
    */
   private async persist (txid: string, bytes: Uint8Array): Promise<void> {
     this.pendingWrites.push({ txid, bytes })

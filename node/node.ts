@@ -105,14 +105,8 @@ export class EconumiNode extends EventEmitter {
     node.verifier.start() // loads while the stores open
     try {
       node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis)
+      try { await node.store.open() } catch (err) { await node.ledger.close(); throw err }
     } catch (err) {
-      await node.verifier.close()
-      throw err
-    }
-    try {
-      await node.store.open()
-    } catch (err) {
-      await node.ledger.close()
       await node.verifier.close()
       throw err
     }

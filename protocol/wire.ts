@@ -17,10 +17,14 @@ export const MSG_CORES = 5
 export const MAX_CORES_PER_MESSAGE = 64
 export const MSG_IMAGES = 6
 export const MAX_IMAGES_PER_MESSAGE = 64
-// a Docker image reference: lowercase repository path, optional registry host:port, optional tag
-const IMAGE_REF = /^(?:[a-z0-9.-]+(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/
+/**
+ * Docker's image reference grammar: [registry[:port]/]path[:tag][@digest], lowercase path components. One
+ * definition for what peers announce and what operators type (cli/config-file.ts), so any image a peer
+ * offers can be started from the console.
+ */
+export const IMAGE_REFERENCE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9-]+)*(?::\d{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
 
-export function isImageReference (s: string): boolean { return s.length <= 200 && IMAGE_REF.test(s) }
+export function isImageReference (s: string): boolean { return s.length <= 200 && IMAGE_REFERENCE.test(s) }
 
 export interface TipAnnouncement { height: bigint, hash: Uint8Array, work: bigint }
 export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
