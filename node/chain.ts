@@ -1,11 +1,11 @@
 // The block tree: every block seen in any core is indexed; the canonical chain is the pure fork choice
 // over them, and the ledger follows it by rolling blocks back and forward. Runs under the chain lock.
-import { type Block, blockHash, decodeBlock, verifyBlockSignature } from '../protocol/block.js'
+import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyClaims } from '../protocol/state.js'
+import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyBlock } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -50,7 +50,7 @@ export class Chain {
   }
 
   /**
-   * Index one block found at `loc`. Stateless checks first (signature, claims, VRF); then it joins the
+   * Index one block found at `loc`. Stateless checks first (verifyBlock); then it joins the
    * tree, and becomes the head if fork choice prefers it. Invalid blocks throw EconumiError after the
    * location is marked indexed, so the caller can penalise the source.
    */
@@ -97,12 +97,11 @@ export class Chain {
     }
   }
 
-  /** Everything that can be checked without the ledger: signature, claims, VRF, height/epoch/time vs parent. */
+  /** Everything that can be checked without the ledger (verifyBlock), then height/epoch/time vs the parent. */
   private async statelessCheck (block: Block, hash: string, pre?: VerifiedBlock): Promise<ChainTip> {
     const h = block.header
     const params = this.ledger.params
-    if (pre === undefined && !verifyBlockSignature(block, this.ledger.genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { hash })
-    const { winner, work } = pre ?? verifyClaims(params, this.ledger.genesis, block)
+    const { winner, work } = pre ?? verifyBlock(params, this.ledger.genesis, block)
     if (this.verified.size > 10_000) this.verified.clear()
     this.verified.set(hash, { winner, work })
     let parentWork = 0n

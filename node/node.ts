@@ -47,6 +47,8 @@ export const MAX_KNOWN_CORES = 4096
 const SYNC_RUN = 256
 /** Runs fetched and verified ahead of the one being committed. */
 const SYNC_RUNS_AHEAD = 4
+/** A single block with at least this many transactions is verified on a worker thread. */
+const THREADED_BLOCK_TXS = 8
 
 /** One fetched block: decoded and checked (verdict), or the decoding error. */
 type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdict } | { loc: BlockLocation, block?: undefined, error: EconumiError }
@@ -220,7 +222,7 @@ export class EconumiNode extends EventEmitter {
 
   /**
    * Index a core's blocks from the last indexed position up to `length`, in runs of up to SYNC_RUN blocks.
-   * While one run is committed, the next is fetched and verified (on worker threads when there are many),
+   * While one run is committed, the next is fetched and verified (on worker threads),
    * so a syncing node downloads, verifies and commits at once. A run that extends the head goes into the
    * ledger in one batch; anything else (forks, orphans, invalid blocks) goes through addBlock one by one.
    */
@@ -271,7 +273,8 @@ export class EconumiNode extends EventEmitter {
         if (!isEconumiError(err)) throw err
         return { loc, error: err }
       }
-      const verdict = many ? await this.verifier.verify(block, bytes) : verifyInline(this.params, this.genesis, block)
+      // one small block (a new head from a peer) inline: a worker round trip would only add latency
+      const verdict = many || block.txs.length >= THREADED_BLOCK_TXS ? await this.verifier.verify(block, bytes) : verifyInline(this.params, this.genesis, block)
       return { loc, block, hash: toHex(blockHash(block.header)), verdict }
     }))
     const gap = items.indexOf(null)
@@ -510,9 +513,13 @@ export class EconumiNode extends EventEmitter {
         const txs = candidates.map((e) => e.tx)
         const fees = txs.reduce((s, tx) => s + tx.fee, 0n)
         const block = buildBlock({ height, prevHash, epoch, time, winner: claims[0], claims, miner, coinbase: blockReward(height) + fees, txs }, this.identity.signer, this.genesis)
+        const bytes = encodeBlock(block)
         let fx: BlockEffects
         try {
-          fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block)
+          // checked like any peer's block (from its bytes), on a worker: a full block's signatures would stall the event loop
+          const verdict = await this.verifier.verify(block, bytes)
+          if (isEconumiError(verdict)) throw verdict
+          fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block, verdict)
         } catch (err) {
           const bad = isEconumiError(err) ? err.details.txid : undefined
           if (typeof bad !== 'string' || attempt > 100) throw err
@@ -522,7 +529,7 @@ export class EconumiNode extends EventEmitter {
           await this.ledger.deleteMempool([bad])
           continue
         }
-        const seq = await this.store.appendBlock(encodeBlock(block))
+        const seq = await this.store.appendBlock(bytes)
         await this.chain.commitOwn(block, { core: this.store.ownKey, seq }, fx)
         this.mempool.remove(fx.txids.map(toHex))
         await this.onNewHead(fx.tip, [block])

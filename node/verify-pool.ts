@@ -1,15 +1,16 @@
-// Stateless checks on worker threads: blocks (signature, claims, VRF proofs), so that a syncing node
-// verifies on other cores while the main thread downloads and commits, and transactions (signature, fee),
-// so that mempool admission is not bound to one core's Ed25519 rate. The checks are the pure ones from
-// protocol/ (verifyBlockSignature, verifyClaims, checkTransaction); a block's result feeds applyBlock's `verified`.
+// Stateless checks on worker threads: blocks (signature, claims, VRF proofs, every transaction's signature),
+// so that a syncing node verifies on other cores while the main thread downloads and commits and a full
+// block does not stall the event loop, and transactions (signature, fee), so that mempool admission is not
+// bound to one core's Ed25519 rate. The checks are the pure ones from protocol/ (verifyBlock,
+// checkTransaction); a block's result feeds applyBlock's `verified`.
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { type Block, verifyBlockSignature } from '../protocol/block.js'
+import type { Block } from '../protocol/block.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import type { NetworkParams } from '../protocol/params.js'
-import { type VerifiedBlock, verifyClaims } from '../protocol/state.js'
+import { type VerifiedBlock, verifyBlock } from '../protocol/state.js'
 import { type Transaction, checkTransaction } from '../protocol/transaction.js'
 
 const TX_CHUNK = 32
@@ -59,11 +60,10 @@ export function transactionCheck (params: NetworkParams, genesis: Uint8Array, tx
   }
 }
 
-/** The block checks (signature, claims, VRF proofs), here or on a worker: a VerifiedBlock or the error. */
+/** verifyBlock (signature, claims and VRF proofs, transactions, tx root), here or on a worker: a VerifiedBlock or the error. */
 export function verifyInline (params: NetworkParams, genesis: Uint8Array, block: Block): Verdict {
   try {
-    if (!verifyBlockSignature(block, genesis)) return new EconumiError('E_BLOCK_SIGNATURE', 'block signature does not verify')
-    return verifyClaims(params, genesis, block)
+    return verifyBlock(params, genesis, block)
   } catch (err) {
     if (isEconumiError(err)) return err
     throw err

@@ -25,7 +25,11 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
   const badSig = { ...good, signature: Uint8Array.from(good.signature).fill(7, 0, 8) }
   const badClaimRoot = { ...good, claims: [{ ...good.claims[0], cu: 5n }] } // claims no longer match the signed header's root
-  const blocks = [good, badSig, badClaimRoot, good]
+  const badTx = tx(alice, carol, 5n, 0n, g)
+  badTx.signature[5] ^= 1
+  const badTxBlock = makeBlock(genesisState(params), [badTx]) // signed by its winner: only the transaction is wrong
+  const badTxRoot = { ...good, coinbase: good.coinbase + 1n } // the body no longer matches the signed header's root
+  const blocks = [good, badSig, badClaimRoot, good, badTxBlock, badTxRoot]
   const verdicts = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
   for (let i = 0; i < blocks.length; i++) {
     const inline = verifyInline(params, g, blocks[i])
@@ -45,6 +49,8 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   }
   t.match((verdicts[1] as Error & { code: string }).code, 'E_BLOCK_SIGNATURE')
   t.match((verdicts[2] as Error & { code: string }).code, 'E_BLOCK_CLAIM_ROOT')
+  t.match((verdicts[4] as Error & { code: string }).code, 'E_TX_SIGNATURE', 'every transaction signature is checked on the worker')
+  t.match((verdicts[5] as Error & { code: string }).code, 'E_BLOCK_TX_ROOT')
 })
 
 t.test('transactions: codes from the worker, results in submission order', async (t) => {

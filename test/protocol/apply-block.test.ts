@@ -5,6 +5,7 @@ import { makeClaim } from '../../protocol/claim.js'
 import { genesisHash } from '../../protocol/params.js'
 import { blockReward } from '../../protocol/reward.js'
 import { compareTips, chooseHead } from '../../protocol/fork-choice.js'
+import { applyBlock, verifyBlock } from '../../protocol/state.js'
 import { addressBytesFromPublicKey } from '../../protocol/address.js'
 import { alice, bob, carol, miner, addr, genesisState, makeBlock, signerFrom, testParams, tx } from '../helpers/chain.js'
 
@@ -25,6 +26,24 @@ t.test('a valid block moves coins, bumps nonces and pays reward + fees to the mi
   const s2 = s1.apply(makeBlock(s1, []))
   t.equal(s2.tip?.height, 1n)
   t.equal(s2.tip?.work, 200n)
+})
+
+t.test('verifyBlock holds every stateless check; applyBlock given its verdict reaches the same state', async (t) => {
+  const s0 = genesisState(p)
+  const b = makeBlock(s0, [tx(alice, bob, 5n * COIN, 0n, g), tx(bob, carol, COIN, 0n, g)])
+  const verdict = verifyBlock(p, g, b)
+  t.same(applyBlock(s0, b, verdict), applyBlock(s0, b), 'same effects with and without the verdict')
+  const badTx = tx(alice, bob, COIN, 0n, g); badTx.signature[9] ^= 1
+  t.throws(() => verifyBlock(p, g, makeBlock(s0, [badTx])), { code: 'E_TX_SIGNATURE' }, 'a transaction signature')
+  t.throws(() => verifyBlock(p, g, makeBlock(s0, [tx(alice, bob, COIN, 0n, g, 1n)])), { code: 'E_TX_FEE' }, 'a transaction fee')
+  t.throws(() => verifyBlock(p, g, { ...b, txs: [b.txs[1], b.txs[0]] }), { code: 'E_BLOCK_TX_ROOT' }, 'the order of the body')
+  const tooMany = testParams({ maxBlockTxs: 1 })
+  t.throws(() => verifyBlock(tooMany, g, b), { code: 'E_BLOCK_TOO_MANY_TXS' })
+  // stateful rules are not stateless ones: a replayed nonce passes verifyBlock and fails in applyBlock
+  const s1 = s0.apply(b)
+  const replay = makeBlock(s1, [tx(alice, bob, 5n * COIN, 0n, g)])
+  const v = verifyBlock(p, g, replay)
+  t.throws(() => applyBlock(s1, replay, v), { code: 'E_TX_NONCE' })
 })
 
 t.test('applyBlock rejects each kind of invalid block with a code naming the values', async (t) => {
