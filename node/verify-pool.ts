@@ -10,10 +10,12 @@ import { Worker } from 'node:worker_threads'
 import type { Block } from '../protocol/block.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import type { NetworkParams } from '../protocol/params.js'
-import { type VerifiedBlock, verifyBlock } from '../protocol/state.js'
-import { type Transaction, checkTransaction } from '../protocol/transaction.js'
+import { type VerifiedBlock, verifyBlock, verifyBlockExceptTransactions } from '../protocol/state.js'
+import { type Transaction, checkTransaction, encodeTransaction } from '../protocol/transaction.js'
 
 const TX_CHUNK = 32
+/** A block with at least this many transactions has them checked across all the workers. */
+const SPLIT_BLOCK_TXS = 64
 /** Fewer transactions than this in one event-loop turn are checked inline. */
 const TX_THREADED_MIN = 8
 
@@ -32,7 +34,8 @@ function spawnWorker (url: URL, workerData: unknown): Worker {
 }
 
 export interface CheckFailure { code: string, message: string }
-export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array } | { id: number, kind: 'txs', txs: Uint8Array[] }
+/** A block request checks everything but, when `transactions` is false, checkTransaction on each transaction. */
+export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array, transactions: boolean } | { id: number, kind: 'txs', txs: Uint8Array[] }
 export type VerifyReply =
   | { id: number, kind: 'block', ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint }
   | ({ id: number, kind: 'block', ok: false } & CheckFailure)
@@ -60,10 +63,13 @@ export function transactionCheck (params: NetworkParams, genesis: Uint8Array, tx
   }
 }
 
-/** verifyBlock (signature, claims and VRF proofs, transactions, tx root), here or on a worker: a VerifiedBlock or the error. */
-export function verifyInline (params: NetworkParams, genesis: Uint8Array, block: Block): Verdict {
+/**
+ * verifyBlock (signature, claims and VRF proofs, tx root, transactions), here or on a worker: a VerifiedBlock or
+ * the error. With `transactions` false, verifyBlockExceptTransactions: the caller checks those itself.
+ */
+export function verifyInline (params: NetworkParams, genesis: Uint8Array, block: Block, transactions = true): Verdict {
   try {
-    return verifyBlock(params, genesis, block)
+    return transactions ? verifyBlock(params, genesis, block) : verifyBlockExceptTransactions(params, genesis, block)
   } catch (err) {
     if (isEconumiError(err)) return err
     throw err
@@ -73,7 +79,7 @@ export function verifyInline (params: NetworkParams, genesis: Uint8Array, block:
 export class VerifyPool {
   private readonly workers: Worker[] = []
   private readonly owed = new Map<Worker, number>() // answers a worker still owes (loading counts as one)
-  private readonly pending = new Map<number, { block: Block, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, { block: Block, transactions: boolean, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
   private readonly pendingTxs = new Map<number, { txs: Transaction[], resolve: (r: Array<CheckFailure | null>) => void, reject: (e: Error) => void }>()
   private txQueue: Array<{ tx: Transaction, bytes: Uint8Array, resolve: (f: CheckFailure | null) => void, reject: (e: Error) => void }> = []
   // Transaction results are handed out in submission order, so admissions continue in the order they came.
@@ -174,7 +180,7 @@ export class VerifyPool {
   private checkPendingInline (err: Error): void {
     for (const [id, p] of this.pending) {
       this.pending.delete(id)
-      try { p.resolve(verifyInline(this.params, this.genesis, p.block)) } catch { p.reject(err) }
+      try { p.resolve(verifyInline(this.params, this.genesis, p.block, p.transactions)) } catch { p.reject(err) }
     }
     for (const [id, p] of this.pendingTxs) {
       this.pendingTxs.delete(id)
@@ -189,16 +195,33 @@ export class VerifyPool {
     this.pendingTxs.clear()
   }
 
-  /** Verify a decoded block given its encoded bytes (what the worker decodes). */
+  /**
+   * Verify a decoded block given its encoded bytes (what the worker decodes). A block with many transactions
+   * has them checked in chunks across all the workers while one checks the rest, so it takes a fraction of
+   * one thread's time.
+   */
   async verify (block: Block, bytes: Uint8Array): Promise<Verdict> {
     if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
     if (!this.start()) return verifyInline(this.params, this.genesis, block)
+    const whole = block.txs.length < SPLIT_BLOCK_TXS || this.workers.length < 2
     const id = this.nextId++
     const w = this.workers[this.turn++ % this.workers.length]
-    return await new Promise<Verdict>((resolve, reject) => {
-      this.pending.set(id, { block, resolve, reject })
-      this.post(w, { id, kind: 'block', bytes })
+    const rest = new Promise<Verdict>((resolve, reject) => {
+      this.pending.set(id, { block, transactions: whole, resolve, reject })
+      this.post(w, { id, kind: 'block', bytes, transactions: whole })
     })
+    if (whole) return await rest
+    const size = Math.ceil(block.txs.length / this.workers.length)
+    const chunks: Array<Promise<Array<CheckFailure | null>>> = []
+    for (let i = 0; i < block.txs.length; i += size) {
+      const txs = block.txs.slice(i, i + size)
+      chunks.push(this.postTxs(txs, txs.map(encodeTransaction)))
+    }
+    const results = await Promise.all(chunks)
+    const verdict = await rest
+    if (isEconumiError(verdict)) return verdict // verifyBlock reports these before any transaction's failure
+    const failed = results.flat().find((r) => r !== null)
+    return failed === undefined || failed === null ? verdict : new EconumiError(failed.code, failed.message)
   }
 
   /**
@@ -218,6 +241,15 @@ export class VerifyPool {
     if (failure !== null) throw new EconumiError(failure.code, failure.message)
   }
 
+  /** One chunk of transactions to the next worker: checkTransaction's result for each, in order. */
+  private async postTxs (txs: Transaction[], bytes: Uint8Array[]): Promise<Array<CheckFailure | null>> {
+    const id = this.nextId++
+    return await new Promise<Array<CheckFailure | null>>((resolve, reject) => {
+      this.pendingTxs.set(id, { txs, resolve, reject })
+      this.post(this.workers[this.turn++ % this.workers.length], { id, kind: 'txs', txs: bytes })
+    })
+  }
+
   private flushTxs (): void {
     const queue = this.txQueue
     this.txQueue = []
@@ -235,10 +267,8 @@ export class VerifyPool {
     const size = Math.min(TX_CHUNK, Math.ceil(queue.length / this.workers.length))
     for (let i = 0; i < queue.length; i += size) {
       const batch = queue.slice(i, i + size)
-      const id = this.nextId++
-      const results = new Promise<Array<CheckFailure | null>>((resolve, reject) => this.pendingTxs.set(id, { txs: batch.map((b) => b.tx), resolve, reject }))
+      const results = this.postTxs(batch.map((b) => b.tx), batch.map((b) => b.bytes))
       results.catch(() => {}) // handled in the chain below
-      this.post(this.workers[this.turn++ % this.workers.length], { id, kind: 'txs', txs: batch.map((b) => b.bytes) })
       this.txChain = this.txChain.then(async () => {
         try {
           const r = await results

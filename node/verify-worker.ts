@@ -23,7 +23,7 @@ function reply (req: VerifyRequest): VerifyReply {
   }
   try {
     const block = decodeBlock(req.bytes)
-    const v = verifyInline(params, genesis, block)
+    const v = verifyInline(params, genesis, block, req.transactions)
     if (isEconumiError(v)) return { id: req.id, kind: 'block', ok: false, ...failure(v) }
     return { id: req.id, kind: 'block', ok: true, winnerIndex: block.claims.indexOf(v.winner.claim), vrfOutput: v.winner.vrfOutput, ticket: v.winner.ticket, work: v.work }
   } catch (err) {

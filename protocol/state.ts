@@ -82,15 +82,24 @@ export interface VerifiedBlock { winner: ScoredClaim, work: bigint }
 
 /**
  * Every check of a block that needs no ledger: the transaction count, the winner's signature, the claims
- * and their VRF proofs, each transaction on its own (amounts, fee, signature) and the transaction root.
+ * and their VRF proofs, the transaction root, and each transaction on its own (amounts, fee, signature).
  * It is most of a block's CPU (one Ed25519 verification per transaction), so nodes run it on worker threads.
  */
 export function verifyBlock (params: NetworkParams, genesis: Uint8Array, block: Block): VerifiedBlock {
+  const verified = verifyBlockExceptTransactions(params, genesis, block)
+  for (const tx of block.txs) checkTransaction(tx, genesis, params.minFee)
+  return verified
+}
+
+/**
+ * verifyBlock but for checkTransaction on each transaction: for a caller that checks those elsewhere (in
+ * parallel) and only then treats the block as verified. Failures come in verifyBlock's order.
+ */
+export function verifyBlockExceptTransactions (params: NetworkParams, genesis: Uint8Array, block: Block): VerifiedBlock {
   const h = block.header
   if (block.txs.length > params.maxBlockTxs) fail('E_BLOCK_TOO_MANY_TXS', 'block has more transactions than allowed', { height: h.height, count: block.txs.length, max: params.maxBlockTxs })
   if (!verifyBlockSignature(block, genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { height: h.height })
   const verified = verifyClaims(params, genesis, block)
-  for (const tx of block.txs) checkTransaction(tx, genesis, params.minFee)
   if (!equalBytes(computeTxRoot(h.height, h.miner, block.coinbase, block.txs), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
   return verified
 }

@@ -53,6 +53,30 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   t.match((verdicts[5] as Error & { code: string }).code, 'E_BLOCK_TX_ROOT')
 })
 
+t.test('a block with many transactions: checked across the workers, the same verdicts as inline', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  const txs = Array.from({ length: 150 }, (_, i) => tx(alice, carol, 5n, BigInt(i), g))
+  const good = makeBlock(genesisState(params), txs)
+  const badTxs = txs.slice()
+  badTxs[120] = { ...txs[120], signature: Uint8Array.from(txs[120].signature).fill(3, 0, 4) }
+  const badTx = makeBlock(genesisState(params), badTxs) // correctly signed and rooted: only transaction 120 is wrong
+  const lowFee = makeBlock(genesisState(params), [...txs.slice(0, 99), tx(alice, carol, 5n, 99n, g, 1n)])
+  const badRootAndTx = { ...badTx, coinbase: badTx.coinbase + 1n } // both wrong: the root is reported first
+  const blocks = [good, badTx, lowFee, badRootAndTx]
+  const verdicts = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
+  const code = (v: unknown): string => isEconumiError(v) ? v.code : 'ok'
+  t.same(verdicts.map(code), ['ok', 'E_TX_SIGNATURE', 'E_TX_FEE', 'E_BLOCK_TX_ROOT'])
+  t.same(verdicts.map(code), blocks.map((b) => code(verifyInline(params, g, b))), 'inline agrees')
+  const v = verdicts[0]
+  const inline = verifyInline(params, g, good)
+  if (!isEconumiError(v) && !isEconumiError(inline)) {
+    t.equal(v.work, inline.work)
+    t.equal(v.winner.ticket, inline.winner.ticket)
+  }
+})
+
 t.test('transactions: codes from the worker, results in submission order', async (t) => {
   if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
   const pool = new VerifyPool(params, g, 2, WORKER)
