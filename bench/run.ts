@@ -6,6 +6,7 @@ const registry: Array<() => Promise<Bench>> = [
   async () => (await import('./plugin.js')).default,
   async () => (await import('./agent.js')).default,
   async () => (await import('./sync.js')).default,
+  async () => (await import('./sync.js')).syncFullBlocks,
   async () => (await import('./network.js')).convergence,
   async () => (await import('./network.js')).txPropagation
 ]

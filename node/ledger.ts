@@ -163,11 +163,11 @@ export class Ledger {
         undo[addr] = accountToJson(ch.before)
       }
       const entry = makeEntry(block, location, fx.tip)
+      const txids = fx.txids.map(toHex)
       ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
       ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
-      ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: prevTip === null ? null : tipToJson(prevTip), txids: fx.txids.map(toHex) }) })
-      fx.txids.forEach((id, index) => {
-        const txid = toHex(id)
+      ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: prevTip === null ? null : tipToJson(prevTip), txids }) })
+      txids.forEach((txid, index) => {
         ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
         ops.push({ type: 'del', key: `mempool:${txid}` })
       })

@@ -1,10 +1,9 @@
 // The mempool: transactions validated on admission (signature, nonce order, balance), persisted in
 // the ledger before they are acknowledged, so an acknowledged transaction survives kill -9.
-import { addressBytesFromPublicKey, encodeAddress } from '../protocol/address.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import type { Account } from '../protocol/state.js'
-import { type Transaction, checkTransaction, decodeTransaction, transactionIdOfBytes } from '../protocol/transaction.js'
+import { type Transaction, checkTransaction, decodeTransaction, senderAddress, transactionIdOfBytes } from '../protocol/transaction.js'
 import type { Ledger } from './ledger.js'
 
 export interface MempoolEntry {
@@ -63,7 +62,7 @@ export class Mempool {
     if (this.byId.has(txid)) fail('E_TX_KNOWN', 'transaction is already in the mempool', { txid })
     if (this.byId.size >= MEMPOOL_MAX) fail('E_MEMPOOL_FULL', 'mempool is full, try again later', { size: this.byId.size })
     await this.check(tx, bytes)
-    const from = encodeAddress(addressBytesFromPublicKey(tx.from))
+    const from = senderAddress(tx)
     // a transaction already in a block fails the nonce check below (its nonce is used)
     if (this.ledger.accountCached(from) === undefined) await this.ledger.account(from)
     // From here to the reservation there is no await, so concurrent admissions see each other.
@@ -180,7 +179,7 @@ export class Mempool {
     for (const { s, tx } of decoded) {
       try {
         checkTransaction(tx, this.ledger.genesis, this.ledger.params.minFee)
-        const from = encodeAddress(addressBytesFromPublicKey(tx.from))
+        const from = senderAddress(tx)
         const acct = await this.ledger.account(from)
         const pending = this.pendingFor(from, acct)
         if (tx.nonce !== acct.nonce + BigInt(pending.count) || (await this.ledger.txLocation(s.txid)) !== undefined) { drop.push(s.txid); continue }

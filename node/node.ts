@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { mkdirSync, rmSync } from 'node:fs'
-import { addressBytesFromPublicKey, decodeAddress, encodeAddress } from '../protocol/address.js'
+import { decodeAddress } from '../protocol/address.js'
 import { type Block, MAX_BLOCK_CLAIMS, blockHash, buildBlock, decodeBlock, encodeBlock } from '../protocol/block.js'
 import { type Claim, type ScoredClaim, compareClaims, makeClaim, scoreClaim } from '../protocol/claim.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
@@ -11,7 +11,7 @@ import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.js'
 import { blockReward } from '../protocol/reward.js'
 import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses } from '../protocol/state.js'
-import { encodeTransaction, type Transaction } from '../protocol/transaction.js'
+import { encodeTransaction, senderAddress, type Transaction } from '../protocol/transaction.js'
 import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CLAIM, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
@@ -43,8 +43,15 @@ export interface NodeOptions {
 /** Most peer cores one node replicates; beyond it, announcements are refused. */
 export const MAX_KNOWN_CORES = 4096
 
-/** Blocks fetched, verified and committed together while indexing a core (one ledger batch when they extend the head). */
+/** Most blocks fetched, verified and committed together while indexing a core (one ledger batch when they extend the head). */
 const SYNC_RUN = 256
+/**
+ * Transactions a run aims at: runs of full blocks are shorter, so verification and commits still overlap
+ * and the runs in flight stay a few MB. A block counts as RUN_BLOCK_COST transactions besides its own (its
+ * lottery proof costs about that much to verify).
+ */
+const SYNC_RUN_TXS = 4096
+const RUN_BLOCK_COST = 16
 /** Runs fetched and verified ahead of the one being committed. */
 const SYNC_RUNS_AHEAD = 4
 /** A single block with at least this many transactions is verified on a worker thread. */
@@ -221,7 +228,8 @@ export class EconumiNode extends EventEmitter {
   }
 
   /**
-   * Index a core's blocks from the last indexed position up to `length`, in runs of up to SYNC_RUN blocks.
+   * Index a core's blocks from the last indexed position up to `length`, in runs of up to SYNC_RUN blocks
+   * (fewer when blocks are full).
    * While one run is committed, the next is fetched and verified (on worker threads),
    * so a syncing node downloads, verifies and commits at once. A run that extends the head goes into the
    * ledger in one batch; anything else (forks, orphans, invalid blocks) goes through addBlock one by one.
@@ -229,12 +237,18 @@ export class EconumiNode extends EventEmitter {
   private async indexCore (key: string, length: number, localOnly = false): Promise<void> {
     let from = await this.chain.indexedUpTo(key)
     const ahead: Array<Promise<PreparedRun>> = []
+    // run length from the transactions per block seen so far (until then: as if blocks were a quarter full)
+    let txsPerBlock = 256
     const refill = (): void => {
       while (ahead.length < SYNC_RUNS_AHEAD && from < length) {
-        const p = this.prepareRun(key, from, Math.min(length, from + SYNC_RUN), localOnly)
-        p.catch(() => {}) // awaited in order below; a failure is handled there
+        const blocks = Math.max(1, Math.min(SYNC_RUN, Math.floor(SYNC_RUN_TXS / (txsPerBlock + RUN_BLOCK_COST))))
+        const to = Math.min(length, from + blocks)
+        const p = this.prepareRun(key, from, to, localOnly)
+        p.then((run) => {
+          if (run.items.length > 0) txsPerBlock = run.items.reduce((n, it) => n + (it.block?.txs.length ?? 0), 0) / run.items.length
+        }, () => {}) // awaited in order below; a failure is handled there
         ahead.push(p)
-        from = Math.min(length, from + SYNC_RUN)
+        from = to
       }
     }
     refill()
@@ -417,7 +431,7 @@ export class EconumiNode extends EventEmitter {
 
   private async onNewHead (tip: ChainTip, blocks: Block[]): Promise<void> {
     const senders = new Set<string>()
-    for (const b of blocks) for (const tx of b.txs) senders.add(encodeAddress(addressBytesFromPublicKey(tx.from)))
+    for (const b of blocks) for (const tx of b.txs) senders.add(senderAddress(tx))
     await this.mempool.prune(senders)
     const last = blocks[blocks.length - 1]
     // one line per new head: after a run of synced blocks that is the last one, with how many came with it

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Block } from '../protocol/block.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
+import { HASH_LENGTH } from '../protocol/hash.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { type VerifiedBlock, verifyBlock, verifyBlockExceptTransactions } from '../protocol/state.js'
 import { type Transaction, checkTransaction, encodeTransaction } from '../protocol/transaction.js'
@@ -37,7 +38,7 @@ export interface CheckFailure { code: string, message: string }
 /** A block request checks everything but, when `transactions` is false, checkTransaction on each transaction. */
 export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array, transactions: boolean } | { id: number, kind: 'txs', txs: Uint8Array[] }
 export type VerifyReply =
-  | { id: number, kind: 'block', ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint }
+  | { id: number, kind: 'block', ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint, txids: Uint8Array } // txids: HASH_LENGTH bytes each, in one buffer
   | ({ id: number, kind: 'block', ok: false } & CheckFailure)
   | { id: number, kind: 'txs', results: Array<CheckFailure | null> }
   | { kind: 'ready' }
@@ -174,7 +175,10 @@ export class VerifyPool {
     if (!r.ok) { p.resolve(new EconumiError(r.code, r.message)); return }
     const claim = p.block.claims[r.winnerIndex]
     if (claim === undefined) { p.reject(new Error('verify worker named no winning claim')); return }
-    p.resolve({ winner: { claim, vrfOutput: r.vrfOutput, ticket: r.ticket, cu: claim.cu }, work: r.work })
+    const txids = r.txids.length === p.block.txs.length * HASH_LENGTH
+      ? p.block.txs.map((_, i) => r.txids.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH))
+      : undefined // applyBlock hashes them itself
+    p.resolve({ winner: { claim, vrfOutput: r.vrfOutput, ticket: r.ticket, cu: claim.cu }, work: r.work, txids })
   }
 
   private checkPendingInline (err: Error): void {
@@ -196,14 +200,15 @@ export class VerifyPool {
   }
 
   /**
-   * Verify a decoded block given its encoded bytes (what the worker decodes). A block with many transactions
-   * has them checked in chunks across all the workers while one checks the rest, so it takes a fraction of
-   * one thread's time.
+   * Verify a decoded block given its encoded bytes (what the worker decodes). A block with many transactions,
+   * when no other block is being verified, has them checked in chunks across all the workers while one checks
+   * the rest, so it takes a fraction of one thread's time.
    */
   async verify (block: Block, bytes: Uint8Array): Promise<Verdict> {
     if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
     if (!this.start()) return verifyInline(this.params, this.genesis, block)
-    const whole = block.txs.length < SPLIT_BLOCK_TXS || this.workers.length < 2
+    // split only a block that would otherwise leave workers idle: many in flight (a sync) keep them all busy
+    const whole = block.txs.length < SPLIT_BLOCK_TXS || this.workers.length < 2 || this.pending.size > 0
     const id = this.nextId++
     const w = this.workers[this.turn++ % this.workers.length]
     const rest = new Promise<Verdict>((resolve, reject) => {

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { decodeBlock } from '../protocol/block.js'
 import { isEconumiError } from '../protocol/errors.js'
+import { HASH_LENGTH } from '../protocol/hash.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { decodeTransaction } from '../protocol/transaction.js'
 import { type CheckFailure, type VerifyReply, type VerifyRequest, transactionCheck, verifyInline } from './verify-pool.js'
@@ -25,7 +26,9 @@ function reply (req: VerifyRequest): VerifyReply {
     const block = decodeBlock(req.bytes)
     const v = verifyInline(params, genesis, block, req.transactions)
     if (isEconumiError(v)) return { id: req.id, kind: 'block', ok: false, ...failure(v) }
-    return { id: req.id, kind: 'block', ok: true, winnerIndex: block.claims.indexOf(v.winner.claim), vrfOutput: v.winner.vrfOutput, ticket: v.winner.ticket, work: v.work }
+    const txids = new Uint8Array(v.txids === undefined ? 0 : HASH_LENGTH * v.txids.length)
+    v.txids?.forEach((id, i) => txids.set(id, i * HASH_LENGTH))
+    return { id: req.id, kind: 'block', ok: true, winnerIndex: block.claims.indexOf(v.winner.claim), vrfOutput: v.winner.vrfOutput, ticket: v.winner.ticket, work: v.work, txids }
   } catch (err) {
     return { id: req.id, kind: 'block', ok: false, ...failure(err) }
   }

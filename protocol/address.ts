@@ -55,8 +55,18 @@ export function encodeAddress (raw: Uint8Array): string {
   return s
 }
 
+// Blocks name the same senders again and again (sync applies thousands of their transactions a second).
+const fromKeyCache = new Map<string, string>()
+
 export function addressFromPublicKey (publicKey: Uint8Array): string {
-  return encodeAddress(addressBytesFromPublicKey(publicKey))
+  const k = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('latin1')
+  let s = fromKeyCache.get(k)
+  if (s === undefined) {
+    s = encodeAddress(addressBytesFromPublicKey(publicKey))
+    if (fromKeyCache.size >= ENCODED_CACHE_MAX) fromKeyCache.clear()
+    fromKeyCache.set(k, s)
+  }
+  return s
 }
 
 /** Parse a base58 address; a typo fails the checksum with a clear error. */

@@ -52,7 +52,12 @@ export function coinbaseLeaf (height: bigint, miner: Uint8Array, amount: bigint)
 }
 
 export function computeTxRoot (height: bigint, miner: Uint8Array, coinbase: bigint, txs: Transaction[]): Uint8Array {
-  return merkleRoot([coinbaseLeaf(height, miner, coinbase), ...txs.map(transactionId)])
+  return txRootOfIds(height, miner, coinbase, txs.map(transactionId))
+}
+
+/** computeTxRoot given the transactions' ids (a verifier that computed them once). */
+export function txRootOfIds (height: bigint, miner: Uint8Array, coinbase: bigint, txids: Uint8Array[]): Uint8Array {
+  return merkleRoot([coinbaseLeaf(height, miner, coinbase), ...txids])
 }
 
 export function computeClaimRoot (claims: Claim[]): Uint8Array { return merkleRoot(claims.map(claimHash)) }

@@ -1,13 +1,13 @@
 // The state transition: applyBlock(state, block) → effects. Pure: the caller supplies the accounts a
 // block touches (see `touchedAddresses`) and persists the returned effects however it likes.
-import { addressBytesFromPublicKey, encodeAddress } from './address.js'
-import { type Block, blockHash, computeClaimRoot, computeTxRoot, verifyBlockSignature } from './block.js'
+import { encodeAddress } from './address.js'
+import { type Block, blockHash, computeClaimRoot, txRootOfIds, verifyBlockSignature } from './block.js'
 import { type ScoredClaim, claimHash, compareClaims, scoreClaim } from './claim.js'
 import { equalBytes, toHex } from './encoding.js'
 import { fail } from './errors.js'
 import { type NetworkParams, epochStart } from './params.js'
 import { blockReward } from './reward.js'
-import { checkTransaction, transactionId } from './transaction.js'
+import { checkTransaction, senderAddress, transactionId } from './transaction.js'
 
 export interface Account { balance: bigint, nonce: bigint }
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n })
@@ -46,7 +46,7 @@ export interface BlockEffects {
 export function touchedAddresses (block: Block): string[] {
   const set = new Set<string>([encodeAddress(block.header.miner)])
   for (const tx of block.txs) {
-    set.add(encodeAddress(addressBytesFromPublicKey(tx.from)))
+    set.add(senderAddress(tx))
     set.add(encodeAddress(tx.to))
   }
   return [...set]
@@ -77,8 +77,11 @@ export function verifyClaims (params: NetworkParams, genesis: Uint8Array, block:
   return { winner: best, work }
 }
 
-/** What `verifyBlock` found for a block: the winner's scored claim and the block's weight. */
-export interface VerifiedBlock { winner: ScoredClaim, work: bigint }
+/**
+ * What `verifyBlock` found for a block: the winner's scored claim, the block's weight and, unless a holder
+ * dropped them to save memory, the transaction ids in block order (applyBlock then does not hash again).
+ */
+export interface VerifiedBlock { winner: ScoredClaim, work: bigint, txids?: Uint8Array[] }
 
 /**
  * Every check of a block that needs no ledger: the transaction count, the winner's signature, the claims
@@ -99,9 +102,10 @@ export function verifyBlockExceptTransactions (params: NetworkParams, genesis: U
   const h = block.header
   if (block.txs.length > params.maxBlockTxs) fail('E_BLOCK_TOO_MANY_TXS', 'block has more transactions than allowed', { height: h.height, count: block.txs.length, max: params.maxBlockTxs })
   if (!verifyBlockSignature(block, genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { height: h.height })
-  const verified = verifyClaims(params, genesis, block)
-  if (!equalBytes(computeTxRoot(h.height, h.miner, block.coinbase, block.txs), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
-  return verified
+  const { winner, work } = verifyClaims(params, genesis, block)
+  const txids = block.txs.map(transactionId)
+  if (!equalBytes(txRootOfIds(h.height, h.miner, block.coinbase, txids), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
+  return { winner, work, txids }
 }
 
 /**
@@ -118,7 +122,7 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   if (tip !== null && h.epoch <= tip.epoch) fail('E_BLOCK_EPOCH', 'block epoch must be after its parent\'s', { height: h.height, epoch: h.epoch, parentEpoch: tip.epoch })
   const start = epochStart(params, h.epoch)
   if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { height: h.height, time: h.time, epoch: h.epoch })
-  const { winner, work } = verified ?? verifyBlock(params, genesis, block)
+  const { winner, work, txids: knownIds } = verified ?? verifyBlock(params, genesis, block)
 
   const accounts = new Map<string, AccountChange>()
   const get = (addr: string): Account => accounts.get(addr)?.after ?? state.account(addr)
@@ -130,12 +134,12 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   let fees = 0n
   const txids: Uint8Array[] = []
   const seenTx = new Set<string>()
-  for (const tx of block.txs) {
-    const id = transactionId(tx)
+  for (const [i, tx] of block.txs.entries()) {
+    const id = knownIds?.[i] ?? transactionId(tx)
     const idHex = toHex(id)
     if (seenTx.has(idHex)) fail('E_TX_DUPLICATE', 'transaction appears twice in the block', { height: h.height, txid: idHex })
     seenTx.add(idHex)
-    const from = encodeAddress(addressBytesFromPublicKey(tx.from))
+    const from = senderAddress(tx)
     const to = encodeAddress(tx.to)
     const sender = get(from)
     if (tx.nonce !== sender.nonce) fail('E_TX_NONCE', 'transaction nonce is not the account\'s next nonce (replay or gap)', { txid: idHex, from, nonce: tx.nonce, expected: sender.nonce })

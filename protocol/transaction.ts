@@ -1,6 +1,6 @@
 // Account-model transfer: from (public key), to (address), amount, fee, nonce, signature.
 // The signature also covers the genesis hash, so a transaction is valid on one network only.
-import { ADDRESS_BYTES, ADDRESS_VERSION, addressBytesFromPublicKey, encodeAddress } from './address.js'
+import { ADDRESS_BYTES, ADDRESS_VERSION, addressBytesFromPublicKey, addressFromPublicKey, encodeAddress } from './address.js'
 import { MAX_MONEY } from './amount.js'
 import { Reader, Writer, equalBytes } from './encoding.js'
 import { fail } from './errors.js'
@@ -68,7 +68,7 @@ export function transactionIdOfBytes (bytes: Uint8Array): Uint8Array {
 }
 
 export function senderAddress (tx: UnsignedTransaction): string {
-  return encodeAddress(addressBytesFromPublicKey(tx.from))
+  return addressFromPublicKey(tx.from)
 }
 
 export function recipientAddress (tx: UnsignedTransaction): string {

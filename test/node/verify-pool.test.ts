@@ -43,6 +43,7 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
         t.equal(v.work, inline.work)
         t.equal(v.winner.ticket, inline.winner.ticket)
         t.same(v.winner.vrfOutput, inline.winner.vrfOutput)
+        t.same(v.txids, inline.txids, 'transaction ids from the worker')
         t.equal(v.winner.claim, blocks[i].claims[0], 'winner is the block\'s own claim object')
       }
     }
@@ -65,7 +66,8 @@ t.test('a block with many transactions: checked across the workers, the same ver
   const lowFee = makeBlock(genesisState(params), [...txs.slice(0, 99), tx(alice, carol, 5n, 99n, g, 1n)])
   const badRootAndTx = { ...badTx, coinbase: badTx.coinbase + 1n } // both wrong: the root is reported first
   const blocks = [good, badTx, lowFee, badRootAndTx]
-  const verdicts = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
+  const verdicts: Array<Awaited<ReturnType<typeof pool.verify>>> = []
+  for (const b of blocks) verdicts.push(await pool.verify(b, encodeBlock(b))) // one at a time: each is split
   const code = (v: unknown): string => isEconumiError(v) ? v.code : 'ok'
   t.same(verdicts.map(code), ['ok', 'E_TX_SIGNATURE', 'E_TX_FEE', 'E_BLOCK_TX_ROOT'])
   t.same(verdicts.map(code), blocks.map((b) => code(verifyInline(params, g, b))), 'inline agrees')
@@ -74,7 +76,11 @@ t.test('a block with many transactions: checked across the workers, the same ver
   if (!isEconumiError(v) && !isEconumiError(inline)) {
     t.equal(v.work, inline.work)
     t.equal(v.winner.ticket, inline.winner.ticket)
+    t.same(v.txids, inline.txids, 'the transaction ids come back from the worker')
   }
+  // blocks verified together go whole, one per worker: the same verdicts
+  const together = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
+  t.same(together.map(code), verdicts.map(code))
 })
 
 t.test('transactions: codes from the worker, results in submission order', async (t) => {
