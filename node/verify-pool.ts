@@ -222,11 +222,10 @@ export class VerifyPool {
       const txs = block.txs.slice(i, i + size)
       chunks.push(this.postTxs(txs, txs.map(encodeTransaction)))
     }
-    const results = await Promise.all(chunks)
-    const verdict = await rest
+    const [verdict, results] = await Promise.all([rest, Promise.all(chunks)])
     if (isEconumiError(verdict)) return verdict // verifyBlock reports these before any transaction's failure
-    const failed = results.flat().find((r) => r !== null)
-    return failed === undefined || failed === null ? verdict : new EconumiError(failed.code, failed.message)
+    const failed = results.flat().find((r): r is CheckFailure => r !== null)
+    return failed === undefined ? verdict : new EconumiError(failed.code, failed.message)
   }
 
   /**

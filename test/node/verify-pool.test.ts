@@ -81,6 +81,10 @@ t.test('a block with many transactions: checked across the workers, the same ver
   // blocks verified together go whole, one per worker: the same verdicts
   const together = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
   t.same(together.map(code), verdicts.map(code))
+  // closing while a split block is out: it fails cleanly (no stray rejection)
+  const late = t.rejects(pool.verify(good, encodeBlock(good)), /closed/)
+  await pool.close()
+  await late
 })
 
 t.test('transactions: codes from the worker, results in submission order', async (t) => {
