@@ -103,7 +103,7 @@ export class Chain {
     const params = this.ledger.params
     const { winner, work } = pre ?? verifyBlock(params, this.ledger.genesis, block)
     if (this.verified.size > 10_000) this.verified.clear()
-    this.verified.set(hash, { winner, work })
+    this.verified.set(hash, { winner, work }) // without the txids: 10,000 full blocks' worth would be GBs
     let parentWork = 0n
     if (equalBytes(h.prevHash, this.ledger.genesis)) {
       if (h.height !== 0n) fail('E_BLOCK_HEIGHT', 'first block must have height 0', { hash, height: h.height })

@@ -39,34 +39,30 @@ export function addressBytesFromPublicKey (publicKey: Uint8Array): Uint8Array {
   return out
 }
 
-// PERF: base58 over BigInt costs ~10 µs; addresses repeat (senders, miners), so remember recent ones.
+// PERF: addresses repeat (senders, miners: sync applies thousands of their transactions a second) and each
+// costs a hash and ~10 µs of base58 over BigInt, so recent ones are remembered (a bounded map, cleared when full).
+const CACHE_MAX = 50_000
 const encodedCache = new Map<string, string>()
-const ENCODED_CACHE_MAX = 50_000
+const fromKeyCache = new Map<string, string>()
 
-export function encodeAddress (raw: Uint8Array): string {
-  if (raw.length !== ADDRESS_BYTES || raw[0] !== ADDRESS_VERSION) fail('E_BAD_ADDRESS', 'not a raw address', { length: raw.length })
-  const k = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
-  let s = encodedCache.get(k)
+function remembered (cache: Map<string, string>, key: Uint8Array, compute: () => string): string {
+  const k = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1')
+  let s = cache.get(k)
   if (s === undefined) {
-    s = base58Encode(Buffer.concat([raw, checksum(raw)]))
-    if (encodedCache.size >= ENCODED_CACHE_MAX) encodedCache.clear()
-    encodedCache.set(k, s)
+    s = compute()
+    if (cache.size >= CACHE_MAX) cache.clear()
+    cache.set(k, s)
   }
   return s
 }
 
-// Blocks name the same senders again and again (sync applies thousands of their transactions a second).
-const fromKeyCache = new Map<string, string>()
+export function encodeAddress (raw: Uint8Array): string {
+  if (raw.length !== ADDRESS_BYTES || raw[0] !== ADDRESS_VERSION) fail('E_BAD_ADDRESS', 'not a raw address', { length: raw.length })
+  return remembered(encodedCache, raw, () => base58Encode(Buffer.concat([raw, checksum(raw)])))
+}
 
 export function addressFromPublicKey (publicKey: Uint8Array): string {
-  const k = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('latin1')
-  let s = fromKeyCache.get(k)
-  if (s === undefined) {
-    s = encodeAddress(addressBytesFromPublicKey(publicKey))
-    if (fromKeyCache.size >= ENCODED_CACHE_MAX) fromKeyCache.clear()
-    fromKeyCache.set(k, s)
-  }
-  return s
+  return remembered(fromKeyCache, publicKey, () => encodeAddress(addressBytesFromPublicKey(publicKey)))
 }
 
 /** Parse a base58 address; a typo fails the checksum with a clear error. */
