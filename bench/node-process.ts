@@ -27,12 +27,12 @@ export class NodeProcess {
   private readonly listeners: Array<(e: LogEvent) => void> = []
   exited: Promise<number | null> = Promise.resolve(null)
 
-  constructor (readonly dir: string, readonly args: string[]) {}
+  constructor (readonly dir: string, readonly args: string[], readonly env: Record<string, string> = {}) {}
 
   get socket (): string { return join(this.dir, 'api.sock') }
 
   start (): this {
-    const proc = spawn(process.execPath, [...nodeFlags(), CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home') } })
+    const proc = spawn(process.execPath, [...nodeFlags(), CLI, 'start', '--foreground', '--json', '--data-dir', this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ECONUMI_HOME: join(this.dir, 'home'), ...this.env } })
     this.proc = proc
     let buf = ''
     proc.stdout!.on('data', (d: Buffer) => {
@@ -84,14 +84,27 @@ export class NodeProcess {
 
   async status (): Promise<Record<string, any>> { return (await this.api('GET', '/v1/status')).body }
 
-  kill9 (): void { this.proc?.kill('SIGKILL') }
+  private killed = false
 
-  async stop (): Promise<void> {
-    if (this.proc === null || this.proc.exitCode !== null) return
-    this.proc.kill('SIGTERM')
-    const t = setTimeout(() => this.proc?.kill('SIGKILL'), 15_000)
-    await this.exited
+  kill9 (): void { this.killed = true; this.proc?.kill('SIGKILL') }
+
+  /**
+   * SIGTERM, then wait for the process to exit by itself. Throws when it had to be killed after `timeoutMs`,
+   * exited non-zero, or forced its own exit (something held it open): a stopped node must be gone.
+   */
+  async stop (timeoutMs = 10_000): Promise<void> {
+    const proc = this.proc
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return
+    if (this.killed) { await this.exited; return }
+    proc.kill('SIGTERM')
+    let killed = false
+    const t = setTimeout(() => { killed = true; proc.kill('SIGKILL') }, timeoutMs)
+    const code = await this.exited
     clearTimeout(t)
+    if (killed) throw new Error(`node ${this.dir} did not exit within ${timeoutMs} ms of SIGTERM (killed); last events: ${JSON.stringify(this.events.slice(-3))}`)
+    const forced = this.events.find((e) => e.event === 'exit-forced')
+    if (forced !== undefined) throw new Error(`node ${this.dir} forced its exit: ${String(forced.reason)} (holding ${String(forced.holding)})`)
+    if (code !== 0) throw new Error(`node ${this.dir} exited with code ${code} after SIGTERM; stderr: ${this.stderr.slice(-1000)}`)
   }
 }
 

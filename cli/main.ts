@@ -4,6 +4,7 @@
 // (unknown command or option, missing argument), 70 for an internal error (stack with ECONUMI_DEBUG=1).
 import { packageVersion } from './version.js'
 import { Command, CommanderError, Option } from 'commander'
+import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { decodeAddress } from '../protocol/address.js'
@@ -334,27 +335,59 @@ async function sleep (ms: number): Promise<void> { await new Promise((r) => setT
 
 async function cmdStop (g: GlobalOptions, opts: { wait: boolean, timeout: string }): Promise<void> {
   const timeoutMs = Number(parseIntegerOption(opts.timeout, 'E_BAD_TIMEOUT', '--timeout', 1n, 3600n)) * 1000
+  const deadline = Date.now() + timeoutMs
   const api = client(g)
+  // In container mode the command returns once the container has exited, not when the API goes quiet.
+  const { runningNodeContainer, waitContainerExit } = await import('./start-container.js')
+  const container = await runningNodeContainer(resolve(g.dataDir))
+  let pid: number | null = null
   try {
+    const s = await api.get<{ pid?: unknown }>('/v1/status')
+    if (typeof s.pid === 'number' && container === null) pid = s.pid
     await api.post('/v1/shutdown', {})
   } catch (err) {
-    // A node that exits before its answer arrives has still stopped.
-    if (!isEconumiError(err) || err.code !== 'E_NODE_CONNECTION') throw err
+    // A node that exits before its answer arrives has still stopped; a container whose node no longer
+    // answers (hung, or still starting) is stopped through Docker below.
+    const gone = isEconumiError(err) && (err.code === 'E_NODE_CONNECTION' || (container !== null && ['E_NODE_NOT_RUNNING', 'E_NODE_TIMEOUT', 'E_NODE_CLOSING'].includes(err.code)))
+    if (!gone) throw err
   }
-  if (opts.wait) {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      try {
-        await api.get('/v1/status')
-      } catch (err) {
-        if (isEconumiError(err) && (err.code === 'E_NODE_NOT_RUNNING' || err.code === 'E_NODE_CONNECTION')) break
-        if (!isEconumiError(err) || err.code !== 'E_NODE_CLOSING') throw err
-      }
-      if (Date.now() > deadline) fail('E_STOP_TIMEOUT', `the node accepted the shutdown but still answers after ${timeoutMs / 1000} s`)
-      await sleep(100)
+  if (!opts.wait) { emit(g, { ok: true, stopped: false }, 'node is stopping'); return }
+  if (container !== null) {
+    const { exited, forced } = await waitContainerExit(container, deadline)
+    emit(g, { ok: true, stopped: exited, container: container.name, forced }, forced
+      ? `node container ${container.name} did not exit within ${timeoutMs / 1000} s of the shutdown: stopped it through Docker`
+      : `node stopped (container ${container.name} exited)`)
+    return
+  }
+  for (;;) {
+    let answers = true
+    try {
+      await api.get('/v1/status')
+    } catch (err) {
+      if (isEconumiError(err) && (err.code === 'E_NODE_NOT_RUNNING' || err.code === 'E_NODE_CONNECTION')) answers = false
+      else if (!isEconumiError(err) || err.code !== 'E_NODE_CLOSING') throw err
     }
+    if (!answers && (pid === null || !processAlive(pid))) break
+    if (Date.now() > deadline) {
+      fail('E_STOP_TIMEOUT', answers
+        ? `the node accepted the shutdown but still answers after ${timeoutMs / 1000} s`
+        : `the node's API is closed but its process ${pid} still runs after ${timeoutMs / 1000} s`, { pid })
+    }
+    await sleep(100)
   }
-  emit(g, { ok: true, stopped: opts.wait }, opts.wait ? 'node stopped' : 'node is stopping')
+  emit(g, { ok: true, stopped: true }, 'node stopped')
+}
+
+/** Is `pid` a live process? An exited one that its parent has not reaped yet (a zombie) counts as gone. */
+function processAlive (pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X'
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+  }
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
 interface StartCliOptions {

@@ -36,11 +36,15 @@ export function nodeImage (): string { return process.env.ECONUMI_NODE_IMAGE ?? 
 
 export function dockerClient (): Docker { return new Docker({ socketPath: DOCKER_SOCKET }) }
 
-const NO_ENGINE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'])
+const NO_ENGINE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE'])
 
-/** Turns "engine unreachable" errors into E_NO_DOCKER; others pass through. */
+/** Turns "engine unreachable" errors into E_NO_DOCKER (EACCES: E_DOCKER_PERMISSION); others pass through. */
 export function dockerError (err: unknown, hint = 'or run the node without Docker: `econumi start --foreground`'): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'EACCES') {
+    // the engine is there; this user may not talk to it
+    return new EconumiError('E_DOCKER_PERMISSION', `permission denied on ${DOCKER_SOCKET}: join the docker group (sudo usermod -aG docker $USER, then log in again) or run as root, ${hint}`, { socket: DOCKER_SOCKET })
+  }
   if (typeof code === 'string' && NO_ENGINE.has(code)) {
     return new EconumiError('E_NO_DOCKER', `no Docker engine answers at ${DOCKER_SOCKET} (${code}); start dockerd (scripts/docker-up.sh), ${hint}`, { socket: DOCKER_SOCKET })
   }
@@ -55,6 +59,35 @@ export async function requireEngine (docker: Docker, hint?: string): Promise<voi
 export function statusCode (err: unknown): number | undefined {
   const s = (err as { statusCode?: unknown } | undefined)?.statusCode
   return typeof s === 'number' ? s : undefined
+}
+
+/** The running node container of this data dir, or null (no engine, no container, another data dir, stopped). */
+export async function runningNodeContainer (dataDir: string): Promise<{ name: string, container: Docker.Container } | null> {
+  const name = nodeContainerName()
+  try {
+    const c = dockerClient().getContainer(name)
+    const info = await c.inspect()
+    if (!info.State.Running || info.Config.Labels?.['econumi.data-dir'] !== dataDir) return null
+    return { name, container: c }
+  } catch {
+    return null // no engine (or no access to it): the node is not a container of ours
+  }
+}
+
+/**
+ * Wait until the node container has exited; past the deadline, stop it through Docker (SIGTERM, then SIGKILL
+ * after 10 s), so `econumi stop` never leaves a container that is Up with no node inside.
+ */
+export async function waitContainerExit (c: { container: Docker.Container }, deadline: number): Promise<{ exited: boolean, forced: boolean }> {
+  for (;;) {
+    let running: boolean
+    try { running = (await c.container.inspect()).State.Running } catch (err) { if (statusCode(err) === 404) return { exited: true, forced: false }; throw dockerError(err) }
+    if (!running) return { exited: true, forced: false }
+    if (Date.now() > deadline) break
+    await sleep(100)
+  }
+  try { await c.container.stop({ t: 10 }) } catch (err) { if (statusCode(err) !== 304 && statusCode(err) !== 404) throw dockerError(err) }
+  return { exited: true, forced: true }
 }
 
 interface StatusJson { nodeId: string, rewardAddress: string, height: string, network: string }

@@ -15,7 +15,7 @@ import { type AttestationHandle, startAttestation } from './attestation/collecto
 import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { isImageReference } from '../protocol/wire.js'
-import { type BootstrapAddress, DEFAULT_BOOTSTRAP_PORT, parseBootstrap } from './network.js'
+import { type BootstrapAddress, localBootstrapPort, parseBootstrap } from './network.js'
 
 export interface ForegroundOptions {
   dataDir: string
@@ -156,11 +156,20 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const servers: Array<import('node:http').Server> = []
   let done!: () => void
   const finished = new Promise<void>((resolve) => { done = resolve })
+  const forceExit = (reason: string): void => {
+    log('exit-forced', { reason, holding: process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').join(',') })
+    process.exit(1)
+  }
   const shutdown = (): void => {
     if (stopping !== null) return
     log('stopping')
     clearInterval(imageOffers)
+    // A shutdown that hangs (a stuck close somewhere) must not leave a node that ignores signals: exit anyway.
+    // Unref'd: it only fires if something still holds the process open.
+    setTimeout(() => forceExit(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s`), SHUTDOWN_DEADLINE_MS).unref()
     stopping = (async () => {
+      const hold = Number(process.env.ECONUMI_TEST_HOLD_SHUTDOWN_MS ?? 0) // fault injection for the stop tests
+      if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold))
       await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections() })))
       await attestation?.close()
       await node.close()
@@ -184,8 +193,13 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     await node.close()
     throw err
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
+  // The first signal shuts down cleanly; a second one during shutdown exits at once (kill -9 is safe for the chain).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== null) forceExit(`second ${signal} during shutdown`)
+    else shutdown()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   try {
     await node.start()
   } catch (err) {
@@ -203,15 +217,27 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,
     height: node.ledger.height,
-    peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + DEFAULT_BOOTSTRAP_PORT}`),
+    peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + localBootstrapPort()}`),
     epochMs: params.epochMs,
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
+  if (attestation === null && o.devComputeUnits === undefined) {
+    log('warning', { code: 'W_NO_COMPUTE_UNITS', message: 'this node has no compute units, so it can never produce a block: start it with --attest to attest this engine\'s Docker workloads (plugin enabled), or on a devnet with --dev-compute-units N' })
+  }
   if (o.onReady !== undefined) {
     try { await o.onReady(log) } catch (err) { log('on-ready-failed', { error: (err as Error).message }) }
   }
   await finished
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+  // Everything is closed: if anything still holds the process open (a leaked timer or socket), say what and exit.
+  setTimeout(() => forceExit(`still running ${LINGER_MS / 1000} s after stopped`), LINGER_MS).unref()
 }
+
+/** How long a shutdown may take before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 20_000
+/** How long a stopped node may linger before it exits anyway. */
+const LINGER_MS = 3_000
 
 const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock'
 

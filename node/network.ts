@@ -2,6 +2,7 @@
 // replication stream per connection, and the `econumi/1` protomux channel for hello, transactions,
 // lottery claims and tip announcements. Peers are authenticated by their node key: the swarm's Noise
 // key pair IS the node identity key.
+import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import DHT from 'hyperdht'
 import Hyperswarm from 'hyperswarm'
@@ -14,6 +15,15 @@ import { type WireMessage, decodeMessage, encodeMessage } from '../protocol/wire
 import type { LogFn } from './log.js'
 
 export const DEFAULT_BOOTSTRAP_PORT = 49737
+
+/** The local network's bootstrap port: DEFAULT_BOOTSTRAP_PORT unless ECONUMI_LOCAL_BOOTSTRAP_PORT says otherwise. */
+export function localBootstrapPort (env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.ECONUMI_LOCAL_BOOTSTRAP_PORT
+  if (v === undefined || v === '') return DEFAULT_BOOTSTRAP_PORT
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw Object.assign(new Error(`ECONUMI_LOCAL_BOOTSTRAP_PORT must be a port number, got ${JSON.stringify(v)}`), { code: 'E_BAD_BOOTSTRAP' })
+  return n
+}
 export const BAN_SCORE = -100
 export const BAN_MS = 10 * 60_000
 
@@ -52,6 +62,17 @@ export function parseBootstrap (s: string): BootstrapAddress {
   return { host: m[1], port: Number(m[2]) }
 }
 
+/** Can a UDP socket bind host:port right now? */
+async function udpPortFree (port: number, host: string): Promise<boolean> {
+  const socket = createSocket('udp4')
+  const free = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false))
+    socket.bind(port, host, () => resolve(true))
+  })
+  await new Promise<void>((resolve) => { try { socket.close(() => resolve()) } catch { resolve() } })
+  return free
+}
+
 export class Network extends EventEmitter {
   readonly peers = new Map<string, Peer>()
   private readonly banned = new Map<string, number>()
@@ -81,8 +102,9 @@ export class Network extends EventEmitter {
     if (this.opts.publicNetwork === true) {
       bootstrap = undefined // hyperdht's built-in public list: only when explicitly asked for
     } else if (bootstrap.length === 0) {
-      bootstrap = [{ host: '127.0.0.1', port: DEFAULT_BOOTSTRAP_PORT }]
-      await this.tryHostBootstrap(DEFAULT_BOOTSTRAP_PORT)
+      const port = localBootstrapPort()
+      bootstrap = [{ host: '127.0.0.1', port }]
+      await this.tryHostBootstrap(port)
     }
     const keyPair = DHT.keyPair(Buffer.from(this.seed))
     this.dht = new DHT(bootstrap === undefined ? { keyPair } : { bootstrap, host, firewalled: false, keyPair })
@@ -109,15 +131,22 @@ export class Network extends EventEmitter {
 
   /** Host the local DHT bootstrap node if nobody on this machine does yet. */
   private async tryHostBootstrap (port: number): Promise<void> {
+    // Probe the port first: a DHT bootstrapper whose bind fails cannot be destroyed (its destroy awaits the failed
+    // bind and never closes its network-interface watcher), and that native handle kept the process alive for good.
+    if (!(await udpPortFree(port, '127.0.0.1'))) return // already hosted by another local node
+    const bs = DHT.bootstrapper(port, '127.0.0.1')
     try {
-      const bs = DHT.bootstrapper(port, '127.0.0.1')
       await bs.ready()
-      this.bootstrapper = bs
-      this.hostsBootstrap = true
-      this.opts.log('bootstrap-hosted', { address: `127.0.0.1:${port}` })
     } catch {
-      // already hosted by another local node
+      // lost a race for the port after the probe: release what the failed node holds
+      bs.io?.networkInterfaces?.destroy?.()
+      await bs.destroy({ force: true }).catch(() => {})
+      return
     }
+    if (this.closing) { await bs.destroy({ force: true }); return }
+    this.bootstrapper = bs
+    this.hostsBootstrap = true
+    this.opts.log('bootstrap-hosted', { address: `127.0.0.1:${port}` })
   }
 
   private isBanned (id: string): boolean {
@@ -192,6 +221,7 @@ export class Network extends EventEmitter {
     this.closing = true
     if (this.rediscoverTimer !== null) clearTimeout(this.rediscoverTimer)
     if (this.swarm !== null) await this.swarm.destroy()
+    else if (this.dht !== null) await this.dht.destroy({ force: true }) // start() failed before the swarm existed
     if (this.bootstrapper !== null) await this.bootstrapper.destroy()
   }
 }

@@ -576,6 +576,7 @@ export class EconumiNode extends EventEmitter {
       network: this.params.network,
       genesisHash: this.genesisHex,
       nodeId: this.identity.nodeId,
+      pid: process.pid,
       rewardAddress: this.rewardAddress,
       height: this.ledger.height.toString(),
       tipHash: tip === null ? null : toHex(tip.hash),

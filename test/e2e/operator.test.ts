@@ -1,6 +1,7 @@
 // The operator's path against a real dockerd: start (container) → ps → console (piped) → stop → start again
 // (same chain) → error cases. Uses its own container/volume names and a temp data dir; cleans up in teardown.
 import { spawn, spawnSync } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,6 +76,8 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   // 4. stop; 5. start again: the same chain continues
   const stop = cli(['stop'])
   t.equal(stop.status, 0, stop.stderr)
+  t.match(stop.stdout, new RegExp(`node stopped \\(container ${container} exited\\)`))
+  t.equal(run(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'false', 'the container has exited when econumi stop returns')
   run(['rm', '-f', wid]) // the configured workload is gone; the next start must bring it back
   const before = height
   const again = cli(['--json', 'start', '--dev-compute-units', '5', '--offline'])
@@ -104,7 +107,8 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.ok(restoredLine?.includes('econumi/busybox:test'), `foreground start logged the restored workload: ${restoredLine ?? fgOut.slice(-500)}`)
   t.match(run(['ps', '--filter', 'label=econumi.console=1', '--format', '{{.Image}}']).stdout, /econumi\/busybox:test/, 'and it runs')
   fg.kill('SIGTERM')
-  await new Promise((resolve) => fg.once('exit', resolve))
+  const fgExit = await new Promise<number | null | 'running'>((resolve) => { const k = setTimeout(() => resolve('running'), 10_000); fg.once('exit', (code) => { clearTimeout(k); resolve(code) }) })
+  t.equal(fgExit, 0, 'the foreground node exited within 10 s of SIGTERM')
   rmSync(fgDir, { recursive: true, force: true })
 
   // 6. errors: one line, non-zero exit
@@ -130,4 +134,47 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   // stop; then a stopped node is reported
   t.equal(cli(['stop']).status, 0)
   oneLine(cli(['status']), 'E_NODE_NOT_RUNNING')
+})
+
+t.test('operator: container mode start -> stop -> start, five times, with the local bootstrap port taken', async (t) => {
+  if (!requireDocker(t)) return
+  const build = run([join(ROOT, 'scripts/build-node-image.sh'), '--no-compile'], { cmd: 'bash', timeoutMs: 300_000 })
+  t.equal(build.status, 0, `build-node-image: ${build.stderr}`)
+  const dataDir = mkdtempSync(join(tmpdir(), 'econumi-operator-cycle-'))
+  const container = `econumi-node-cycle-${process.pid}`
+  const volume = `econumi-data-cycle-${process.pid}`
+  const env = { ECONUMI_NODE_CONTAINER: container, ECONUMI_NODE_VOLUME: volume, ECONUMI_HOME: dataDir }
+  const cli = (args: string[]): ReturnType<typeof run> => run([BIN, '--data-dir', dataDir, ...args], { cmd: process.execPath, env, timeoutMs: 120_000 })
+  // Something else holds the local DHT bootstrap port (as a second node on the machine would): the node, on the
+  // host network, cannot host the bootstrap. That is the configuration in which it used to never exit.
+  const holder = createSocket('udp4')
+  const held = await new Promise<boolean>((resolve) => { holder.once('error', () => resolve(false)); holder.bind(49737, '127.0.0.1', () => resolve(true)) })
+  t.teardown(() => {
+    if (held) holder.close()
+    run(['rm', '-f', container])
+    run(['volume', 'rm', '-f', volume])
+    spawnSync('rm', ['-rf', dataDir])
+  })
+  let height = -1
+  for (let i = 0; i < 5; i++) {
+    let began = Date.now()
+    const s = cli(['--json', 'start', ...(i === 0 ? ['--epoch', '500'] : []), '--dev-compute-units', '5'])
+    t.equal(s.status, 0, `start ${i + 1}: ${s.stderr}`)
+    const started = JSON.parse(s.stdout)
+    t.ok(Number(started.height) >= height, `start ${i + 1}: height ${started.height} kept (was ${height})`)
+    t.ok(Date.now() - began < 60_000, `start ${i + 1} took ${Date.now() - began} ms`)
+    // let it produce a block before stopping
+    for (let k = 0; k < 40; k++) {
+      const st = cli(['--json', 'status'])
+      if (st.status === 0 && Number(JSON.parse(st.stdout).height) > Math.max(height, Number(started.height))) { height = Number(JSON.parse(st.stdout).height); break }
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    began = Date.now()
+    const stop = cli(['--json', 'stop'])
+    t.equal(stop.status, 0, `stop ${i + 1}: ${stop.stderr}`)
+    t.match(JSON.parse(stop.stdout), { stopped: true, container, forced: false }, `stop ${i + 1}: the node exited by itself`)
+    t.ok(Date.now() - began < 15_000, `stop ${i + 1} took ${Date.now() - began} ms`)
+    t.equal(run(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'false', `stop ${i + 1}: the container has exited when econumi stop returns`)
+  }
+  t.ok(height >= 1, `blocks were produced across the restarts (height ${height})`)
 })
