@@ -113,10 +113,10 @@ export function sleep (ms: number): Promise<void> { return new Promise((resolve)
 export function tempDir (prefix = 'econumi-test-'): string { return mkdtempSync(join(tmpdir(), prefix)) }
 
 /** A genesis file for a local network starting now (or at genesisTime), aligned to an epoch boundary. */
-export function writeGenesis (dir: string, o: { epochMs: number, allocations?: Array<{ address: string, amount: string }>, network?: string, genesisTime?: number }): string {
+export function writeGenesis (dir: string, o: { epochMs: number, allocations?: Array<{ address: string, amount: string }>, network?: string, genesisTime?: number, tau?: string }): string {
   const now = o.genesisTime ?? Date.now()
   const path = join(dir, 'genesis.json')
-  writeFileSync(path, JSON.stringify({ network: o.network ?? 'testnet', genesisTime: String(now - (now % o.epochMs)), epochMs: String(o.epochMs), allocations: o.allocations ?? [] }))
+  writeFileSync(path, JSON.stringify({ network: o.network ?? 'testnet', genesisTime: String(now - (now % o.epochMs)), epochMs: String(o.epochMs), allocations: o.allocations ?? [], ...(o.tau !== undefined ? { tau: o.tau } : {}) }))
   return path
 }
 

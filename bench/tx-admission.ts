@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { addressBytesFromPublicKey, addressFromPublicKey } from '../protocol/address.js'
 import { COIN } from '../protocol/amount.js'
 import { Signer } from '../protocol/keys.js'
-import { type NetworkParams, epochStart, genesisHash } from '../protocol/params.js'
+import { type NetworkParams, epochStart, genesisHash, withConsensusDefaults } from '../protocol/params.js'
 import { encodeTransaction, signTransaction, signingMessage, type Transaction } from '../protocol/transaction.js'
 import { FixedComputeUnits } from '../node/compute-units.js'
 import { EconumiNode } from '../node/node.js'
@@ -20,10 +20,11 @@ const CLIENTS = 256
 async function run (): Promise<void> {
   const senders = Array.from({ length: SENDERS }, (_, i) => new Signer(Buffer.alloc(32, 0).fill(i + 1, 0, 1).fill(7, 1)))
   const sink = new Signer(Buffer.alloc(32, 99))
-  const params: NetworkParams = {
+  const params: NetworkParams = withConsensusDefaults({
     network: 'bench', genesisTime: 0n, epochMs: 1000n, maxClaimCu: 1000n, minFee: 1000n, maxBlockTxs: 1000,
+    tauMilli: 100_000n, // every epoch has this single node as its leader
     allocations: senders.map((s) => ({ address: addressFromPublicKey(s.publicKey), amount: 1000n * COIN }))
-  }
+  })
   const g = genesisHash(params)
   const txs: Transaction[] = []
   for (let n = 0; n < PER_SENDER; n++) for (const s of senders) txs.push(signTransaction({ from: s.publicKey, to: addressBytesFromPublicKey(sink.publicKey), amount: 1000n, fee: 1000n, nonce: BigInt(n) }, s, g))

@@ -47,8 +47,8 @@ interface BlockJson {
   time: string
   miner: string
   coinbase: string
-  winner: { nodeId: string, cu: string }
-  claims: number
+  winner: { nodeId: string, weight: string, totalWeight: string }
+  reports: Array<{ nodeId: string, epoch: string, cu: string, evidenceRoot: string }>
   txs: TxJson[]
 }
 
@@ -281,8 +281,8 @@ function blockLines (b: BlockJson): string[] {
     ['time', formatTime(b.time)],
     ['miner', b.miner],
     ['coinbase', eco(b.coinbase)],
-    ['winner', `${b.winner.nodeId} (${b.winner.cu} CU)`],
-    ['claims', String(b.claims)],
+    ['leader', `${b.winner.nodeId} (weight ${b.winner.weight} of ${b.winner.totalWeight})`],
+    ['work reports', String(b.reports.length)],
     ['transactions', String(b.txs.length)]
   ])
   for (const tx of b.txs) lines.push(`  ${tx.txid}  ${tx.from} -> ${tx.to}  ${eco(tx.amount)}  fee ${eco(tx.fee)}  nonce ${tx.nonce}`)
@@ -312,7 +312,7 @@ async function cmdPrintChain (g: GlobalOptions, opts: { from?: string, limit?: s
     next += want
   }
   emit(g, { blocks }, blocks.length > 0
-    ? blocks.map((b) => `${b.height.padStart(6)}  ${b.hash}  ${formatTime(b.time)}  txs ${b.txs.length}  ${b.winner.cu} CU  ${b.miner}`)
+    ? blocks.map((b) => `${b.height.padStart(6)}  ${b.hash}  ${formatTime(b.time)}  txs ${b.txs.length}  leader ${b.winner.nodeId.slice(0, 16)}  ${b.miner}`)
     : [from === 0n ? 'the chain has no blocks yet' : `no blocks from height ${from}`])
 }
 
@@ -543,6 +543,50 @@ export function buildProgram (): Command {
   program.command('reindex')
     .description('rebuild the ledger index from the stored blocks (node must be stopped)')
     .action(action(cmdReindex))
+
+  const genesis = program.command('genesis').description('networks: create the genesis file of a new one')
+  genesis.command('create')
+    .description('write the genesis of a new network (give the file to every node: econumi start --genesis FILE)')
+    .requiredOption('--network <name>', 'network name (1-32 lowercase letters, digits, dashes)')
+    .option('--mode <mode>', 'admission: devnet (any key, unattested --dev-compute-units allowed), consortium (admitted nodes, root CAs) or open', 'devnet')
+    .option('--root-ca <file>', 'consortium root CA certificate, PEM (repeatable)', collect, [])
+    .option('--node <id:cpus:memory>', 'a node admitted at genesis with its capacity, e.g. <node id>:4:8g (repeatable; `econumi status` shows a node id)', collect, [])
+    .option('--alloc <address=eco>', 'genesis allocation (repeatable)', collect, [])
+    .option('--epoch <ms>', 'epoch length in milliseconds (default 60000)')
+    .option('--tau <n>', 'expected leaders per epoch (default 2)')
+    .option('--weight-window <epochs>', 'epochs of work reports a weight counts (default 8)')
+    .option('--reorg-bound <blocks>', 'K: deeper reorgs are refused (default 64)')
+    .option('--bond-per-millicore <units>', 'open mode: bond per millicore of capacity, in base units')
+    .option('--unbonding-epochs <n>', 'open mode: unbonding delay (more than the reorg bound)')
+    .option('--genesis-time <ms>', 'start of epoch 0 in Unix milliseconds (default: now)')
+    .option('--out <file>', 'write the genesis here (default: print it)')
+    .action(action(async (g, o: import('./genesis.js').GenesisCreateOptions) => {
+      const { buildGenesis, writeGenesis } = await import('./genesis.js')
+      const params = buildGenesis(o)
+      const { json, hash } = writeGenesis(params, o.out)
+      if (o.out === undefined) { process.stdout.write(json); return }
+      emit(g, { ok: true, out: o.out, network: params.network, mode: params.mode, genesisHash: hash, nodes: params.nodes.length }, `genesis of ${params.network} (${params.mode}, ${params.nodes.length} admitted node${params.nodes.length === 1 ? '' : 's'}) written to ${o.out}; hash ${hash}`)
+    }))
+
+  program.command('identity')
+    .description('print this data dir\'s node id (created on first use, as `econumi start` would): give it to whoever writes the genesis')
+    .action(action(async (g) => {
+      const { mkdirSync } = await import('node:fs')
+      const { loadOrCreateIdentity } = await import('../node/identity.js')
+      mkdirSync(g.dataDir, { recursive: true, mode: 0o700 })
+      const id = loadOrCreateIdentity(g.dataDir)
+      emit(g, { nodeId: id.nodeId, address: id.address }, table([['node id', id.nodeId], ['address', id.address]]))
+    }))
+
+  program.command('nodes')
+    .description('list the network\'s nodes: id, capacity, bond, weight now, blocks led, state')
+    .action(action(async (g) => {
+      const r = await client(g).get<{ nodes: Array<Record<string, any>> }>('/v1/nodes')
+      const rows = r.nodes.map((n) => [n.nodeId.slice(0, 16), n.capacity === null ? '-' : `${Number(n.capacity.millicores) / 1000} cpus ${n.capacity.memoryBytes} B`, n.bond ?? '-', `${n.weight}/${n.totalWeight}${n.bootstrapWeight === true ? ' (bootstrap)' : ''}`, n.blocksWon, n.state])
+      const widths = [16, 24, 6, 24, 8, 12]
+      const line = (cols: string[]): string => cols.map((c, i) => String(c).padEnd(widths[i])).join(' ').trimEnd()
+      emit(g, r, [line(['NODE', 'CAPACITY', 'BOND', 'WEIGHT', 'BLOCKS', 'STATE']), ...rows.map(line)])
+    }))
 
   program.command('status')
     .description('show the node\'s chain height, epoch, peers and mempool')

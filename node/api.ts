@@ -42,6 +42,7 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
 
   app.get('/v1/status', wrap(async () => node.status()))
   app.get('/v1/images', wrap(async () => node.images()))
+  app.get('/v1/nodes', wrap(async () => ({ mode: node.params.mode, nodes: await node.nodes() })))
   app.get('/v1/genesis', wrap(async () => genesisToJson(node.params)))
   app.get('/v1/accounts/:address', wrap(async (req) => {
     const address = String(req.params.address)

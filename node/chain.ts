@@ -5,7 +5,8 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
 import { epochStart } from '../protocol/params.js'
-import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, verifyBlock } from '../protocol/state.js'
+import { nextBeacon } from '../protocol/claim.js'
+import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, touchedNodes, verifyBlock } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -101,10 +102,10 @@ export class Chain {
   private async statelessCheck (block: Block, hash: string, pre?: VerifiedBlock): Promise<ChainTip> {
     const h = block.header
     const params = this.ledger.params
-    const { winner, work } = pre ?? verifyBlock(params, this.ledger.genesis, block)
+    const { winner } = pre ?? verifyBlock(params, this.ledger.genesis, block)
     if (this.verified.size > 10_000) this.verified.clear()
-    this.verified.set(hash, { winner, work }) // without the txids: 10,000 full blocks' worth would be GBs
-    let parentWork = 0n
+    this.verified.set(hash, { winner }) // without the txids: 10,000 full blocks' worth would be GBs
+    let parentBeacon = this.ledger.genesis
     if (equalBytes(h.prevHash, this.ledger.genesis)) {
       if (h.height !== 0n) fail('E_BLOCK_HEIGHT', 'first block must have height 0', { hash, height: h.height })
     } else {
@@ -113,11 +114,12 @@ export class Chain {
       if (parent.invalid !== undefined) fail('E_BLOCK_PARENT_INVALID', 'block builds on an invalid block', { hash, parent: parent.hash })
       if (h.height !== BigInt(parent.height) + 1n) fail('E_BLOCK_HEIGHT', 'block height does not follow its parent', { hash, height: h.height, parentHeight: parent.height })
       if (h.epoch <= BigInt(parent.epoch)) fail('E_BLOCK_EPOCH', 'block epoch must be after its parent\'s', { hash, epoch: h.epoch, parentEpoch: parent.epoch })
-      parentWork = BigInt(parent.work)
+      parentBeacon = Buffer.from(parent.beacon, 'hex')
     }
+    if (!equalBytes(h.winner.beacon, parentBeacon)) fail('E_BLOCK_BEACON', 'leader claim is not on the parent\'s beacon', { hash })
     const start = epochStart(params, h.epoch)
     if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { hash, time: h.time, epoch: h.epoch })
-    return { hash: blockHash(h), height: h.height, epoch: h.epoch, work: parentWork + work, score: { ticket: winner.ticket, cu: winner.cu, vrfOutput: winner.vrfOutput } }
+    return { hash: blockHash(h), height: h.height, epoch: h.epoch, beacon: nextBeacon(parentBeacon, winner.vrfOutput), score: { ticket: winner.ticket, weight: h.weight, total: h.totalWeight, vrfOutput: winner.vrfOutput } }
   }
 
   /**
@@ -134,6 +136,8 @@ export class Chain {
     const wonKeys = run.map((c) => wonKey(toHex(c.block.header.winner.nodeKey), c.block.header.epoch.toString()))
     const won = await db.getMany(wonKeys.map((k) => `meta:${k}`))
     const accounts = await this.ledger.accounts(new Set(run.flatMap((c) => touchedAddresses(c.block))))
+    const nodes = await this.ledger.nodes(new Set(run.flatMap((c) => touchedNodes(c.block))))
+    let totals = this.ledger.totals
     const items: Array<{ block: Block, location: BlockLocation, fx: BlockEffects }> = []
     const extra: BatchOp[] = []
     let tip = head
@@ -142,12 +146,14 @@ export class Chain {
       if (known[i] !== undefined || (won[i] !== undefined && won[i] !== c.hash)) break
       let fx: BlockEffects
       try {
-        fx = applyBlock(this.ledger.viewOver(accounts, tip), c.block, c.pre) // height, parent, epoch and time vs the head, then the body
+        fx = applyBlock(this.ledger.viewOver(accounts, nodes, tip, totals), c.block, c.pre) // height, parent, epoch and time vs the head, then the body
       } catch (err) {
         if (!isEconumiError(err)) throw err
         break
       }
       for (const [a, ch] of fx.accounts) accounts.set(a, ch.after)
+      for (const [k, ch] of fx.nodes) nodes.set(k, ch.after)
+      totals = fx.totals.after
       items.push({ block: c.block, location: c.loc, fx })
       extra.push({ type: 'put', key: `meta:${wonKeys[i]}`, value: c.hash })
       tip = fx.tip
@@ -176,14 +182,21 @@ export class Chain {
     return (await this.ledger.hashAtHeight(BigInt(e.height))) === e.hash
   }
 
+  /** Tell the node about a new head this node made itself (commitOwn). */
+  async announceHead (tip: ChainTip, blocks: Block[]): Promise<void> { await this.events.onNewHead(tip, blocks) }
+
   /** Fast path for a block this node just built on its head and already applied. */
   async commitOwn (block: Block, loc: BlockLocation, fx: BlockEffects): Promise<void> {
     await this.ledger.commitBlock(block, loc, fx, [this.marker(loc)])
     await this.checkEquivocation(makeEntry(block, loc, fx.tip))
   }
 
-  /** Make `target` the head: roll back to the common ancestor, then apply the new branch block by block. */
-  async switchTo (target: BlockIndexEntry): Promise<void> {
+  /**
+   * Make `target` the head: roll back to the common ancestor, then apply the new branch block by block. A switch
+   * that would roll back more than K blocks (the genesis' reorg bound) is refused and logged (Praos' k, Bitcoin
+   * Core's checkpoints): blocks that deep are final here.
+   */
+  async switchTo (target: BlockIndexEntry, enforceBound = true): Promise<void> {
     const path: BlockIndexEntry[] = []
     let e: BlockIndexEntry | undefined = target
     while (e !== undefined && !(await this.isCanonical(e))) {
@@ -193,6 +206,10 @@ export class Chain {
     }
     const forkHeight = e === undefined ? -1n : BigInt(e.height)
     const oldTip = this.ledger.tip
+    if (enforceBound && oldTip !== null && oldTip.height - forkHeight > this.ledger.params.reorgBound) {
+      this.log('reorg-refused', { to: target.hash, depth: oldTip.height - forkHeight, reorgBound: this.ledger.params.reorgBound })
+      return
+    }
     const orphaned: Transaction[] = []
     const rolledBack: BlockIndexEntry[] = []
     while (this.ledger.height > forkHeight) {
@@ -208,7 +225,7 @@ export class Chain {
       let fx: BlockEffects
       try {
         const pre = this.verified.get(step.hash)
-        fx = applyBlock(await this.ledger.view(touchedAddresses(block)), block, pre !== undefined && toHex(blockHash(block.header)) === step.hash ? pre : undefined)
+        fx = applyBlock(await this.ledger.view(touchedAddresses(block), touchedNodes(block)), block, pre !== undefined && toHex(blockHash(block.header)) === step.hash ? pre : undefined)
         this.verified.delete(step.hash)
       } catch (err) {
         if (!isEconumiError(err)) throw err
@@ -216,7 +233,7 @@ export class Chain {
         await this.ledger.putBlockEntry({ ...step, invalid: err.code })
         // restore the best remaining chain (the old one, unless something better is known)
         const best = await this.bestTip()
-        if (best !== null && best.hash !== toHex(this.ledger.tip?.hash ?? new Uint8Array())) await this.switchTo(best)
+        if (best !== null && best.hash !== toHex(this.ledger.tip?.hash ?? new Uint8Array())) await this.switchTo(best, false)
         await this.events.onOrphanedTxs(orphaned)
         return
       }

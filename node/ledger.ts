@@ -4,6 +4,7 @@
 // before or after the block, never in between.
 import { ClassicLevel } from 'classic-level'
 import { type Account, type AccountChange, type BlockEffects, type ChainTip, EMPTY_ACCOUNT, type LedgerView, genesisAccounts } from '../protocol/state.js'
+import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals } from '../protocol/weights.js'
 import type { Block } from '../protocol/block.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { fail } from '../protocol/errors.js'
@@ -18,17 +19,17 @@ export interface BlockIndexEntry extends BlockLocation {
   prevHash: string
   height: string
   epoch: string
-  /** Cumulative work up to and including this block. */
-  work: string
+  beacon: string
   ticket: string
-  cu: string
+  weight: string
+  total: string
   vrfOutput: string
   winner: string
   invalid?: string // the error code, once applying it failed
 }
 
 export function entryToTip (e: BlockIndexEntry): ChainTip {
-  return { hash: Buffer.from(e.hash, 'hex'), height: BigInt(e.height), epoch: BigInt(e.epoch), work: BigInt(e.work), score: { ticket: BigInt(e.ticket), cu: BigInt(e.cu), vrfOutput: Buffer.from(e.vrfOutput, 'hex') } }
+  return { hash: Buffer.from(e.hash, 'hex'), height: BigInt(e.height), epoch: BigInt(e.epoch), beacon: Buffer.from(e.beacon, 'hex'), score: { ticket: BigInt(e.ticket), weight: BigInt(e.weight), total: BigInt(e.total), vrfOutput: Buffer.from(e.vrfOutput, 'hex') } }
 }
 
 export function makeEntry (block: Block, location: BlockLocation, tip: ChainTip): BlockIndexEntry {
@@ -38,9 +39,10 @@ export function makeEntry (block: Block, location: BlockLocation, tip: ChainTip)
     prevHash: toHex(block.header.prevHash),
     height: tip.height.toString(),
     epoch: tip.epoch.toString(),
-    work: tip.work.toString(),
+    beacon: toHex(tip.beacon),
     ticket: tip.score.ticket.toString(),
-    cu: tip.score.cu.toString(),
+    weight: tip.score.weight.toString(),
+    total: tip.score.total.toString(),
     vrfOutput: toHex(tip.score.vrfOutput),
     winner: toHex(block.header.winner.nodeKey)
   }
@@ -53,19 +55,29 @@ type BatchOp = { type: 'put', key: string, value: string } | { type: 'del', key:
 const heightKey = (h: bigint): string => `height:${h.toString(16).padStart(16, '0')}`
 
 function tipToJson (t: ChainTip): string {
-  return JSON.stringify({ hash: toHex(t.hash), height: t.height.toString(), epoch: t.epoch.toString(), work: t.work.toString(), score: { ticket: t.score.ticket.toString(), cu: t.score.cu.toString(), vrfOutput: toHex(t.score.vrfOutput) } })
+  return JSON.stringify({ hash: toHex(t.hash), height: t.height.toString(), epoch: t.epoch.toString(), beacon: toHex(t.beacon), score: { ticket: t.score.ticket.toString(), weight: t.score.weight.toString(), total: t.score.total.toString(), vrfOutput: toHex(t.score.vrfOutput) } })
 }
 
 function tipFromJson (s: string): ChainTip {
   const j = JSON.parse(s)
-  return { hash: Buffer.from(j.hash, 'hex'), height: BigInt(j.height), epoch: BigInt(j.epoch), work: BigInt(j.work), score: { ticket: BigInt(j.score.ticket), cu: BigInt(j.score.cu), vrfOutput: Buffer.from(j.score.vrfOutput, 'hex') } }
+  return { hash: Buffer.from(j.hash, 'hex'), height: BigInt(j.height), epoch: BigInt(j.epoch), beacon: Buffer.from(j.beacon, 'hex'), score: { ticket: BigInt(j.score.ticket), weight: BigInt(j.score.weight), total: BigInt(j.score.total), vrfOutput: Buffer.from(j.score.vrfOutput, 'hex') } }
 }
 
 const accountToJson = (a: Account): string => JSON.stringify([a.balance.toString(), a.nonce.toString()])
 function accountFromJson (s: string): Account { const [b, n] = JSON.parse(s); return { balance: BigInt(b), nonce: BigInt(n) } }
 
+const bucketsToJson = (b: Array<[bigint, bigint]>): string[][] => b.map(([e, cu]) => [e.toString(), cu.toString()])
+const bucketsFromJson = (b: string[][]): Array<[bigint, bigint]> => b.map(([e, cu]) => [BigInt(e), BigInt(cu)])
+const nodeToJson = (n: NodeRecord): string => JSON.stringify({ last: n.lastReportEpoch.toString(), buckets: bucketsToJson(n.buckets), won: n.blocksWon.toString() })
+function nodeFromJson (s: string): NodeRecord { const j = JSON.parse(s); return { lastReportEpoch: BigInt(j.last), buckets: bucketsFromJson(j.buckets), blocksWon: BigInt(j.won) } }
+const totalsToJson = (t: WeightTotals): string => JSON.stringify(bucketsToJson(t.buckets))
+const totalsFromJson = (s: string): WeightTotals => ({ buckets: bucketsFromJson(JSON.parse(s)) })
+
 export class Ledger {
   private tipCache: ChainTip | null = null
+  private totalsCache: WeightTotals = EMPTY_TOTALS
+  // node records (weights and blocks won) are few next to accounts; cached the same way
+  private readonly nodeCache = new Map<string, NodeRecord>()
   // PERF: a read-through cache of accounts; every write goes through commitBlock, which updates it.
   private readonly accountCache = new Map<string, Account>()
   private static readonly CACHE_MAX = 200_000
@@ -93,6 +105,8 @@ export class Ledger {
     }
     const tip = await db.get('meta:tip')
     ledger.tipCache = tip === undefined ? null : tipFromJson(tip)
+    const totals = await db.get('meta:weights')
+    ledger.totalsCache = totals === undefined ? EMPTY_TOTALS : totalsFromJson(totals)
     return ledger
   }
 
@@ -113,6 +127,31 @@ export class Ledger {
     return acct
   }
 
+  get totals (): WeightTotals { return this.totalsCache }
+
+  async node (nodeKey: string): Promise<NodeRecord> {
+    const cached = this.nodeCache.get(nodeKey)
+    if (cached !== undefined) return cached
+    const v = await this.db.get(`node:${nodeKey}`)
+    const rec = v === undefined ? EMPTY_NODE_RECORD : nodeFromJson(v)
+    if (this.nodeCache.size >= Ledger.CACHE_MAX) this.nodeCache.clear()
+    this.nodeCache.set(nodeKey, rec)
+    return rec
+  }
+
+  async nodes (keys: Iterable<string>): Promise<Map<string, NodeRecord>> {
+    const out = new Map<string, NodeRecord>()
+    await Promise.all([...keys].map(async (k) => { out.set(k, await this.node(k)) }))
+    return out
+  }
+
+  /** Every node with a record (it led a block or reported work), for `econumi nodes`. */
+  async allNodes (): Promise<Array<{ nodeKey: string, record: NodeRecord }>> {
+    const out: Array<{ nodeKey: string, record: NodeRecord }> = []
+    for await (const [k, v] of this.db.iterator({ gte: 'node:', lt: 'node;' })) out.push({ nodeKey: k.slice(5), record: nodeFromJson(v) })
+    return out
+  }
+
   /** The cached account, if present; lets callers decide without yielding to the event loop. */
   accountCached (address: string): Account | undefined { return this.accountCache.get(address) }
 
@@ -123,23 +162,46 @@ export class Ledger {
     return accounts
   }
 
-  /** A synchronous view for applyBlock over these accounts, preloaded. */
-  async view (addresses: string[]): Promise<LedgerView> {
-    return this.viewOver(await this.accounts(addresses))
+  /** A synchronous view for applyBlock over these accounts and node records, preloaded. */
+  async view (addresses: string[], nodeKeys: string[]): Promise<LedgerView> {
+    return this.viewOver(await this.accounts(addresses), await this.nodes(nodeKeys))
   }
 
-  /** A view over accounts the caller preloaded (and may update between blocks), on `tip`. */
-  viewOver (accounts: Map<string, Account>, tip: ChainTip | null = this.tipCache): LedgerView {
+  /** A view over accounts and node records the caller preloaded (and may update between blocks), on `tip`. */
+  viewOver (accounts: Map<string, Account>, nodes: Map<string, NodeRecord>, tip: ChainTip | null = this.tipCache, totals: WeightTotals = this.totalsCache): LedgerView {
     return {
       params: this.params,
       genesis: this.genesis,
       tip,
+      totals,
       account: (a: string) => {
         const acct = accounts.get(a)
         if (acct === undefined) fail('E_INTERNAL', 'account was not preloaded', { address: a })
         return acct
+      },
+      node: (k: string) => {
+        const rec = nodes.get(k)
+        if (rec === undefined) fail('E_INTERNAL', 'node record was not preloaded', { node: k })
+        return rec
       }
     }
+  }
+
+  /**
+   * A view of the state before the tip block (the tip's undo record over the current state): for a leader that
+   * holds a better claim than the tip for the tip's own parent and epoch.
+   */
+  async viewBeforeTip (addresses: string[], nodeKeys: string[]): Promise<LedgerView> {
+    const tip = this.tipCache
+    if (tip === null) fail('E_LEDGER_EMPTY', 'no tip block')
+    const raw = await this.db.get(`undo:${toHex(tip.hash)}`)
+    if (raw === undefined) fail('E_LEDGER_UNDO', 'undo record missing', { hash: toHex(tip.hash) })
+    const undo = JSON.parse(raw) as { accounts: Record<string, string>, nodes: Record<string, string>, totals: string, tip: string | null }
+    const accounts = await this.accounts(addresses)
+    for (const a of addresses) if (undo.accounts[a] !== undefined) accounts.set(a, accountFromJson(undo.accounts[a]))
+    const nodes = await this.nodes(nodeKeys)
+    for (const k of nodeKeys) if (undo.nodes[k] !== undefined) nodes.set(k, nodeFromJson(undo.nodes[k]))
+    return this.viewOver(accounts, nodes, undo.tip === null ? null : tipFromJson(undo.tip), totalsFromJson(undo.totals))
   }
 
   /** Commit a block's effects, its index entries, its undo record and the mempool cleanup atomically. */
@@ -155,6 +217,7 @@ export class Ledger {
     if (items.length === 0) return
     const ops: BatchOp[] = [...extra]
     let prevTip = this.tipCache
+    let totals = this.totalsCache
     for (const { block, location, fx } of items) {
       const hash = toHex(fx.hash)
       const undo: Record<string, string> = {}
@@ -162,11 +225,17 @@ export class Ledger {
         ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(ch.after) })
         undo[addr] = accountToJson(ch.before)
       }
+      const undoNodes: Record<string, string> = {}
+      for (const [k, ch] of fx.nodes) {
+        ops.push({ type: 'put', key: `node:${k}`, value: nodeToJson(ch.after) })
+        undoNodes[k] = nodeToJson(ch.before)
+      }
+      totals = fx.totals.after
       const entry = makeEntry(block, location, fx.tip)
       const txids = fx.txids.map(toHex)
       ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
       ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
-      ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, tip: prevTip === null ? null : tipToJson(prevTip), txids }) })
+      ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, nodes: undoNodes, totals: totalsToJson(fx.totals.before), tip: prevTip === null ? null : tipToJson(prevTip), txids }) })
       txids.forEach((txid, index) => {
         ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
         ops.push({ type: 'del', key: `mempool:${txid}` })
@@ -174,9 +243,14 @@ export class Ledger {
       prevTip = fx.tip
     }
     ops.push({ type: 'put', key: 'meta:tip', value: tipToJson(prevTip!) })
+    ops.push({ type: 'put', key: 'meta:weights', value: totalsToJson(totals) })
     await this.db.batch(ops)
     this.tipCache = prevTip
-    for (const { fx } of items) for (const [addr, ch] of fx.accounts) this.accountCache.set(addr, ch.after)
+    this.totalsCache = totals
+    for (const { fx } of items) {
+      for (const [addr, ch] of fx.accounts) this.accountCache.set(addr, ch.after)
+      for (const [k, ch] of fx.nodes) this.nodeCache.set(k, ch.after)
+    }
   }
 
   /** Undo the tip block (for reorganisations). Returns the txids it contained. */
@@ -186,16 +260,20 @@ export class Ledger {
     const hash = toHex(tip.hash)
     const raw = await this.db.get(`undo:${hash}`)
     if (raw === undefined) fail('E_LEDGER_UNDO', 'undo record missing', { hash })
-    const undo = JSON.parse(raw) as { accounts: Record<string, string>, tip: string | null, txids: string[] }
+    const undo = JSON.parse(raw) as { accounts: Record<string, string>, nodes: Record<string, string>, totals: string, tip: string | null, txids: string[] }
     const ops: BatchOp[] = []
     for (const [addr, acct] of Object.entries(undo.accounts)) ops.push({ type: 'put', key: `acct:${addr}`, value: acct })
+    for (const [k, rec] of Object.entries(undo.nodes)) ops.push({ type: 'put', key: `node:${k}`, value: rec })
+    ops.push({ type: 'put', key: 'meta:weights', value: undo.totals })
     for (const id of undo.txids) ops.push({ type: 'del', key: `tx:${id}` })
     ops.push({ type: 'del', key: heightKey(tip.height) })
     ops.push({ type: 'del', key: `undo:${hash}` })
     ops.push(undo.tip === null ? { type: 'del', key: 'meta:tip' } : { type: 'put', key: 'meta:tip', value: undo.tip })
     await this.db.batch(ops)
     this.tipCache = undo.tip === null ? null : tipFromJson(undo.tip)
+    this.totalsCache = totalsFromJson(undo.totals)
     for (const [addr, acct] of Object.entries(undo.accounts)) this.accountCache.set(addr, accountFromJson(acct))
+    for (const [k, rec] of Object.entries(undo.nodes)) this.nodeCache.set(k, nodeFromJson(rec))
     return undo.txids
   }
 

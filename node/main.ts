@@ -6,7 +6,7 @@ import { parseAmount } from '../protocol/amount.js'
 import { decodeAddress } from '../protocol/address.js'
 import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
-import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
+import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson, withConsensusDefaults } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { loadRewardAddress, saveRewardAddress } from './identity.js'
@@ -83,7 +83,7 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
     return { params, created: false }
   }
   const epochMs = o.epochMs ?? DEFAULT_EPOCH_MS
-  const params = paramsFromJson(paramsToJson({
+  const params = paramsFromJson(paramsToJson(withConsensusDefaults({
     network: o.network ?? 'devnet',
     genesisTime: BigInt(now) - (BigInt(now) % epochMs),
     epochMs,
@@ -91,7 +91,7 @@ export function loadOrCreateGenesis (dataDir: string, o: { epochMs?: bigint, all
     minFee: DEFAULT_MIN_FEE,
     maxBlockTxs: DEFAULT_MAX_BLOCK_TXS,
     allocations: (o.allocations ?? []).map(parseAllocation)
-  }))
+  })))
   writeFileAtomicSync(path, JSON.stringify(paramsToJson(params), null, 2) + '\n', 0o644)
   return { params, created: true }
 }
@@ -124,6 +124,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
   const log = makeLogger(o.json)
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
+  if (o.devComputeUnits !== undefined && params.mode !== 'devnet') fail('E_UNATTESTED_CLAIMS', `--dev-compute-units declares unattested work, a devnet feature; network ${params.network} is a ${params.mode} network: attest Docker workloads with --attest instead`, { network: params.network, mode: params.mode })
   // --reward-address is remembered in the data dir, so a restart without it keeps paying the same address
   if (o.rewardAddress !== undefined) saveRewardAddress(o.dataDir, o.rewardAddress)
   const rewardAddress = o.rewardAddress ?? loadRewardAddress(o.dataDir) ?? undefined
@@ -221,7 +222,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     epochMs: params.epochMs,
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
-  if (attestation === null && o.devComputeUnits === undefined) {
+  if (attestation === null && o.devComputeUnits === undefined && params.mode === 'devnet') {
     log('warning', { code: 'W_NO_COMPUTE_UNITS', message: 'this node has no compute units, so it can never produce a block: start it with --attest to attest this engine\'s Docker workloads (plugin enabled), or on a devnet with --dev-compute-units N' })
   }
   if (o.onReady !== undefined) {

@@ -1,5 +1,5 @@
 // The peer network: Hyperswarm on one topic per network (derived from the genesis hash), one Corestore
-// replication stream per connection, and the `econumi/1` protomux channel for hello, transactions,
+// replication stream per connection, and the `econumi/2` protomux channel for hello, transactions,
 // lottery claims and tip announcements. Peers are authenticated by their node key: the swarm's Noise
 // key pair IS the node identity key.
 import { createSocket } from 'node:dgram'
@@ -164,7 +164,7 @@ export class Network extends EventEmitter {
     const mux = Protomux.from(conn)
     let peer: Peer | null = null
     const channel = mux.createChannel({
-      protocol: 'econumi/1',
+      protocol: 'econumi/2',
       id: this.topic,
       onclose: () => {
         if (peer !== null && this.peers.get(id) === peer) { this.peers.delete(id); this.handler.onPeerGone(peer) }

@@ -1,4 +1,4 @@
-// Stateless checks on worker threads: blocks (signature, claims, VRF proofs, every transaction's signature),
+// Stateless checks on worker threads: blocks (signature, leader VRF proof, reports, every transaction's signature),
 // so that a syncing node verifies on other cores while the main thread downloads and commits and a full
 // block does not stall the event loop, and transactions (signature, fee), so that mempool admission is not
 // bound to one core's Ed25519 rate. The checks are the pure ones from protocol/ (verifyBlock,
@@ -38,7 +38,7 @@ export interface CheckFailure { code: string, message: string }
 /** A block request checks everything but, when `transactions` is false, checkTransaction on each transaction. */
 export type VerifyRequest = { id: number, kind: 'block', bytes: Uint8Array, transactions: boolean } | { id: number, kind: 'txs', txs: Uint8Array[] }
 export type VerifyReply =
-  | { id: number, kind: 'block', ok: true, winnerIndex: number, vrfOutput: Uint8Array, ticket: bigint, work: bigint, txids: Uint8Array } // txids: HASH_LENGTH bytes each, in one buffer
+  | { id: number, kind: 'block', ok: true, vrfOutput: Uint8Array, ticket: bigint, txids: Uint8Array } // txids: HASH_LENGTH bytes each, in one buffer
   | ({ id: number, kind: 'block', ok: false } & CheckFailure)
   | { id: number, kind: 'txs', results: Array<CheckFailure | null> }
   | { kind: 'ready' }
@@ -173,12 +173,11 @@ export class VerifyPool {
     if (p === undefined) return
     this.pending.delete(r.id)
     if (!r.ok) { p.resolve(new EconumiError(r.code, r.message)); return }
-    const claim = p.block.claims[r.winnerIndex]
-    if (claim === undefined) { p.reject(new Error('verify worker named no winning claim')); return }
+    const claim = p.block.header.winner
     const txids = r.txids.length === p.block.txs.length * HASH_LENGTH
       ? p.block.txs.map((_, i) => r.txids.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH))
       : undefined // applyBlock hashes them itself
-    p.resolve({ winner: { claim, vrfOutput: r.vrfOutput, ticket: r.ticket, cu: claim.cu }, work: r.work, txids })
+    p.resolve({ winner: { claim, vrfOutput: r.vrfOutput, ticket: r.ticket }, txids })
   }
 
   private checkPendingInline (err: Error): void {

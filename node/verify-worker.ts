@@ -28,7 +28,7 @@ function reply (req: VerifyRequest): VerifyReply {
     if (isEconumiError(v)) return { id: req.id, kind: 'block', ok: false, ...failure(v) }
     const txids = new Uint8Array(v.txids === undefined ? 0 : HASH_LENGTH * v.txids.length)
     v.txids?.forEach((id, i) => txids.set(id, i * HASH_LENGTH))
-    return { id: req.id, kind: 'block', ok: true, winnerIndex: block.claims.indexOf(v.winner.claim), vrfOutput: v.winner.vrfOutput, ticket: v.winner.ticket, work: v.work, txids }
+    return { id: req.id, kind: 'block', ok: true, vrfOutput: v.winner.vrfOutput, ticket: v.winner.ticket, txids }
   } catch (err) {
     return { id: req.id, kind: 'block', ok: false, ...failure(err) }
   }

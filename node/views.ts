@@ -17,8 +17,8 @@ export function blockToJson (b: Block): Record<string, unknown> {
     time: h.time.toString(),
     miner: encodeAddress(h.miner),
     coinbase: b.coinbase.toString(),
-    winner: { nodeId: toHex(h.winner.nodeKey), cu: h.winner.cu.toString() },
-    claims: b.claims.length,
+    winner: { nodeId: toHex(h.winner.nodeKey), weight: h.weight.toString(), totalWeight: h.totalWeight.toString() },
+    reports: b.reports.map((r) => ({ nodeId: toHex(r.nodeKey), epoch: r.epoch.toString(), cu: r.cu.toString(), evidenceRoot: toHex(r.evidenceRoot) })),
     txs: b.txs.map((tx) => ({
       txid: toHex(transactionId(tx)),
       from: senderAddress(tx),

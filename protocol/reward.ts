@@ -19,3 +19,24 @@ export function totalIssuance (): bigint {
   for (let era = 0n; era < MAX_HALVINGS; era++) total += blockReward(era * HALVING_INTERVAL) * HALVING_INTERVAL
   return total
 }
+
+/** The total supply: allocations plus all issuance stay within it (Bitcoin's 21M, in base units). */
+export const MAX_SUPPLY = 21_000_000n * COIN
+
+/** Block rewards paid before `height` (heights 0 … height-1), in closed form per halving era. */
+export function issuedBefore (height: bigint): bigint {
+  let total = 0n
+  for (let era = 0n; era < MAX_HALVINGS && era * HALVING_INTERVAL < height; era++) {
+    const start = era * HALVING_INTERVAL
+    const end = height < start + HALVING_INTERVAL ? height : start + HALVING_INTERVAL
+    total += (INITIAL_REWARD >> era) * (end - start)
+  }
+  return total
+}
+
+/** The reward at `height` on a network that allocated `allocated` at genesis: never past MAX_SUPPLY. */
+export function cappedBlockReward (height: bigint, allocated: bigint): bigint {
+  const r = blockReward(height)
+  const room = MAX_SUPPLY - allocated - issuedBefore(height)
+  return room <= 0n ? 0n : r < room ? r : room
+}

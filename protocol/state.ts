@@ -1,26 +1,29 @@
-// The state transition: applyBlock(state, block) → effects. Pure: the caller supplies the accounts a
-// block touches (see `touchedAddresses`) and persists the returned effects however it likes.
+// The state transition: applyBlock(state, block) → effects. Pure: the caller supplies the accounts and node
+// records a block touches (see `touchedAddresses`, `touchedNodes`) and persists the returned effects however it
+// likes. verifyBlock holds the stateless checks (run on worker threads); applyBlock the contextual ones.
 import { encodeAddress } from './address.js'
-import { type Block, blockHash, computeClaimRoot, txRootOfIds, verifyBlockSignature } from './block.js'
-import { type ScoredClaim, claimHash, compareClaims, scoreClaim } from './claim.js'
+import { type Block, blockHash, computeReportRoot, txRootOfIds, verifyBlockSignature } from './block.js'
+import { type ScoredClaim, nextBeacon, scoreClaim } from './claim.js'
 import { equalBytes, toHex } from './encoding.js'
 import { fail } from './errors.js'
 import { type NetworkParams, epochStart } from './params.js'
-import { blockReward } from './reward.js'
+import { MAX_BLOCK_REPORTS, checkReportSignature, isUnattested } from './report.js'
+import { cappedBlockReward } from './reward.js'
 import { checkTransaction, senderAddress, transactionId } from './transaction.js'
+import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals, addToBuckets, isAdmitted, isEligible, leaderWeight, reportCap, weightRange } from './weights.js'
 
 export interface Account { balance: bigint, nonce: bigint }
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n })
 
-/** The lottery values of a block's winner: fork choice breaks weight ties with them. */
-export interface WinnerScore { ticket: bigint, cu: bigint, vrfOutput: Uint8Array }
+/** The lottery values of a block's leader: fork choice breaks ties with ticket·W/w (lower wins). */
+export interface WinnerScore { ticket: bigint, weight: bigint, total: bigint, vrfOutput: Uint8Array }
 
 export interface ChainTip {
   hash: Uint8Array
   height: bigint
   epoch: bigint
-  /** Cumulative compute units of every claim in every block up to here: the chain's weight. */
-  work: bigint
+  /** beacon(B) = H(beacon(parent) ‖ leader's VRF output): the next epoch's lottery input. */
+  beacon: Uint8Array
   score: WinnerScore
 }
 
@@ -30,14 +33,19 @@ export interface LedgerView {
   /** null before the first block. */
   readonly tip: ChainTip | null
   account: (address: string) => Account
+  node: (nodeKey: string) => NodeRecord
+  readonly totals: WeightTotals
 }
 
 export interface AccountChange { before: Account, after: Account }
+export interface NodeChange { before: NodeRecord, after: NodeRecord }
 
 export interface BlockEffects {
   hash: Uint8Array
   tip: ChainTip
   accounts: Map<string, AccountChange>
+  nodes: Map<string, NodeChange>
+  totals: { before: WeightTotals, after: WeightTotals }
   reward: bigint
   fees: bigint
   txids: Uint8Array[]
@@ -52,40 +60,22 @@ export function touchedAddresses (block: Block): string[] {
   return [...set]
 }
 
-/** Verify the claims of a block; returns the winner's scored claim and the block's weight. */
-export function verifyClaims (params: NetworkParams, genesis: Uint8Array, block: Block): { winner: ScoredClaim, work: bigint } {
-  const h = block.header
-  if (block.claims.length === 0) fail('E_BLOCK_CLAIMS', 'block carries no claims', { height: h.height })
-  if (!equalBytes(computeClaimRoot(block.claims), h.claimRoot)) fail('E_BLOCK_CLAIM_ROOT', 'claim root does not match the claims', { height: h.height })
-  const seen = new Set<string>()
-  let best: ScoredClaim | null = null
-  let work = 0n
-  const winnerHash = toHex(claimHash(h.winner))
-  let winnerIncluded = false
-  for (const c of block.claims) {
-    const node = toHex(c.nodeKey)
-    if (seen.has(node)) fail('E_BLOCK_DUPLICATE_CLAIM', 'two claims from one node in a block', { height: h.height, node })
-    seen.add(node)
-    if (c.epoch !== h.epoch || !equalBytes(c.prevHash, h.prevHash)) fail('E_CLAIM_CONTEXT', 'claim is for another epoch or parent', { height: h.height, node, claimEpoch: c.epoch, blockEpoch: h.epoch })
-    const scored = scoreClaim(c, genesis, params.maxClaimCu)
-    work += scored.cu
-    if (best === null || compareClaims(scored, best) < 0) best = scored
-    if (toHex(claimHash(c)) === winnerHash) winnerIncluded = true
-  }
-  if (!winnerIncluded) fail('E_BLOCK_WINNER', 'winner claim is not among the block claims', { height: h.height })
-  if (best === null || toHex(claimHash(best.claim)) !== winnerHash) fail('E_BLOCK_WINNER', 'winner claim does not hold the lowest lottery score', { height: h.height, winner: toHex(h.winner.nodeKey), best: best === null ? '' : toHex(best.claim.nodeKey) })
-  return { winner: best, work }
+/** Node records applyBlock reads: the leader's and each reporter's. */
+export function touchedNodes (block: Block): string[] {
+  const set = new Set<string>([toHex(block.header.winner.nodeKey)])
+  for (const r of block.reports) set.add(toHex(r.nodeKey))
+  return [...set]
 }
 
 /**
- * What `verifyBlock` found for a block: the winner's scored claim, the block's weight and, unless a holder
- * dropped them to save memory, the transaction ids in block order (applyBlock then does not hash again).
+ * What `verifyBlock` found for a block: the leader's scored claim and, unless a holder dropped them to save
+ * memory, the transaction ids in block order (applyBlock then does not hash again).
  */
-export interface VerifiedBlock { winner: ScoredClaim, work: bigint, txids?: Uint8Array[] }
+export interface VerifiedBlock { winner: ScoredClaim, txids?: Uint8Array[] }
 
 /**
- * Every check of a block that needs no ledger: the transaction count, the winner's signature, the claims
- * and their VRF proofs, the transaction root, and each transaction on its own (amounts, fee, signature).
+ * Every check of a block that needs no ledger: counts, the leader's signature and VRF proof, the report root and
+ * each report's signature, the transaction root, and each transaction on its own (amounts, fee, signature).
  * It is most of a block's CPU (one Ed25519 verification per transaction), so nodes run it on worker threads.
  */
 export function verifyBlock (params: NetworkParams, genesis: Uint8Array, block: Block): VerifiedBlock {
@@ -101,11 +91,25 @@ export function verifyBlock (params: NetworkParams, genesis: Uint8Array, block: 
 export function verifyBlockExceptTransactions (params: NetworkParams, genesis: Uint8Array, block: Block): VerifiedBlock {
   const h = block.header
   if (block.txs.length > params.maxBlockTxs) fail('E_BLOCK_TOO_MANY_TXS', 'block has more transactions than allowed', { height: h.height, count: block.txs.length, max: params.maxBlockTxs })
+  if (block.reports.length > MAX_BLOCK_REPORTS) fail('E_BLOCK_TOO_MANY_REPORTS', 'block has more work reports than allowed', { height: h.height, count: block.reports.length })
+  if (h.winner.epoch !== h.epoch) fail('E_CLAIM_CONTEXT', 'leader claim is for another epoch', { height: h.height, claimEpoch: h.winner.epoch, blockEpoch: h.epoch })
   if (!verifyBlockSignature(block, genesis)) fail('E_BLOCK_SIGNATURE', 'block signature does not verify', { height: h.height })
-  const { winner, work } = verifyClaims(params, genesis, block)
+  if (h.weight <= 0n || h.totalWeight < h.weight) fail('E_BLOCK_WEIGHT', 'block weight must be positive and at most the total', { height: h.height, weight: h.weight, totalWeight: h.totalWeight })
+  const winner = scoreClaim(h.winner)
+  // the stated weights are checked against the ledger in applyBlock; a ticket above them fails here already
+  if (!isEligible(winner.ticket, { weight: h.weight, total: h.totalWeight, bootstrap: false }, params.tauMilli)) fail('E_LEADER_NOT_ELIGIBLE', 'leader ticket is above τ·w/W for the weights the block states', { height: h.height, epoch: h.epoch })
+  if (!equalBytes(computeReportRoot(block.reports), h.reportRoot)) fail('E_BLOCK_REPORT_ROOT', 'report root does not match the reports', { height: h.height })
+  for (const r of block.reports) checkReportSignature(r, genesis)
   const txids = block.txs.map(transactionId)
   if (!equalBytes(txRootOfIds(h.height, h.miner, block.coinbase, txids), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
-  return { winner, work, txids }
+  return { winner, txids }
+}
+
+/** Sum of the genesis allocations (issuance stops where allocations plus rewards reach MAX_SUPPLY). */
+export function allocated (params: NetworkParams): bigint {
+  let s = 0n
+  for (const a of params.allocations) s += a.amount
+  return s
 }
 
 /**
@@ -122,7 +126,38 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   if (tip !== null && h.epoch <= tip.epoch) fail('E_BLOCK_EPOCH', 'block epoch must be after its parent\'s', { height: h.height, epoch: h.epoch, parentEpoch: tip.epoch })
   const start = epochStart(params, h.epoch)
   if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { height: h.height, time: h.time, epoch: h.epoch })
-  const { winner, work, txids: knownIds } = verified ?? verifyBlock(params, genesis, block)
+  const parentBeacon = tip?.beacon ?? genesis
+  if (!equalBytes(h.winner.beacon, parentBeacon)) fail('E_BLOCK_BEACON', 'leader claim is not on the parent\'s beacon', { height: h.height })
+  const { winner, txids: knownIds } = verified ?? verifyBlock(params, genesis, block)
+
+  // leader: admitted, and its ticket under τ·w/W with the weights of the parent's state
+  const leader = toHex(h.winner.nodeKey)
+  if (!isAdmitted(params, leader)) fail('E_LEADER_NOT_ADMITTED', 'block leader is not an admitted node of this network', { height: h.height, node: leader })
+  const nodes = new Map<string, NodeChange>()
+  const getNode = (k: string): NodeRecord => nodes.get(k)?.after ?? state.node(k)
+  const putNode = (k: string, after: NodeRecord): void => { nodes.set(k, { before: nodes.get(k)?.before ?? state.node(k), after }) }
+  const lw = leaderWeight(params, leader, h.epoch, getNode(leader), state.totals)
+  if (h.weight !== lw.weight || h.totalWeight !== lw.total) fail('E_BLOCK_WEIGHT', 'block states another leader weight than the parent\'s state gives', { height: h.height, node: leader, weight: h.weight, expected: lw.weight, totalWeight: h.totalWeight, expectedTotal: lw.total })
+  if (!isEligible(winner.ticket, lw, params.tauMilli)) fail('E_LEADER_NOT_ELIGIBLE', 'leader ticket is above τ·w/W for this epoch', { height: h.height, node: leader, epoch: h.epoch, weight: lw.weight, total: lw.total })
+
+  // work reports: admitted, attested (but on a devnet), finished at least two epochs ago, not stale, one per
+  // epoch and node in increasing order (no overlaps), within the node's capacity
+  const keepFrom = weightRange(params, h.epoch)[0]
+  let totals = state.totals
+  for (const r of block.reports) {
+    const node = toHex(r.nodeKey)
+    if (!isAdmitted(params, node)) fail('E_REPORT_NOT_ADMITTED', 'work report from a node that is not admitted', { height: h.height, node })
+    if (params.mode !== 'devnet' && isUnattested(r)) fail('E_UNATTESTED_CLAIMS', `unattested work reports are a devnet feature; this is a ${params.mode} network`, { height: h.height, node })
+    if (r.epoch > h.epoch - 2n || r.epoch < h.epoch - 2n - params.weightWindow) fail('E_REPORT_EPOCH', 'work report epoch must end two epochs before the block and not be older than the weight window', { height: h.height, node, reportEpoch: r.epoch, blockEpoch: h.epoch })
+    const rec = getNode(node)
+    if (r.epoch <= rec.lastReportEpoch) fail('E_REPORT_OVERLAP', 'work report overlaps one already on chain', { height: h.height, node, reportEpoch: r.epoch, last: rec.lastReportEpoch })
+    const cap = reportCap(params, node)
+    if (r.cu > cap) fail('E_REPORT_CAPACITY', 'work report claims more than the node\'s capacity for one epoch', { height: h.height, node, cu: r.cu, cap })
+    putNode(node, { ...rec, lastReportEpoch: r.epoch, buckets: addToBuckets(rec.buckets, h.epoch, r.cu, keepFrom) })
+    totals = { buckets: addToBuckets(totals.buckets, h.epoch, r.cu, keepFrom) }
+  }
+  const led = getNode(leader)
+  putNode(leader, { ...led, blocksWon: led.blocksWon + 1n })
 
   const accounts = new Map<string, AccountChange>()
   const get = (addr: string): Account => accounts.get(addr)?.after ?? state.account(addr)
@@ -152,7 +187,7 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
     txids.push(id)
   }
 
-  const reward = blockReward(h.height)
+  const reward = cappedBlockReward(h.height, allocated(params))
   if (block.coinbase !== reward + fees) fail('E_BLOCK_COINBASE', 'coinbase must equal reward plus fees', { height: h.height, coinbase: block.coinbase, reward, fees })
   const miner = encodeAddress(h.miner)
   const m = get(miner)
@@ -161,8 +196,10 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   const hash = blockHash(h)
   return {
     hash,
-    tip: { hash, height: h.height, epoch: h.epoch, work: (tip?.work ?? 0n) + work, score: { ticket: winner.ticket, cu: winner.cu, vrfOutput: winner.vrfOutput } },
+    tip: { hash, height: h.height, epoch: h.epoch, beacon: nextBeacon(parentBeacon, winner.vrfOutput), score: { ticket: winner.ticket, weight: lw.weight, total: lw.total, vrfOutput: winner.vrfOutput } },
     accounts,
+    nodes,
+    totals: { before: state.totals, after: totals },
     reward,
     fees,
     txids
@@ -180,7 +217,9 @@ export class MemoryState implements LedgerView {
     readonly params: NetworkParams,
     readonly genesis: Uint8Array,
     readonly tip: ChainTip | null,
-    private readonly accounts: ReadonlyMap<string, Account>
+    private readonly accounts: ReadonlyMap<string, Account>,
+    private readonly nodes: ReadonlyMap<string, NodeRecord> = new Map(),
+    readonly totals: WeightTotals = EMPTY_TOTALS
   ) {}
 
   static genesisState (params: NetworkParams, genesis: Uint8Array): MemoryState {
@@ -188,12 +227,15 @@ export class MemoryState implements LedgerView {
   }
 
   account (address: string): Account { return this.accounts.get(address) ?? EMPTY_ACCOUNT }
+  node (nodeKey: string): NodeRecord { return this.nodes.get(nodeKey) ?? EMPTY_NODE_RECORD }
 
   apply (block: Block): MemoryState {
     const fx = applyBlock(this, block)
     const next = new Map(this.accounts)
     for (const [addr, ch] of fx.accounts) next.set(addr, ch.after)
-    return new MemoryState(this.params, this.genesis, fx.tip, next)
+    const nodes = new Map(this.nodes)
+    for (const [k, ch] of fx.nodes) nodes.set(k, ch.after)
+    return new MemoryState(this.params, this.genesis, fx.tip, next, nodes, fx.totals.after)
   }
 
   totalBalance (): bigint { let s = 0n; for (const a of this.accounts.values()) s += a.balance; return s }

@@ -1,17 +1,18 @@
-// Peer messages on the `econumi/1` protomux channel. One frame = type byte ‖ payload; every decoder
+// Peer messages on the `econumi/2` protomux channel. One frame = type byte ‖ payload; every decoder
 // checks exact sizes so garbage is rejected before it reaches the chain.
-import { CLAIM_LENGTH, type Claim, decodeClaim, encodeClaim } from './claim.js'
 import { Reader, Writer } from './encoding.js'
 import { fail } from './errors.js'
 import { HASH_LENGTH } from './hash.js'
+import { REPORT_LENGTH, type WorkReport, decodeReport, encodeReport } from './report.js'
 import { TX_LENGTH } from './transaction.js'
 
-export const WIRE_VERSION = 1
+export const WIRE_VERSION = 2
 export const MAX_FRAME_BYTES = 4096
 
 export const MSG_HELLO = 1
 export const MSG_TX = 2
-export const MSG_CLAIM = 3
+/** A work report for the next block producers to include (claims no longer travel alone: a leader's is in its block). */
+export const MSG_REPORT = 3
 export const MSG_TIP = 4
 export const MSG_CORES = 5
 export const MAX_CORES_PER_MESSAGE = 64
@@ -26,27 +27,28 @@ export const IMAGE_REFERENCE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9-]+)
 
 export function isImageReference (s: string): boolean { return s.length <= 200 && IMAGE_REFERENCE.test(s) }
 
-export interface TipAnnouncement { height: bigint, hash: Uint8Array, work: bigint }
+/** What a peer says its head is: shown as sync progress, never acted on until its blocks are verified. */
+export interface TipAnnouncement { height: bigint, hash: Uint8Array }
 export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
 
 export type WireMessage =
   | { type: typeof MSG_HELLO, hello: Hello }
   | { type: typeof MSG_TX, tx: Uint8Array }
-  | { type: typeof MSG_CLAIM, claim: Claim }
+  | { type: typeof MSG_REPORT, report: WorkReport }
   | { type: typeof MSG_TIP, tip: TipAnnouncement }
   | { type: typeof MSG_CORES, cores: Uint8Array[] }
   | { type: typeof MSG_IMAGES, images: string[] }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
   if (tip === null) return w.u8(0)
-  return w.u8(1).u64(tip.height).fixed(tip.hash, HASH_LENGTH).u64(tip.work)
+  return w.u8(1).u64(tip.height).fixed(tip.hash, HASH_LENGTH)
 }
 
 function readTip (r: Reader): TipAnnouncement | null {
   const present = r.u8()
   if (present === 0) return null
   if (present !== 1) fail('E_WIRE_BAD', 'bad tip flag', { flag: present })
-  return { height: r.u64(), hash: r.fixed(HASH_LENGTH), work: r.u64() }
+  return { height: r.u64(), hash: r.fixed(HASH_LENGTH) }
 }
 
 export function encodeMessage (m: WireMessage): Uint8Array {
@@ -54,7 +56,7 @@ export function encodeMessage (m: WireMessage): Uint8Array {
   switch (m.type) {
     case MSG_HELLO: writeTip(w.fixed(m.hello.genesis, HASH_LENGTH).fixed(m.hello.blocksCore, 32).fixed(m.hello.recordsCore, 32), m.hello.tip); break
     case MSG_TX: w.fixed(m.tx, TX_LENGTH); break
-    case MSG_CLAIM: w.fixed(encodeClaim(m.claim), CLAIM_LENGTH); break
+    case MSG_REPORT: w.fixed(encodeReport(m.report), REPORT_LENGTH); break
     case MSG_TIP: writeTip(w, m.tip); break
     case MSG_IMAGES:
       w.u32(m.images.length)
@@ -79,7 +81,7 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
   switch (type) {
     case MSG_HELLO: m = { type, hello: { genesis: r.fixed(HASH_LENGTH), blocksCore: r.fixed(32), recordsCore: r.fixed(32), tip: readTip(r) } }; break
     case MSG_TX: m = { type, tx: r.fixed(TX_LENGTH) }; break
-    case MSG_CLAIM: m = { type, claim: decodeClaim(r.fixed(CLAIM_LENGTH)) }; break
+    case MSG_REPORT: m = { type, report: decodeReport(r.fixed(REPORT_LENGTH)) }; break
     case MSG_TIP: {
       const tip = readTip(r)
       if (tip === null) fail('E_WIRE_BAD', 'tip announcement without a tip')

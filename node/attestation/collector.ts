@@ -801,7 +801,7 @@ export async function startAttestation (node: EconumiNode, opts: AttestationOpti
     throw err
   }
   return {
-    computeUnits: { computeUnitsFor: async (epoch) => await c.computeUnitsFor(epoch) },
+    computeUnits: { attested: true, computeUnitsFor: async (epoch) => await c.computeUnitsFor(epoch) },
     close: async () => { await c.close() },
     status: () => c.status(),
     extend: (app) => {

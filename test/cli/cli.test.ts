@@ -202,7 +202,7 @@ const GENESIS = randomBytes(32)
 const MIN_FEE = 1000n
 
 function blockJson (height: number): Record<string, unknown> {
-  return { hash: height.toString(16).padStart(64, '0'), height: String(height), prevHash: (height - 1).toString(16).padStart(64, '0'), epoch: String(height + 10), time: String(1_700_000_000_000 + height * 1000), miner: SOMEONE, coinbase: '5000000000', winner: { nodeId: 'ab'.repeat(32), cu: '10' }, claims: 1, txs: [] }
+  return { hash: height.toString(16).padStart(64, '0'), height: String(height), prevHash: (height - 1).toString(16).padStart(64, '0'), epoch: String(height + 10), time: String(1_700_000_000_000 + height * 1000), miner: SOMEONE, coinbase: '5000000000', winner: { nodeId: 'ab'.repeat(32), weight: '10', totalWeight: '20' }, reports: [], txs: [] }
 }
 
 async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: string, blocks?: number } = {}): Promise<FakeNode> {

@@ -175,6 +175,9 @@ t.test('operator: container mode start -> stop -> start, five times, with the lo
     t.match(JSON.parse(stop.stdout), { stopped: true, container, forced: false }, `stop ${i + 1}: the node exited by itself`)
     t.ok(Date.now() - began < 15_000, `stop ${i + 1} took ${Date.now() - began} ms`)
     t.equal(run(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'false', `stop ${i + 1}: the container has exited when econumi stop returns`)
+    const logs = run(['logs', container])
+    t.match(logs.stdout, /"event":"stopped"/, `stop ${i + 1}: the node logged stopped`)
+    t.notMatch(logs.stdout, /exit-forced/, `stop ${i + 1}: and nothing held its process open afterwards`)
   }
   t.ok(height >= 1, `blocks were produced across the restarts (height ${height})`)
 })

@@ -10,10 +10,11 @@ export async function buildChain (dataDir: string, genesisFile: string, blocks: 
   let epoch = 1n
   const node = await EconumiNode.open({ dataDir, params, computeUnits: new FixedComputeUnits(10n), now: () => Number(epochStart(params, epoch)) + 1 })
   try {
-    for (let i = 0; i < blocks; i++, epoch++) {
+    for (let i = 0; i < blocks; epoch++) {
       const b = await node.produce(epoch)
-      if (b === null) throw new Error(`no block at epoch ${epoch}`)
+      if (b === null) { if (epoch > BigInt(blocks) * 10n) throw new Error(`no block at epoch ${epoch}`); continue } // not a leader this epoch
       if (onProgress !== undefined && i % 500 === 0) onProgress(i)
+      i++
     }
     return { tipHash: Buffer.from(node.ledger.tip!.hash).toString('hex') }
   } finally {

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { COIN } from '../../protocol/amount.js'
 import { isEconumiError } from '../../protocol/errors.js'
 import { genesisHash } from '../../protocol/params.js'
-import { applyBlock, touchedAddresses } from '../../protocol/state.js'
+import { applyBlock, touchedAddresses, touchedNodes } from '../../protocol/state.js'
 import { encodeTransaction } from '../../protocol/transaction.js'
 import { Ledger } from '../../node/ledger.js'
 import { Mempool } from '../../node/mempool.js'
@@ -35,7 +35,7 @@ t.test('nonces and balances count pending transactions, and not the ones a block
 
   // a block takes nonces 0 and 1; prune() has not run yet, so the mempool still holds them (stale)
   const block = makeBlock(genesisState(params), [a[0], a[1]])
-  const fx = applyBlock(await ledger.view(touchedAddresses(block)), block)
+  const fx = applyBlock(await ledger.view(touchedAddresses(block), touchedNodes(block)), block)
   await ledger.commitBlock(block, { core: 'test', seq: 0 }, fx)
   const bobNow = await ledger.account(addr(bob))
   t.equal(bobNow.nonce, 2n)

@@ -92,7 +92,7 @@ t.test('two blocks won by one node in one epoch are kept as equivocation evidenc
   t.ok(first)
   // the same node signs a second, different block for the same epoch and parent
   const { buildBlock, encodeBlock } = await import('../../protocol/block.js')
-  const twin = buildBlock({ ...first!.header, time: first!.header.time + 1n, claims: first!.claims, coinbase: first!.coinbase, txs: [] }, node.identity.signer, g)
+  const twin = buildBlock({ ...first!.header, time: first!.header.time + 1n, reports: first!.reports, coinbase: first!.coinbase, txs: [] }, node.identity.signer, g)
   const seq = await node.store.appendRecord(encodeBlock(twin)) // any core position will do for the index
   await node.chain.addBlock(twin, { core: node.store.records.key.toString('hex'), seq })
   const evidence = await node.ledger.listEvidence()

@@ -1,6 +1,7 @@
 // The verification pool on real worker threads (the compiled worker from `npm run build`): block and
 // transaction checks agree with the inline checks, failures keep their codes, results keep submission order.
 import t from 'tap'
+import { makeReport } from '../../protocol/report.js'
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,12 +25,12 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   t.ok(pool.threaded)
   const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
   const badSig = { ...good, signature: Uint8Array.from(good.signature).fill(7, 0, 8) }
-  const badClaimRoot = { ...good, claims: [{ ...good.claims[0], cu: 5n }] } // claims no longer match the signed header's root
+  const badReportRoot = { ...good, reports: [makeReport(alice, g, 0n, 5n)] } // reports no longer match the signed header's root
   const badTx = tx(alice, carol, 5n, 0n, g)
   badTx.signature[5] ^= 1
   const badTxBlock = makeBlock(genesisState(params), [badTx]) // signed by its winner: only the transaction is wrong
   const badTxRoot = { ...good, coinbase: good.coinbase + 1n } // the body no longer matches the signed header's root
-  const blocks = [good, badSig, badClaimRoot, good, badTxBlock, badTxRoot]
+  const blocks = [good, badSig, badReportRoot, good, badTxBlock, badTxRoot]
   const verdicts = await Promise.all(blocks.map(async (b) => await pool.verify(b, encodeBlock(b))))
   for (let i = 0; i < blocks.length; i++) {
     const inline = verifyInline(params, g, blocks[i])
@@ -40,16 +41,15 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
     } else {
       t.notOk(isEconumiError(v), `block ${i} accepted on a worker too`)
       if (!isEconumiError(v)) {
-        t.equal(v.work, inline.work)
         t.equal(v.winner.ticket, inline.winner.ticket)
         t.same(v.winner.vrfOutput, inline.winner.vrfOutput)
         t.same(v.txids, inline.txids, 'transaction ids from the worker')
-        t.equal(v.winner.claim, blocks[i].claims[0], 'winner is the block\'s own claim object')
+        t.equal(v.winner.claim, blocks[i].header.winner, 'winner is the block\'s own claim object')
       }
     }
   }
   t.match((verdicts[1] as Error & { code: string }).code, 'E_BLOCK_SIGNATURE')
-  t.match((verdicts[2] as Error & { code: string }).code, 'E_BLOCK_CLAIM_ROOT')
+  t.match((verdicts[2] as Error & { code: string }).code, 'E_BLOCK_REPORT_ROOT')
   t.match((verdicts[4] as Error & { code: string }).code, 'E_TX_SIGNATURE', 'every transaction signature is checked on the worker')
   t.match((verdicts[5] as Error & { code: string }).code, 'E_BLOCK_TX_ROOT')
 })
@@ -74,7 +74,6 @@ t.test('a block with many transactions: checked across the workers, the same ver
   const v = verdicts[0]
   const inline = verifyInline(params, g, good)
   if (!isEconumiError(v) && !isEconumiError(inline)) {
-    t.equal(v.work, inline.work)
     t.equal(v.winner.ticket, inline.winner.ticket)
     t.same(v.txids, inline.txids, 'the transaction ids come back from the worker')
   }
@@ -189,7 +188,7 @@ t.test('a process that only awaits the workers stays alive until they answer (an
     const bytes = Buffer.from(process.env.BLOCK, 'hex')
     const pool = new VerifyPool(params, genesis, 2)
     const verdict = await pool.verify(decodeBlock(bytes), bytes)
-    console.log(verdict instanceof Error ? 'rejected ' + verdict.code : 'verified work=' + verdict.work)
+    console.log(verdict instanceof Error ? 'rejected ' + verdict.code : 'verified ticket=' + verdict.winner.ticket)
   `)
   const env = {
     ...process.env,
@@ -200,7 +199,7 @@ t.test('a process that only awaits the workers stays alive until they answer (an
   for (let run = 0; run < 4; run++) { // whether an exit would race the worker's answer depends on timing
     const r = spawnSync(process.execPath, [child], { env, encoding: 'utf8', timeout: 30_000 })
     t.equal(r.status, 0, `exit status 0 (stderr: ${r.stderr.slice(-500)})`)
-    t.match(r.stdout, /^verified work=\d+\n$/, 'the verdict arrived before the process ended')
+    t.match(r.stdout, /^verified ticket=\d+\n$/, 'the verdict arrived before the process ended')
     t.not(r.signal, 'SIGTERM', 'the process ended by itself: idle workers do not hold it open')
   }
 })

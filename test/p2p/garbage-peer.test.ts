@@ -13,7 +13,7 @@ import c from 'compact-encoding'
 import { encodeBlock } from '../../protocol/block.js'
 import { taggedHash } from '../../protocol/hash.js'
 import { genesisHash, paramsFromJson } from '../../protocol/params.js'
-import { MAX_FRAME_BYTES, MSG_HELLO, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
+import { MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MSG_CORES, MSG_HELLO, MSG_TIP, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
 import { genesisState, makeBlock } from '../helpers/chain.js'
 import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
 
@@ -21,7 +21,7 @@ interface RawPeer {
   swarm: any
   store: any
   key: Buffer
-  /** Resolves with a send function once the econumi/1 channel to the node is open. */
+  /** Resolves with a send function once the econumi/2 channel to the node is open. */
   connected: Promise<(frame: Uint8Array) => void>
   close: () => Promise<void>
 }
@@ -35,7 +35,7 @@ function rawPeer (port: number, topic: Buffer, storeDir: string): RawPeer {
       conn.on('error', () => {})
       store.replicate(conn)
       const mux = Protomux.from(conn)
-      const channel = mux.createChannel({ protocol: 'econumi/1', id: topic, onopen: () => resolve((frame) => { if (!channel.closed) message.send(Buffer.from(frame)) }) })
+      const channel = mux.createChannel({ protocol: 'econumi/2', id: topic, onopen: () => resolve((frame) => { if (!channel.closed) message.send(Buffer.from(frame)) }) })
       if (channel === null) return
       const message = channel.addMessage({ encoding: c.buffer, onmessage: () => {} })
       channel.open()
@@ -146,4 +146,48 @@ t.test('a peer serving a core with garbage and a block with a bad signature', as
   const h0 = await node.api('GET', `/v1/blocks/${before}`)
   t.equal(h0.body.hash, tipBefore, 'the tip before the attack is still on the chain')
   await stillProducing(t, node, before)
+})
+
+t.test('a fake tip announcement (height 999,999,999) does not halt production', async (t) => {
+  const { node, bs, topic, g, dir } = await setup(t)
+  const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
+  t.teardown(async () => { await peer.close() })
+  const blocks = peer.store.get({ name: 'blocks' })
+  const records = peer.store.get({ name: 'attestations' })
+  await blocks.ready(); await records.ready()
+  const send = await peer.connected
+  await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  const before = Number((await node.status()).height)
+  const tip = { height: 999_999_999n, hash: randomBytes(32) }
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip } }))
+  const announce = setInterval(() => send(encodeMessage({ type: MSG_TIP, tip })), 300)
+  t.teardown(() => clearInterval(announce))
+  await until(async () => Number((await node.status()).sync.target) === 999_999_999 ? true : undefined, 10_000, 'the announcement is shown as a sync target')
+  await stillProducing(t, node, before)
+  t.same(of(node, 'produce-skipped').filter((e) => e.reason === 'syncing'), [], 'never skipped production as "syncing" on a peer\'s word')
+})
+
+t.test('a core-announcement flood: a quota per peer, nothing persisted or relayed unproven, no penalty for a local limit', async (t) => {
+  const { node, bs, topic, g, dir } = await setup(t)
+  const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
+  t.teardown(async () => { await peer.close() })
+  const blocks = peer.store.get({ name: 'blocks' })
+  const records = peer.store.get({ name: 'attestations' })
+  await blocks.ready(); await records.ready()
+  const send = await peer.connected
+  await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  for (let i = 0; i < 4096 / MAX_CORES_PER_MESSAGE; i++) send(encodeMessage({ type: MSG_CORES, cores: Array.from({ length: MAX_CORES_PER_MESSAGE }, () => randomBytes(32)) }))
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  t.equal((await node.status()).peers, 1, 'the announcing peer is still connected')
+  t.same(of(node, 'peer-penalized').filter((e) => e.reason === 'E_TOO_MANY_CORES'), [], 'not penalised for the node\'s own limit')
+  await node.stop()
+  // what was persisted: no announced core (none served a valid block); the peer's own core at most
+  const { ClassicLevel } = await import('classic-level')
+  const db = new ClassicLevel<string, string>(join(node.dir, 'ledger'), { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  await db.open()
+  const persisted: string[] = []
+  for await (const k of db.keys({ gte: 'meta:core:', lt: 'meta:core;' })) persisted.push(k)
+  await db.close()
+  t.same(persisted, [], `no unproven core was persisted (${persisted.length})`)
 })

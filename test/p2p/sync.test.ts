@@ -10,7 +10,7 @@ const BLOCKS = 2500
 
 t.test('a late node syncs a long chain, survives kill -9 mid-sync and resumes', async (t) => {
   const dir = tempDir('econumi-sync-')
-  const genesis = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - (BLOCKS + 100) * 1000 })
+  const genesis = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - (BLOCKS + 100) * 1000, tau: '100' })
   const serveDir = join(dir, 'server')
   const { tipHash } = await buildChain(serveDir, genesis, BLOCKS)
   const bs = await localBootstrap()

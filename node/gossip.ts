@@ -1,0 +1,231 @@
+// Gossip: the `econumi/2` peer messages (hello, cores, transactions, work reports, tips, images), what is
+// relayed, and what a peer is charged for. Nothing a peer announces changes what the node does on its own: a tip
+// is shown as sync progress only, a core is indexed but passed on once it has served a valid block (sync.ts),
+// and a work report is checked (admission, epochs, capacity, signature) before it is pooled and relayed.
+import { fail, isEconumiError } from '../protocol/errors.js'
+import { equalBytes, toHex } from '../protocol/encoding.js'
+import { type WorkReport, checkReportSignature, isUnattested } from '../protocol/report.js'
+import { encodeTransaction, senderAddress, type Transaction } from '../protocol/transaction.js'
+import { isAdmitted, reportCap } from '../protocol/weights.js'
+import type { Block } from '../protocol/block.js'
+import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import type { Peer, PeerHandler } from './network.js'
+import type { NodeContext } from './node.js'
+import type { ChainSync } from './sync.js'
+
+interface PeerTip extends TipAnnouncement { at: number }
+
+/** Pending reports kept per node (its next epochs), and in all. */
+const MAX_PENDING_REPORTS_PER_NODE = 4
+const MAX_PENDING_REPORTS = 10_000
+/** Reports one peer may hand us per epoch before we stop listening to its reports for that epoch. */
+const REPORTS_PER_PEER_PER_EPOCH = 512
+
+export class Gossip implements PeerHandler {
+  private readonly peerTips = new Map<string, PeerTip>()
+  private readonly peerImages = new Map<string, string[]>()
+  private offered: string[] = []
+  private readonly recentTx = new Set<string>()
+  /** node → its pending reports, ascending epoch */
+  private readonly reports = new Map<string, WorkReport[]>()
+  private reportCount = 0
+  private readonly reportQuota = new Map<string, { epoch: bigint, n: number }>()
+  private lastSyncReport = ''
+
+  constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync) {}
+
+  onPeer (peer: Peer): void {
+    if (this.offered.length > 0) setImmediate(() => peer.send({ type: MSG_IMAGES, images: this.offered }))
+    peer.send({ type: MSG_HELLO, hello: { genesis: this.ctx.genesis, blocksCore: this.ctx.store.blocks.key, recordsCore: this.ctx.store.records.key, tip: this.tipAnnouncement() } })
+  }
+
+  onPeerGone (peer: Peer): void {
+    this.peerTips.delete(peer.id)
+    this.peerImages.delete(peer.id)
+    this.reportQuota.delete(peer.id)
+    this.sync.forgetPeer(peer.id)
+    this.ctx.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
+  }
+
+  async onMessage (peer: Peer, m: WireMessage): Promise<void> {
+    switch (m.type) {
+      case MSG_HELLO:
+        if (!equalBytes(m.hello.genesis, this.ctx.genesis)) { this.ctx.network?.penalize(peer, 1000, 'E_WRONG_NETWORK'); return }
+        this.ctx.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
+        if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.ctx.now() })
+        await this.sync.addOwnedCore(toHex(m.hello.blocksCore), peer.id)
+        // tell the newcomer every chain core we know, so blocks reach nodes that are not direct peers
+        for (let i = 0, all = await this.sync.knownCores(); i < all.length; i += MAX_CORES_PER_MESSAGE) {
+          peer.send({ type: MSG_CORES, cores: all.slice(i, i + MAX_CORES_PER_MESSAGE).map((k) => Buffer.from(k, 'hex')) })
+        }
+        return
+      case MSG_CORES:
+        for (const k of m.cores) if (!(await this.sync.addAnnouncedCore(toHex(k), peer.id))) return // quota or local limit: ignored, not charged
+        return
+      case MSG_IMAGES:
+        this.peerImages.set(peer.id, [...new Set(m.images)])
+        return
+      case MSG_TIP:
+        this.peerTips.set(peer.id, { ...m.tip, at: this.ctx.now() })
+        return
+      case MSG_TX:
+        await this.relayTransaction(m.tx, peer)
+        return
+      case MSG_REPORT:
+        this.acceptReport(m.report, peer)
+    }
+  }
+
+  /** A core that served a valid block: pass it on (not back to whoever told us). */
+  relayCore (key: string, announcer: string): void {
+    const except = announcer === '' ? undefined : this.ctx.network?.peers.get(announcer)
+    this.ctx.network?.broadcast({ type: MSG_CORES, cores: [Buffer.from(key, 'hex')] }, except)
+  }
+
+  private tipAnnouncement (): TipAnnouncement | null {
+    const tip = this.ctx.ledger.tip
+    return tip === null ? null : { height: tip.height, hash: tip.hash }
+  }
+
+  announceTip (): void {
+    const ann = this.tipAnnouncement()
+    if (ann !== null) this.ctx.network?.broadcast({ type: MSG_TIP, tip: ann })
+  }
+
+  async relayTransaction (bytes: Uint8Array, from: Peer | null): Promise<string | null> {
+    const key = Buffer.from(bytes).toString('base64')
+    if (this.recentTx.has(key)) return null
+    this.recentTx.add(key)
+    if (this.recentTx.size > 50_000) this.recentTx.clear()
+    let txid: string
+    try {
+      txid = await this.ctx.mempool.admit(bytes)
+    } catch (err) {
+      if (!isEconumiError(err)) throw err
+      // races (nonce, already known) are normal; forged data is not
+      if (from !== null && /SIGNATURE|LENGTH|VERSION|DECODE|ADDRESS|AMOUNT/.test(err.code)) this.ctx.network?.penalize(from, 25, err.code)
+      if (from === null) throw err
+      return null
+    }
+    this.ctx.network?.broadcast({ type: MSG_TX, tx: bytes }, from ?? undefined)
+    this.ctx.emit('tx', txid)
+    return txid
+  }
+
+  async submitTransaction (bytes: Uint8Array): Promise<string> {
+    const txid = await this.relayTransaction(bytes, null)
+    if (txid === null) fail('E_TX_KNOWN', 'transaction was already submitted')
+    return txid
+  }
+
+  async readmit (txs: Transaction[]): Promise<void> {
+    const sorted = [...txs].sort((a, b) => (a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0))
+    for (const tx of sorted) {
+      const bytes = encodeTransaction(tx)
+      this.recentTx.delete(Buffer.from(bytes).toString('base64'))
+      try { await this.relayTransaction(bytes, null) } catch (err) { if (!isEconumiError(err)) throw err }
+    }
+  }
+
+  /**
+   * A work report from a peer (or this node, `from` null). Kept and relayed only when it could go in the next
+   * block: admitted node, attested (but on a devnet), finished two epochs ago and inside the window, within
+   * capacity, newer than what the chain holds for that node, and signed by it.
+   */
+  acceptReport (r: WorkReport, from: Peer | null): boolean {
+    const p = this.ctx.params
+    const node = toHex(r.nodeKey)
+    const charge = (points: number, code: string): false => { if (from !== null) this.ctx.network?.penalize(from, points, code); return false }
+    if (!isAdmitted(p, node)) return charge(5, 'E_REPORT_NOT_ADMITTED')
+    if (p.mode !== 'devnet' && isUnattested(r)) return charge(5, 'E_UNATTESTED_CLAIMS')
+    if (r.cu > reportCap(p, node)) return charge(10, 'E_REPORT_CAPACITY')
+    const current = this.ctx.clock.current()
+    if (r.epoch > current - 2n || r.epoch < current - 2n - p.weightWindow) return false // early or stale: clocks differ, no charge
+    const pending = this.reports.get(node) ?? []
+    if (pending.some((x) => x.epoch === r.epoch)) return false
+    if (from !== null) {
+      const q = this.reportQuota.get(from.id)
+      if (q === undefined || q.epoch !== current) this.reportQuota.set(from.id, { epoch: current, n: 1 })
+      else if (++q.n > REPORTS_PER_PEER_PER_EPOCH) return false
+    }
+    try { checkReportSignature(r, this.ctx.genesis) } catch (err) { return charge(25, isEconumiError(err) ? err.code : 'E_REPORT_SIGNATURE') }
+    if (this.reportCount >= MAX_PENDING_REPORTS && pending.length === 0) return false
+    const next = [...pending, r].sort((a, b) => (a.epoch < b.epoch ? -1 : 1)).slice(0, MAX_PENDING_REPORTS_PER_NODE)
+    this.reportCount += next.length - pending.length
+    this.reports.set(node, next)
+    this.ctx.network?.broadcast({ type: MSG_REPORT, report: r }, from ?? undefined)
+    return true
+  }
+
+  /** Pending reports for a block of `epoch`, given each node's last reported epoch on the chain it builds on. */
+  reportsFor (epoch: bigint, lastReported: (node: string) => bigint | null, max: number): WorkReport[] {
+    const out: WorkReport[] = []
+    for (const [node, list] of this.reports) {
+      let last = lastReported(node)
+      if (last === null) continue
+      for (const r of list) {
+        if (out.length >= max) return out
+        if (r.epoch <= last || r.epoch > epoch - 2n || r.epoch < epoch - 2n - this.ctx.params.weightWindow) continue
+        out.push(r)
+        last = r.epoch
+      }
+    }
+    return out
+  }
+
+  /** Nodes whose reports `node` records might have made stale. */
+  reportingNodes (): string[] { return [...this.reports.keys()] }
+
+  async onNewHead (blocks: Block[]): Promise<void> {
+    const senders = new Set<string>()
+    const reporters = new Set<string>()
+    for (const b of blocks) {
+      for (const tx of b.txs) senders.add(senderAddress(tx))
+      for (const r of b.reports) reporters.add(toHex(r.nodeKey))
+    }
+    await this.ctx.mempool.prune(senders)
+    const floor = this.ctx.clock.current() - 2n - this.ctx.params.weightWindow
+    for (const node of [...this.reports.keys()]) {
+      const last = reporters.has(node) ? (await this.ctx.ledger.node(node)).lastReportEpoch : -1n
+      const list = this.reports.get(node)!
+      const kept = list.filter((r) => r.epoch > last && r.epoch >= floor)
+      this.reportCount -= list.length - kept.length
+      if (kept.length === 0) this.reports.delete(node)
+      else this.reports.set(node, kept)
+    }
+  }
+
+  /** Announce the workload images this node offers (replaces the previous list). */
+  offerImages (images: string[]): void {
+    const next = [...new Set(images)].sort().slice(0, MAX_IMAGES_PER_MESSAGE)
+    if (next.join('\n') === this.offered.join('\n')) return
+    this.offered = next
+    this.ctx.network?.broadcast({ type: MSG_IMAGES, images: next })
+  }
+
+  images (): { local: string[], peers: Array<{ nodeId: string, images: string[] }> } {
+    return { local: this.offered, peers: [...this.peerImages].map(([nodeId, images]) => ({ nodeId, images })) }
+  }
+
+  /**
+   * Sync progress for display: the highest head a peer announced lately. Only shown: the node counts itself
+   * behind only while it holds verified blocks it has not committed (ChainSync.pendingVerified).
+   */
+  syncState (): { height: bigint, target: bigint, syncing: boolean } {
+    const height = this.ctx.ledger.height
+    let target = height
+    const horizon = this.ctx.now() - 3 * Number(this.ctx.params.epochMs) - 10_000
+    for (const [id, t] of this.peerTips) {
+      if (t.at < horizon) { this.peerTips.delete(id); continue }
+      if (t.height > target) target = t.height
+    }
+    return { height, target, syncing: this.sync.behind || target > height }
+  }
+
+  reportSync (): void {
+    const s = this.syncState()
+    const line = `${s.height}/${s.target}`
+    if (s.syncing && line !== this.lastSyncReport) this.ctx.log('sync', { height: s.height, target: s.target })
+    this.lastSyncReport = s.syncing ? line : ''
+  }
+}

@@ -1,0 +1,353 @@
+// Sync: which peer cores this node replicates, and their blocks → verified → the chain. Blocks are fetched and
+// verified in runs (on worker threads) while the previous run commits; a run that extends the head goes into the
+// ledger in one batch, anything else (forks, orphans, invalid blocks) through Chain.addBlock one by one.
+//
+// Accountability (DESIGN.md "Adversaries"): a core announced by a peer is replicated, but persisted and passed on
+// only once it has served a valid block; each peer may keep a few unproven cores at a time; an invalid block is
+// charged to the core's owner or, failing that, to the peer that announced it; a local limit never costs a peer.
+import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
+import { toHex } from '../protocol/encoding.js'
+import { type EconumiError, isEconumiError } from '../protocol/errors.js'
+import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
+import type { VerifiedBlock } from '../protocol/state.js'
+import type { BlockLocation, Ledger } from './ledger.js'
+import type { NodeContext } from './node.js'
+import { type Verdict, verifyInline } from './verify-pool.js'
+
+/** Most peer cores one node replicates; beyond it, announcements are ignored (never penalised: a local limit). */
+export const MAX_KNOWN_CORES = 4096
+/** Cores a peer may have announced that have not served a valid block yet. */
+export const MAX_UNPROVEN_CORES_PER_PEER = 16
+
+/** Most blocks fetched, verified and committed together while indexing a core (one ledger batch when they extend the head). */
+const SYNC_RUN = 256
+/**
+ * Transactions a run aims at: runs of full blocks are shorter, so verification and commits still overlap
+ * and the runs in flight stay a few MB. A block counts as RUN_BLOCK_COST transactions besides its own (its
+ * lottery proof costs about that much to verify).
+ */
+const SYNC_RUN_TXS = 4096
+const RUN_BLOCK_COST = 16
+/** Runs fetched and verified ahead of the one being committed. */
+const SYNC_RUNS_AHEAD = 4
+/** A single block with at least this many transactions is verified on a worker thread. */
+const THREADED_BLOCK_TXS = 8
+/** Longest wait before a held future block is looked at again. */
+const FUTURE_RECHECK_MAX_MS = 60_000
+
+/** One fetched block: decoded and checked (verdict), or the decoding error. */
+type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdict } | { loc: BlockLocation, block?: undefined, error: EconumiError }
+interface PreparedRun { items: RunItem[], unavailable: boolean }
+
+export interface SyncEvents {
+  /** A core served its first valid block: it is now persisted; pass it on. */
+  onCoreProven: (key: string, announcer: string) => void
+}
+
+export class ChainSync {
+  /** Core → the peer whose HELLO names it as its own chain core. */
+  readonly coreOwners = new Map<string, string>()
+  /** Core → the peer that told us about it, for cores that have not served a valid block yet. */
+  private readonly unproven = new Map<string, string>()
+  private proven: Set<string> | null = null
+  private readonly processing = new Map<string, Promise<void>>()
+  private readonly rerun = new Set<string>()
+  private readonly heldUntil = new Map<string, NodeJS.Timeout>()
+  /** Blocks fetched and verified as valid that are not committed yet: the node is behind while this is > 0. */
+  pendingVerified = 0
+  /**
+   * Cores being indexed whose last run extended the head and that hold more blocks: verified blocks from them
+   * carry this node's chain further, so it is behind (a peer's word alone never puts it there).
+   */
+  readonly extendingCores = new Map<string, number>()
+
+  /**
+   * Behind, on verified evidence only; a core that stops serving its next blocks holds this node back for at
+   * most two epochs (then it produces again on what it has).
+   */
+  get behind (): boolean {
+    if (this.pendingVerified > 0) return true
+    const horizon = this.ctx.now() - Math.max(2 * Number(this.ctx.params.epochMs), 5000)
+    for (const [k, at] of this.extendingCores) { if (at >= horizon) return true; this.extendingCores.delete(k) }
+    return false
+  }
+
+  constructor (private readonly ctx: NodeContext, private readonly events: SyncEvents) {}
+
+  static async savedCores (ledger: Ledger): Promise<string[]> {
+    const out: string[] = []
+    for await (const k of ledger.db.keys({ gte: 'meta:core:', lt: 'meta:core;' })) out.push(k.slice(10))
+    const legacy = await ledger.getMeta('cores') // a JSON list, before each core had a key of its own
+    if (legacy !== undefined) for (const k of JSON.parse(legacy) as string[]) if (!out.includes(k)) out.push(k)
+    return out
+  }
+
+  static async saveCores (ledger: Ledger, keys: string[]): Promise<void> {
+    // one key per core: concurrent additions cannot overwrite each other (a shared list lost updates)
+    await ledger.db.batch(keys.map((k) => ({ type: 'put' as const, key: `meta:core:${k}`, value: '1' })))
+  }
+
+  private async provenCores (): Promise<Set<string>> {
+    if (this.proven === null) this.proven = new Set(await ChainSync.savedCores(this.ctx.ledger))
+    return this.proven
+  }
+
+  /** Every chain core this node knows of (its own first), for a newcomer's HELLO. */
+  async knownCores (): Promise<string[]> {
+    return [this.ctx.store.ownKey, ...(await this.provenCores())]
+  }
+
+  async close (): Promise<void> {
+    for (const t of this.heldUntil.values()) clearTimeout(t)
+    this.heldUntil.clear()
+    await Promise.allSettled([...this.processing.values()])
+  }
+
+  /** Index every block in every known core that the ledger has not seen (after a crash, or a sync cut short). */
+  async recover (): Promise<void> {
+    const before = this.ctx.ledger.height
+    for (const key of await this.knownCores()) {
+      const core = await this.ctx.store.core(key)
+      await this.indexCore(key, core.length, true) // what is on disk: peers are not connected yet
+    }
+    await this.ctx.chainLock.run(async () => { await this.ctx.chain.reconcile() })
+    if (this.ctx.ledger.height !== before) this.ctx.log('recovered', { from: before, height: this.ctx.ledger.height })
+  }
+
+  /** A peer's own chain core (from its HELLO): replicate it and index its blocks as they arrive. */
+  async addOwnedCore (key: string, owner: string): Promise<void> {
+    this.coreOwners.set(key, owner)
+    await this.watch(key, owner)
+  }
+
+  /** A core a peer passed on. Returns false when it was ignored (a local limit or the peer's quota). */
+  async addAnnouncedCore (key: string, announcer: string): Promise<boolean> {
+    if (key === this.ctx.store.ownKey || this.coreOwners.has(key) || this.unproven.has(key)) return true
+    const proven = await this.provenCores()
+    if (proven.has(key)) { await this.watch(key, announcer); return true }
+    if (proven.size + this.unproven.size >= MAX_KNOWN_CORES) return false
+    let mine = 0
+    for (const a of this.unproven.values()) if (a === announcer) mine++
+    if (mine >= MAX_UNPROVEN_CORES_PER_PEER) return false
+    await this.watch(key, announcer)
+    return true
+  }
+
+  /** A peer left: its unproven announcements go with it (they were only ever its word). */
+  forgetPeer (peer: string): void {
+    for (const [k, a] of this.unproven) if (a === peer) this.unproven.delete(k)
+  }
+
+  private async watch (key: string, from: string): Promise<void> {
+    if (key === this.ctx.store.ownKey) return
+    const proven = await this.provenCores()
+    if (!proven.has(key) && !this.unproven.has(key)) this.unproven.set(key, from)
+    const core = await this.ctx.store.core(key)
+    if (!(core as any).__econumiWatched) {
+      (core as any).__econumiWatched = true
+      core.on('append', () => this.scheduleIndex(key))
+      ;(core as any).download({ start: 0, end: -1 })
+    }
+    this.scheduleIndex(key)
+  }
+
+  /** The core served a valid block: persist it and let the gossip pass it on. */
+  private async markProven (key: string): Promise<void> {
+    if (key === this.ctx.store.ownKey) return
+    const proven = await this.provenCores()
+    if (proven.has(key)) return
+    const announcer = this.unproven.get(key) ?? this.coreOwners.get(key) ?? ''
+    this.unproven.delete(key)
+    proven.add(key)
+    await ChainSync.saveCores(this.ctx.ledger, [key])
+    this.events.onCoreProven(key, announcer)
+  }
+
+  scheduleIndex (key: string): void {
+    if (this.ctx.closed) return
+    if (this.processing.has(key)) { this.rerun.add(key); return }
+    const run = (async () => {
+      try {
+        do {
+          this.rerun.delete(key)
+          const core = await this.ctx.store.core(key)
+          await (core as any).update?.({ wait: false }).catch(() => {})
+          await this.indexCore(key, core.length)
+        } while (this.rerun.has(key) && !this.ctx.closed)
+      } catch (err) {
+        if (!this.ctx.closed) this.ctx.log('index-failed', { core: key.slice(0, 16), error: (err as Error).message })
+      } finally {
+        this.processing.delete(key)
+      }
+    })()
+    this.processing.set(key, run)
+  }
+
+  /**
+   * Index a core's blocks from the last indexed position up to `length`, in runs of up to SYNC_RUN blocks
+   * (fewer when blocks are full). While one run is committed, the next is fetched and verified (on worker
+   * threads), so a syncing node downloads, verifies and commits at once.
+   */
+  private async indexCore (key: string, length: number, localOnly = false): Promise<void> {
+    let from = await this.ctx.chain.indexedUpTo(key)
+    const ahead: Array<Promise<PreparedRun>> = []
+    // run length from the transactions per block seen so far (until then: as if blocks were a quarter full)
+    let txsPerBlock = 256
+    const refill = (): void => {
+      while (ahead.length < SYNC_RUNS_AHEAD && from < length) {
+        const blocks = Math.max(1, Math.min(SYNC_RUN, Math.floor(SYNC_RUN_TXS / (txsPerBlock + RUN_BLOCK_COST))))
+        const to = Math.min(length, from + blocks)
+        const p = this.prepareRun(key, from, to, localOnly)
+        p.then((run) => {
+          if (run.items.length > 0) txsPerBlock = run.items.reduce((n, it) => n + (it.block?.txs.length ?? 0), 0) / run.items.length
+        }, () => {}) // awaited in order below; a failure is handled there
+        ahead.push(p)
+        from = to
+      }
+    }
+    refill()
+    await this.indexRuns(key, ahead, refill, () => from < length, localOnly)
+  }
+
+  private async indexRuns (key: string, ahead: Array<Promise<PreparedRun>>, refill: () => void, more: () => boolean, localOnly: boolean): Promise<void> {
+    while (ahead.length > 0 && !this.ctx.closed) {
+      const run = await ahead.shift()!
+      const stop = run.unavailable
+      if (stop) this.drop(ahead) // later runs start after a gap: drop them, index from the gap on retry
+      else refill()
+      const { held, extended } = await this.commitRun(key, run)
+      if (extended && (ahead.length > 0 || more() || run.unavailable)) this.extendingCores.set(key, this.ctx.now())
+      else this.extendingCores.delete(key)
+      if (held) {
+        // later runs wait behind the held block (a core is a sequence): drop them, index again when its epoch begins
+        this.drop(ahead)
+        return
+      }
+      if (stop) {
+        // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
+        if (!localOnly) setTimeout(() => this.scheduleIndex(key), 500).unref()
+        return
+      }
+    }
+  }
+
+  private drop (ahead: Array<Promise<PreparedRun>>): void {
+    for (const p of ahead.splice(0)) void p.then((r) => { this.pendingVerified -= countValid(r) }, () => {})
+  }
+
+  /**
+   * Fetch blocks [from, to) of a core, each decoded and checked as soon as it arrives; the run ends at the
+   * first block no peer has served yet.
+   */
+  private async prepareRun (key: string, from: number, to: number, localOnly: boolean): Promise<PreparedRun> {
+    const many = to - from > 1
+    const items = await Promise.all(Array.from({ length: to - from }, async (_, i): Promise<RunItem | null> => {
+      const loc = { core: key, seq: from + i }
+      let bytes: Uint8Array
+      try {
+        bytes = await this.ctx.store.getBlockBytes(key, loc.seq, localOnly)
+      } catch (err) {
+        if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') return null
+        throw err
+      }
+      let block: Block
+      try {
+        block = decodeBlock(bytes)
+      } catch (err) {
+        if (!isEconumiError(err)) throw err
+        return { loc, error: err }
+      }
+      // one small block (a new head from a peer) inline: a worker round trip would only add latency
+      const verdict = many || block.txs.length >= THREADED_BLOCK_TXS ? await this.ctx.verifier.verify(block, bytes) : verifyInline(this.ctx.params, this.ctx.genesis, block)
+      return { loc, block, hash: toHex(blockHash(block.header)), verdict }
+    }))
+    const gap = items.indexOf(null)
+    const run = { items: (gap < 0 ? items : items.slice(0, gap)) as RunItem[], unavailable: gap >= 0 }
+    this.pendingVerified += countValid(run)
+    return run
+  }
+
+  /** When a block's epoch starts by the local clock (with the allowed drift), or null if it has. */
+  private heldUntilMs (block: Block): number | null {
+    const opens = epochStart(this.ctx.params, block.header.epoch) - MAX_CLOCK_DRIFT_MS
+    return BigInt(this.ctx.now()) < opens ? Number(opens) : null
+  }
+
+  /**
+   * Commit a run. `held`: it stopped at a block from an epoch that has not begun (held, not applied); `extended`:
+   * its blocks moved the head.
+   */
+  private async commitRun (key: string, run: PreparedRun): Promise<{ held: boolean, extended: boolean }> {
+    const headBefore = this.ctx.ledger.tip?.hash
+    const result = (held: boolean): { held: boolean, extended: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore })
+    try {
+      let done = 0
+      let held = -1
+      const valid: Array<{ block: Block, loc: BlockLocation, hash: string, pre: VerifiedBlock }> = []
+      for (const [i, it] of run.items.entries()) {
+        if (it.block !== undefined && this.heldUntilMs(it.block) !== null) { held = i; break }
+        if (it.block === undefined || isEconumiError(it.verdict)) break
+        valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
+      }
+      const items = held < 0 ? run.items : run.items.slice(0, held)
+      if (valid.length > 0) {
+        done = await this.ctx.chainLock.run(async () => this.ctx.closed ? items.length : await this.ctx.chain.extendHead(valid))
+        if (done > 0) await this.markProven(key)
+      }
+      for (const it of items.slice(done)) {
+        if (this.ctx.closed) return result(false)
+        if (it.block === undefined || isEconumiError(it.verdict)) {
+          await this.ctx.ledger.putMeta(this.ctx.chain.indexedKey(key), String(it.loc.seq + 1))
+          this.rejectBlock(it.loc, it.block === undefined ? it.error : it.verdict as EconumiError)
+          continue
+        }
+        const { block, loc, verdict } = it
+        await this.ctx.chainLock.run(async () => {
+          if (this.ctx.closed) return
+          try {
+            const r = await this.ctx.chain.addBlock(block, loc, true, verdict)
+            if (r !== 'orphan') await this.markProven(key)
+          } catch (err) {
+            if (!isEconumiError(err)) throw err
+            this.rejectBlock(loc, err)
+          }
+        })
+      }
+      if (held >= 0) {
+        const block = run.items[held].block!
+        const at = this.heldUntilMs(block)
+        if (at !== null) {
+          this.ctx.log('block-held', { core: key.slice(0, 16), seq: run.items[held].loc.seq, epoch: block.header.epoch, reason: 'its epoch has not begun' })
+          if (!this.heldUntil.has(key)) {
+            const t = setTimeout(() => { this.heldUntil.delete(key); this.scheduleIndex(key) }, Math.min(FUTURE_RECHECK_MAX_MS, Math.max(50, at - this.ctx.now())))
+            t.unref()
+            this.heldUntil.set(key, t)
+          }
+          return result(true)
+        }
+      }
+      return result(false)
+    } finally {
+      this.pendingVerified -= countValid(run)
+    }
+  }
+
+  /** An invalid block from a core: logged, and its source penalised. */
+  private rejectBlock (loc: BlockLocation, err: EconumiError): void {
+    this.ctx.log('block-rejected', { core: loc.core.slice(0, 16), seq: loc.seq, code: err.code, error: err.message })
+    this.blame(loc.core, 50, err.code)
+  }
+
+  /** Charge a core's misbehaviour to its owner, or to the peer that announced it. */
+  blame (core: string, points: number, reason: string): void {
+    const who = this.coreOwners.get(core) ?? this.unproven.get(core)
+    const peer = who === undefined ? undefined : this.ctx.network?.peers.get(who)
+    if (peer !== undefined) this.ctx.network?.penalize(peer, points, reason)
+  }
+}
+
+function countValid (run: PreparedRun): number {
+  let n = 0
+  for (const it of run.items) if (it.block !== undefined && !isEconumiError(it.verdict)) n++
+  return n
+}
