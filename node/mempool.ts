@@ -149,7 +149,8 @@ export class Mempool {
   /** Refuse a fee that cannot get in: below the (raised) minimum, or a full pool whose cheapest pays as much. */
   private checkFee (tx: Transaction, txid: string): void {
     const min = this.minFee()
-    if (tx.fee < min) fail('E_MEMPOOL_FEE', 'fee is below the mempool\'s minimum (raised after evictions); pay at least minFee', { txid, fee: tx.fee, minFee: min })
+    // below the network's own minimum is checkTransaction's E_TX_FEE
+    if (tx.fee < min && min > this.ledger.params.minFee) fail('E_MEMPOOL_FEE', 'fee is below the mempool\'s minimum (raised after evictions); pay at least minFee', { txid, fee: tx.fee, minFee: min })
     const cheapest = this.byFee.peek()
     if (this.byId.size >= this.capacity && cheapest !== undefined && cheapest.tx.fee >= tx.fee) {
       fail('E_MEMPOOL_FULL', 'mempool is full of transactions paying as much; pay more than the cheapest or try again later', { txid, fee: tx.fee, minFee: cheapest.tx.fee + 1n })

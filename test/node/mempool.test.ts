@@ -195,3 +195,9 @@ t.test('a transaction refused for now can be submitted again (not remembered as 
   t.equal(await code(node.submitTransaction(early)), 'ok', 'the retry is admitted, not E_TX_KNOWN')
   t.equal(await code(node.submitTransaction(early)), 'E_TX_KNOWN', 'a real duplicate is still known')
 })
+
+t.test('a fee below the network minimum is still E_TX_FEE (not the mempool\'s E_MEMPOOL_FEE)', async (t) => {
+  const { ledger } = await openLedger(t, params)
+  const pool = new Mempool(ledger)
+  t.equal(await code(pool.admit(encodeTransaction(tx(alice, carol, 1n, 0n, g, params.minFee - 1n)))), 'E_TX_FEE')
+})
