@@ -24,7 +24,8 @@ export function chainStoreError (err: unknown, dir: string): EconumiError | null
   // hypercore-storage's device file (cores/CORESTORE) notices a copied or moved store: two copies of one
   // writable core must never both run, or the node's own chain forks
   if (e?.code === 'DEVICE_FILE') return new EconumiError('E_STORE_MOVED', `the chain store ${dir} was copied or moved from elsewhere (${detail}); if no other copy of this data directory will ever run again, delete ${dir}/CORESTORE and start again (see README, Backup and restore)`, { dir })
-  if (e?.code === 'EIO' || /corrupt|mismatch|truncated|checksum/i.test(detail)) return new EconumiError('E_STORE_CORRUPT', `the chain store ${dir} is damaged (${detail}); restore the data directory from a backup, or move ${dir} away to download the chain from peers again (see README, Backup and restore)`, { dir })
+  // RocksDB (cores/db) reports a damaged CURRENT, MANIFEST or .sst as EIO
+  if (e?.code === 'EIO') return new EconumiError('E_STORE_CORRUPT', `the chain store ${dir} is damaged (${detail}); restore the data directory from a backup, or move ${dir} away to download the chain from peers again (see README, Backup and restore)`, { dir })
   return null
 }
 
