@@ -11,6 +11,8 @@ export interface ApiClientOptions { timeoutMs?: number }
 
 const DEFAULT_TIMEOUT_MS = 30_000
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+/** Blocks asked for per /v1/blocks request (the node's maximum); the node may return fewer (a byte budget). */
+const BLOCKS_PER_REQUEST = 1000n
 
 export class ApiClient {
   private readonly timeoutMs: number
@@ -29,6 +31,24 @@ export class ApiClient {
   }
 
   get<T = unknown> (path: string): Promise<T> { return this.call<T>('GET', path) }
+
+  /**
+   * The canonical blocks from height `from` (at most `limit`, else up to the tip), one page at a time as the
+   * node cuts them: by count and by bytes, so full blocks never make a response larger than the client's cap.
+   */
+  async * blocks<T = unknown> (from: bigint, limit?: bigint): AsyncGenerator<T[]> {
+    let next: bigint | null = from
+    let left = limit
+    while (next !== null && (left === undefined || left > 0n)) {
+      const want: bigint = left === undefined || left > BLOCKS_PER_REQUEST ? BLOCKS_PER_REQUEST : left
+      const page: { blocks: T[], next?: string | null } = await this.get(`/v1/blocks?from=${next}&limit=${want}`)
+      if (page.blocks.length === 0) return
+      yield page.blocks
+      if (left !== undefined) left -= BigInt(page.blocks.length)
+      // `next` ends the node's page early (byte budget); null with a full count may still have more after it
+      next = typeof page.next === 'string' ? BigInt(page.next) : BigInt(page.blocks.length) === want ? next + want : null
+    }
+  }
   post<T = unknown> (path: string, body: unknown = {}): Promise<T> { return this.call<T>('POST', path, body) }
 
   call<T = unknown> (method: string, path: string, body?: unknown): Promise<T> {
@@ -83,7 +103,7 @@ export class ApiClient {
     if (error !== undefined && typeof error.code === 'string') {
       throw new EconumiError(error.code, typeof error.message === 'string' ? error.message : `node API error ${error.code}`, { status })
     }
-    if (status === 401 || status === 403) fail('E_API_UNAUTHORIZED', 'node API refused the request: give the token with --api-token or ECONUMI_API_TOKEN', { status })
+    if (status === 401 || status === 403) fail('E_API_UNAUTHORIZED', 'node API refused the request: give the token with ECONUMI_API_TOKEN or --api-token-file', { status })
     if (status === 404) fail('E_API_NOT_FOUND', `node API has no ${method} ${path}`, { status })
     fail('E_API_ERROR', `node API answered ${method} ${path} with HTTP ${status}`, { status })
   }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { decodeAddress } from '../protocol/address.js'
-import { formatAmount, parseAmount } from '../protocol/amount.js'
+import { MAX_MONEY, formatAmount, parseAmount } from '../protocol/amount.js'
 import { fromHex, toHex } from '../protocol/encoding.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
@@ -59,6 +59,7 @@ interface GlobalOptions {
   json: boolean
   apiUrl?: string
   apiToken?: string
+  apiTokenFile?: string
 }
 
 function econumiHome (): string {
@@ -73,8 +74,16 @@ function globals (cmd: Command): GlobalOptions {
     walletDir: resolve(o.walletDir ?? join(econumiHome(), 'wallets')),
     json: o.json === true,
     apiUrl: o.apiUrl,
-    apiToken: o.apiToken ?? process.env.ECONUMI_API_TOKEN
+    apiToken: o.apiToken ?? (o.apiTokenFile !== undefined ? readTokenFile(o.apiTokenFile) : undefined) ?? process.env.ECONUMI_API_TOKEN
   }
+}
+
+/** A token file: the bare token, or the node's own `<data-dir>/api.token` (a JSON string). */
+function readTokenFile (path: string): string {
+  let text: string
+  try { text = readFileSync(path, 'utf8').trim() } catch (err) { fail('E_API_TOKEN_FILE', `cannot read the API token file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { path }) }
+  try { const j: unknown = JSON.parse(text); if (typeof j === 'string') return j } catch {}
+  return text
 }
 
 function client (g: GlobalOptions): ApiClient {
@@ -238,6 +247,10 @@ async function cmdSend (g: GlobalOptions, from: string, to: string, amountText: 
   const toRaw = decodeAddress(to)
   const amount = parsePositiveAmount(amountText, 'amount')
   const feeGiven = opts.fee === undefined ? undefined : parseAmount(opts.fee)
+  // the protocol's bound on one amount: refused here, before the node is asked or a passphrase typed
+  for (const [what, units] of [['amount', amount], ['fee', feeGiven ?? 0n]] as const) {
+    if (units > MAX_MONEY) fail('E_BAD_AMOUNT', `${what} exceeds the largest a transaction can carry (${formatAmount(MAX_MONEY)} ECO)`, { [what]: formatAmount(units) })
+  }
   if (from === to) fail('E_SAME_ADDRESS', 'sender and recipient are the same address', { address: to })
   if (!await hasWallet(g.walletDir, from)) fail('E_WALLET_NOT_FOUND', 'no wallet for the sending address in the wallet directory', { address: from, dir: g.walletDir })
   // Ask the node first, so a stopped node is reported before the passphrase is typed.
@@ -295,22 +308,11 @@ async function cmdGetBlock (g: GlobalOptions, idText: string): Promise<void> {
   emit(g, b, blockLines(b))
 }
 
-const PAGE = 100n
-
 async function cmdPrintChain (g: GlobalOptions, opts: { from?: string, limit?: string }): Promise<void> {
   const from = opts.from === undefined ? 0n : parseIntegerOption(opts.from, 'E_BAD_HEIGHT', '--from', 0n)
   const limit = opts.limit === undefined ? undefined : parseIntegerOption(opts.limit, 'E_BAD_LIMIT', '--limit', 1n)
-  const api = client(g)
   const blocks: BlockJson[] = []
-  let next = from
-  for (;;) {
-    const want = limit === undefined ? PAGE : (limit - BigInt(blocks.length) < PAGE ? limit - BigInt(blocks.length) : PAGE)
-    if (want <= 0n) break
-    const page = await api.get<{ blocks: BlockJson[] }>(`/v1/blocks?from=${next}&limit=${want}`)
-    blocks.push(...page.blocks)
-    if (BigInt(page.blocks.length) < want) break
-    next += want
-  }
+  for await (const page of client(g).blocks<BlockJson>(from, limit)) blocks.push(...page) // pages cut by the node (bytes)
   emit(g, { blocks }, blocks.length > 0
     ? blocks.map((b) => `${b.height.padStart(6)}  ${b.hash}  ${formatTime(b.time)}  txs ${b.txs.length}  leader ${b.winner.nodeId.slice(0, 16)}  ${b.miner}`)
     : [from === 0n ? 'the chain has no blocks yet' : `no blocks from height ${from}`])
@@ -497,7 +499,8 @@ export function buildProgram (): Command {
     .option('--data-dir <dir>', 'node data directory (default: $ECONUMI_HOME/node, ECONUMI_HOME defaults to ~/.econumi)')
     .option('--wallet-dir <dir>', 'wallet directory (default: $ECONUMI_HOME/wallets)')
     .option('--api-url <url>', 'reach the node over TCP (http://host:port) instead of <data-dir>/api.sock')
-    .option('--api-token <token>', 'bearer token for --api-url (default: $ECONUMI_API_TOKEN)')
+    .option('--api-token <token>', 'bearer token for --api-url; visible to other users in `ps`: prefer $ECONUMI_API_TOKEN or --api-token-file')
+    .option('--api-token-file <file>', 'read the bearer token for --api-url from this file (e.g. the node\'s <data-dir>/api.token)')
     .option('--json', 'machine-readable output: one JSON object on stdout')
     .helpCommand('help [command]', 'show help for a command')
     .showSuggestionAfterError(true)

@@ -10,8 +10,20 @@ import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import type { EconumiNode } from './node.js'
 import { blockToJson, genesisToJson } from './views.js'
+import { ledgerStorageError } from './ledger.js'
+import { chainStoreError } from './chain-store.js'
 
 const NOT_FOUND_CODES = new Set(['E_NOT_FOUND'])
+/** Failures of the node's own storage (what to do is in the message): 500, one line in the log. */
+const STORAGE_CODES = new Set(['E_LEDGER_CORRUPT', 'E_LEDGER_LOCKED', 'E_STORE_CORRUPT', 'E_STORE_MOVED', 'E_DATA_ACCESS'])
+
+/** Most connections the TCP listener holds at once (each is a file descriptor the unix socket also needs). */
+export const API_MAX_CONNECTIONS = 64
+/** A client gets this long to send its request headers, and this long for the whole request. */
+export const API_HEADERS_TIMEOUT_MS = 5_000
+export const API_REQUEST_TIMEOUT_MS = 10_000
+/** A page of /v1/blocks stops once its JSON reaches this size (one block always fits, however large). */
+export const BLOCKS_PAGE_BYTES = 4 * 1024 * 1024
 
 function parseHeight (s: unknown): bigint {
   if (typeof s !== 'string' || !/^\d{1,19}$/.test(s)) fail('E_BAD_HEIGHT', 'height must be a non-negative integer', { height: String(s).slice(0, 40) })
@@ -22,6 +34,8 @@ export interface ApiHooks {
   shutdown: () => void
   /** Extra routes (attestation, peers) mounted by other parts of the node. */
   extend?: (app: express.Express) => void
+  /** Byte budget of a /v1/blocks page (default BLOCKS_PAGE_BYTES). */
+  blocksPageBytes?: number
 }
 
 export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): express.Express {
@@ -29,9 +43,13 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
   app.disable('x-powered-by')
   if (token !== undefined) {
     const expected = Buffer.from(`Bearer ${token}`)
-    app.use((req, _res, next) => {
+    app.use((req, res, next) => {
       const got = Buffer.from(req.get('authorization') ?? '')
-      if (got.length !== expected.length || !timingSafeEqual(got, expected)) { next(new EconumiError('E_UNAUTHORIZED', 'missing or wrong bearer token')); return }
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+        res.set('Connection', 'close') // a client without the token keeps no connection open
+        next(new EconumiError('E_UNAUTHORIZED', 'missing or wrong bearer token'))
+        return
+      }
       next()
     })
   }
@@ -69,18 +87,27 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
     if (found === null) fail('E_NOT_FOUND', 'no such block', { id })
     return blockToJson(found.block)
   }))
-  app.get('/v1/blocks', wrap(async (req) => {
-    const from = req.query.from === undefined ? 0n : parseHeight(req.query.from)
-    const limit = req.query.limit === undefined ? 100n : parseHeight(req.query.limit)
-    if (limit < 1n || limit > 1000n) fail('E_BAD_REQUEST', 'limit must be 1..1000', { limit })
-    const blocks = []
-    for (let h = from; h < from + limit && h <= node.ledger.height; h++) {
-      const found = await node.blockByHeight(h)
-      if (found === null) break
-      blocks.push(blockToJson(found.block))
-    }
-    return { blocks }
-  }))
+  // Paged by bytes as well as by count: `next` is the height to ask for next, null at the end of the range.
+  app.get('/v1/blocks', (req: Request, res: Response, next: NextFunction) => {
+    (async () => {
+      const from = req.query.from === undefined ? 0n : parseHeight(req.query.from)
+      const limit = req.query.limit === undefined ? 100n : parseHeight(req.query.limit)
+      if (limit < 1n || limit > 1000n) fail('E_BAD_REQUEST', 'limit must be 1..1000', { limit })
+      const parts: string[] = []
+      const budget = hooks.blocksPageBytes ?? BLOCKS_PAGE_BYTES
+      let bytes = 0
+      let h = from
+      for (; h < from + limit && h <= node.ledger.height && (parts.length === 0 || bytes < budget); h++) {
+        const found = await node.blockByHeight(h)
+        if (found === null) break
+        const text = JSON.stringify(blockToJson(found.block))
+        parts.push(text)
+        bytes += text.length + 1
+      }
+      const more = h < from + limit && h <= node.ledger.height
+      res.type('application/json').send(`{"blocks":[${parts.join(',')}],"next":${more ? `"${h}"` : 'null'}}`)
+    })().catch(next)
+  })
   app.get('/v1/reward', wrap(async (req) => {
     const height = req.query.height === undefined ? node.ledger.height + 1n : parseHeight(req.query.height)
     return { height: height.toString(), reward: blockReward(height).toString() }
@@ -91,6 +118,13 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
   app.use((_req: Request, _res: Response, next: NextFunction) => { next(new EconumiError('E_NOT_FOUND', 'no such endpoint')) })
   // express recognises the error handler by its four parameters
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    err = ledgerStorageError(err, node.ledger.dir) ?? chainStoreError(err, node.store.dir) ?? err
+    if (isEconumiError(err) && STORAGE_CODES.has(err.code)) {
+      // the node's own storage, not the request: one line in the log, no stack
+      res.status(500).json({ error: { code: err.code, message: err.message } })
+      process.stderr.write(`econumi node: ${err.message} [${err.code}]\n`)
+      return
+    }
     if (isEconumiError(err)) {
       const status = err.code === 'E_UNAUTHORIZED' ? 401 : NOT_FOUND_CODES.has(err.code) ? 404 : err.code === 'E_NODE_CLOSING' ? 503 : 400
       res.status(status).json({ error: { code: err.code, message: err.message } })
@@ -101,6 +135,10 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
       res.status(e.status ?? 400).json({ error: { code: 'E_BAD_REQUEST', message: e.message ?? 'bad request body' } })
       return
     }
+    if (err instanceof URIError) { // a malformed %-escape in the path (express fails to decode a parameter)
+      res.status(400).json({ error: { code: 'E_BAD_REQUEST', message: 'malformed percent-encoding in the request path' } })
+      return
+    }
     res.status(500).json({ error: { code: 'E_INTERNAL', message: 'internal error' } })
     process.stderr.write(`econumi node: internal API error: ${(err as Error)?.stack ?? String(err)}\n`)
   })
@@ -108,9 +146,22 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
 }
 
 /** Listen on a unix socket that only the owner may connect to. */
+/** A server that drops clients that are slow to send their request (slowloris) or idle between requests. */
+function boundedServer (app: express.Express): Server {
+  const server = createServer({ headersTimeout: API_HEADERS_TIMEOUT_MS, requestTimeout: API_REQUEST_TIMEOUT_MS, keepAliveTimeout: API_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, app)
+  // headersTimeout counts from the first byte: a connection that sends nothing at all is dropped here
+  server.on('connection', (socket) => {
+    const timer = setTimeout(() => socket.destroy(), API_HEADERS_TIMEOUT_MS)
+    timer.unref()
+    socket.once('data', () => clearTimeout(timer))
+    socket.once('close', () => clearTimeout(timer))
+  })
+  return server
+}
+
 export async function listenUnix (app: express.Express, path: string): Promise<Server> {
   if (existsSync(path)) unlinkSync(path) // stale socket of a crashed node; the ledger lock guards against two live nodes
-  const server = createServer(app)
+  const server = boundedServer(app)
   const oldMask = process.umask(0o177) // the socket is born 0600: no window where others can connect
   try {
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { server.off('error', reject); resolve() }) })
@@ -122,7 +173,8 @@ export async function listenUnix (app: express.Express, path: string): Promise<S
 }
 
 export async function listenTcp (app: express.Express, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer(app)
+  const server = boundedServer(app)
+  server.maxConnections = API_MAX_CONNECTIONS // anyone local can connect before the token is checked
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => { server.off('error', reject); resolve() }) })
   return server
 }

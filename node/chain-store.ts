@@ -1,7 +1,7 @@
 // The chain's bytes: Hypercore feeds in one Corestore. This node appends the blocks it wins to its own
 // core; peers' cores (later) are opened by key and replicated.
 import Corestore from 'corestore'
-import { fail } from '../protocol/errors.js'
+import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 
 export interface Core {
   key: Buffer
@@ -13,17 +13,38 @@ export interface Core {
   on: (event: string, fn: (...args: any[]) => void) => void
 }
 
+/**
+ * A failure of the cores' storage as a stable error that says what to do, or null for anything else. The
+ * cores hold the blocks themselves (reindex reads them), so damage there needs a backup or a resync.
+ */
+export function chainStoreError (err: unknown, dir: string): EconumiError | null {
+  if (isEconumiError(err)) return null
+  const e = err as { code?: string, message?: string } | null
+  const detail = String(e?.message ?? '').slice(0, 300)
+  // hypercore-storage's device file (cores/CORESTORE) notices a copied or moved store: two copies of one
+  // writable core must never both run, or the node's own chain forks
+  if (e?.code === 'DEVICE_FILE') return new EconumiError('E_STORE_MOVED', `the chain store ${dir} was copied or moved from elsewhere (${detail}); if no other copy of this data directory will ever run again, delete ${dir}/CORESTORE and start again (see README, Backup and restore)`, { dir })
+  // RocksDB (cores/db) reports a damaged CURRENT, MANIFEST or .sst as EIO
+  if (e?.code === 'EIO') return new EconumiError('E_STORE_CORRUPT', `the chain store ${dir} is damaged (${detail}); restore the data directory from a backup, or move ${dir} away to download the chain from peers again (see README, Backup and restore)`, { dir })
+  return null
+}
+
 export class ChainStore {
   readonly store: any
   private ownBlocks: Core | null = null
   private ownRecords: Core | null = null
   private readonly cores = new Map<string, Core>()
 
-  constructor (dir: string) {
+  constructor (readonly dir: string) {
     this.store = new Corestore(dir)
   }
 
   async open (): Promise<void> {
+    try {
+      await this.store.ready() // Corestore hides why it failed to open (later calls say only "closed")
+    } catch (err) {
+      throw chainStoreError(err, this.dir) ?? err
+    }
     this.ownBlocks = this.store.get({ name: 'blocks' }) as Core
     this.ownRecords = this.store.get({ name: 'attestations' }) as Core
     await this.ownBlocks.ready()

@@ -94,12 +94,14 @@ export class Gossip implements PeerHandler {
 
   async relayTransaction (bytes: Uint8Array, from: Peer | null): Promise<string | null> {
     const key = Buffer.from(bytes).toString('base64')
-    if (this.recentTx.has(key)) return null
-    this.recentTx.add(key)
-    if (this.recentTx.size > 50_000) this.recentTx.clear()
+    // gossip dedup only: a local submission is judged by the mempool itself (it may have been evicted)
+    if (from !== null && this.recentTx.has(key)) return null
     let txid: string
     try {
       txid = await this.ctx.mempool.admit(bytes)
+      // seen once admitted, not before: a transaction refused for now (full, nonce gap) can come again
+      if (this.recentTx.size >= 50_000) this.recentTx.clear()
+      this.recentTx.add(key)
     } catch (err) {
       if (!isEconumiError(err)) throw err
       // races (nonce, already known) are normal; forged data is not

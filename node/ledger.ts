@@ -7,7 +7,7 @@ import { type Account, type AccountChange, type BlockEffects, type ChainTip, EMP
 import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals } from '../protocol/weights.js'
 import type { Block } from '../protocol/block.js'
 import type { NetworkParams } from '../protocol/params.js'
-import { fail } from '../protocol/errors.js'
+import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 
 /** Where a block's bytes live: a core (by key) and an index in it. */
@@ -72,6 +72,20 @@ const nodeToJson = (n: NodeRecord): string => JSON.stringify({ last: n.lastRepor
 function nodeFromJson (s: string): NodeRecord { const j = JSON.parse(s); return { lastReportEpoch: BigInt(j.last), buckets: bucketsFromJson(j.buckets), blocksWon: BigInt(j.won) } }
 const totalsToJson = (t: WeightTotals): string => JSON.stringify(bucketsToJson(t.buckets))
 const totalsFromJson = (s: string): WeightTotals => ({ buckets: bucketsFromJson(JSON.parse(s)) })
+/**
+ * A LevelDB failure as a stable error that says what to do, or null for anything else. The ledger is derived
+ * state, so damage to it (a truncated .ldb, a garbage CURRENT) is repaired by `econumi reindex`.
+ */
+export function ledgerStorageError (err: unknown, dir: string): EconumiError | null {
+  if (isEconumiError(err)) return null
+  const e = err as { code?: string, message?: string, cause?: { code?: string, message?: string } } | null
+  const code = e?.cause?.code ?? e?.code
+  const detail = String(e?.cause?.message ?? e?.message ?? '').slice(0, 300)
+  if (code === 'LEVEL_LOCKED') return new EconumiError('E_LEDGER_LOCKED', 'the ledger is in use by another process (is the node running?)', { dir })
+  if (code !== 'LEVEL_CORRUPTION' && code !== 'LEVEL_IO_ERROR') return null
+  if (/permission denied/i.test(detail)) return new EconumiError('E_DATA_ACCESS', `cannot read the ledger in ${dir} (${detail}); run as the user that owns the data directory`, { dir })
+  return new EconumiError('E_LEDGER_CORRUPT', `the ledger index in ${dir} is damaged (${detail}); stop the node and run \`econumi reindex\` to rebuild it from the blocks`, { dir })
+}
 
 export class Ledger {
   private tipCache: ChainTip | null = null
@@ -82,18 +96,27 @@ export class Ledger {
   private readonly accountCache = new Map<string, Account>()
   private static readonly CACHE_MAX = 200_000
 
-  private constructor (readonly db: ClassicLevel<string, string>, readonly params: NetworkParams, readonly genesis: Uint8Array) {}
+  private constructor (readonly db: ClassicLevel<string, string>, readonly params: NetworkParams, readonly genesis: Uint8Array, readonly dir: string) {}
 
   static async open (dir: string, params: NetworkParams, genesis: Uint8Array): Promise<Ledger> {
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     try {
       await db.open()
     } catch (err) {
-      const cause = (err as { cause?: { code?: string, message?: string } }).cause
-      if (/lock/i.test(String(cause?.message ?? (err as Error).message))) fail('E_LEDGER_LOCKED', 'the ledger is in use by another process (is the node running?)', { dir })
-      throw err
+      throw ledgerStorageError(err, dir) ?? err
     }
-    const ledger = new Ledger(db, params, genesis)
+    try {
+      return await Ledger.init(db, dir, params, genesis)
+    } catch (err) {
+      const mapped = ledgerStorageError(err, dir)
+      if (mapped === null) throw err
+      await db.close().catch(() => {})
+      throw mapped
+    }
+  }
+
+  private static async init (db: ClassicLevel<string, string>, dir: string, params: NetworkParams, genesis: Uint8Array): Promise<Ledger> {
+    const ledger = new Ledger(db, params, genesis, dir)
     const stored = await db.get('meta:genesis')
     if (stored === undefined) {
       const ops: BatchOp[] = [{ type: 'put', key: 'meta:genesis', value: toHex(genesis) }]

@@ -1,5 +1,5 @@
 // Running a node as a local process (`econumi start --foreground`) and rebuilding its ledger (`reindex`).
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { parseAmount } from '../protocol/amount.js'
@@ -14,6 +14,8 @@ import { FixedComputeUnits } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
+import { ledgerStorageError } from './ledger.js'
+import { chainStoreError } from './chain-store.js'
 import { isImageReference } from '../protocol/wire.js'
 import { type BootstrapAddress, localBootstrapPort, parseBootstrap } from './network.js'
 
@@ -119,8 +121,21 @@ function makeLogger (json: boolean): LogFn {
   }
 }
 
+/** The data directory, created or tightened to 0700: it holds the node key and the cores' signing keys. */
+export function secureDataDir (dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  chmodSync(dataDir, 0o700) // mkdir leaves an existing directory's mode alone
+}
+
+/** What a damaged ledger or chain store means for the operator (a stable code), else the error itself. */
+function storageError (err: unknown, dataDir: string): unknown {
+  return ledgerStorageError(err, join(dataDir, 'ledger')) ?? chainStoreError(err, join(dataDir, 'cores')) ?? err
+}
+
 export async function runForeground (o: ForegroundOptions): Promise<void> {
-  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 })
+  // everything the node creates (cores, ledger, sockets, keys) is for its owner only
+  process.umask(0o077)
+  secureDataDir(o.dataDir)
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
   const log = makeLogger(o.json)
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
@@ -137,7 +152,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     computeUnits: o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : undefined,
     log,
     network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
-  })
+  }).catch((err) => { throw storageError(err, o.dataDir) })
   // the node's PKI: its own CA on first start (node-forge), or the operator's with --ca-cert/--ca-key
   let ca: CaIdentity
   try {
@@ -266,7 +281,20 @@ function startImageOffers (node: EconumiNode, explicit: string[], log: LogFn): N
 export async function reindex (o: { dataDir: string, json: boolean }): Promise<void> {
   if (!existsSync(join(o.dataDir, 'genesis.json'))) fail('E_NO_CHAIN', `no chain in ${o.dataDir}`, { dataDir: o.dataDir })
   const { params } = loadOrCreateGenesis(o.dataDir, {})
-  const { height, mempool } = await reindexNode({ dataDir: o.dataDir, params })
-  if (o.json) process.stdout.write(JSON.stringify({ reindexed: true, height: height.toString(), mempool }) + '\n')
+  let result: { height: bigint, mempool: number }
+  let damaged: string | undefined
+  try {
+    result = await reindexNode({ dataDir: o.dataDir, params })
+  } catch (err) {
+    const mapped = storageError(err, o.dataDir)
+    if ((mapped as { code?: string }).code !== 'E_LEDGER_CORRUPT') throw mapped
+    // too damaged to read what reindex keeps (pending transactions, peers' cores): set it aside, start afresh
+    damaged = join(o.dataDir, `ledger.damaged-${Date.now()}`)
+    renameSync(join(o.dataDir, 'ledger'), damaged)
+    if (!o.json) process.stderr.write(`the old ledger could not be read; moved it to ${damaged} (its pending transactions are not kept; peers' blocks come back from the network)\n`)
+    result = await reindexNode({ dataDir: o.dataDir, params }).catch((e) => { throw storageError(e, o.dataDir) })
+  }
+  const { height, mempool } = result
+  if (o.json) process.stdout.write(JSON.stringify({ reindexed: true, height: height.toString(), mempool, ...(damaged !== undefined ? { damagedLedger: damaged } : {}) }) + '\n')
   else process.stdout.write(`ledger rebuilt from the cores: height ${height}, ${mempool} pending transactions kept\n`)
 }
