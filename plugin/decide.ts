@@ -36,7 +36,7 @@ import {
   type AuthZRequest, type DenyCode, type PluginEvent, type PluginEventKind
 } from './types.js'
 import { HEX_NAME, type StateUpdate, type StateView } from './state.js'
-import { duplicateKey, field, type KeySpec } from './gojson.js'
+import { field, readKeys, type KeySpec, type ReadResult, type Values } from './gojson.js'
 
 export interface DecideContext {
   /** Current node token (contents of /run/econumi/node-token), null when there is none. */
@@ -245,20 +245,21 @@ export function isSelfPluginRef (ref: string, state: StateView, selfName: string
   return false
 }
 
-/** A JSON body: undefined when absent, null when not JSON, else the decoded value and its text. */
-function decodeBody (b64: string | undefined): { value: unknown, text: string } | null | undefined {
+/** A body's text: undefined when absent. */
+function bodyText (b64: string | undefined): string | undefined {
   if (b64 === undefined || b64 === null || b64 === '') return undefined
-  const text = Buffer.from(b64, 'base64').toString('utf8')
+  return Buffer.from(b64, 'base64').toString('utf8')
+}
+
+/** A JSON body (dockerd's own answers): undefined when absent, null when not JSON. */
+function decodeValue (b64: string | undefined): unknown {
+  const text = bodyText(b64)
+  if (text === undefined) return undefined
   try {
-    return { value: JSON.parse(text), text }
+    return JSON.parse(text)
   } catch {
     return null
   }
-}
-
-function decodeValue (b64: string | undefined): unknown {
-  const b = decodeBody(b64)
-  return b === undefined || b === null ? b : b.value
 }
 
 function isObject (x: unknown): x is Record<string, unknown> {
@@ -270,50 +271,66 @@ function stripSlash (name: string | null): string | undefined {
   return name.startsWith('/') ? name.slice(1) : name
 }
 
-/** What a create body's checked fields are, read as dockerd's decoder (runconfig ContainerConfigWrapper) reads them. */
-interface CreateFields {
-  labels: Record<string, unknown> | null
-  hostConfig: Record<string, unknown> | null
-  image: unknown
+/**
+ * The create-body keys the plugin decides on, read as dockerd's decoder (runconfig ContainerConfigWrapper)
+ * reads them: struct keys in any case, and any of them given twice is refused (Go merges duplicates,
+ * JSON.parse keeps the last). Reservations and AutoRemove are watched too: the node and the name registry use them.
+ */
+const HOST_CONFIG_KEYS: Record<string, null> = { PIDMODE: null, IPCMODE: null, NETWORKMODE: null, CGROUP: null, VOLUMESFROM: null, AUTOREMOVE: null, NANOCPUS: null, CPUQUOTA: null, CPUPERIOD: null, MEMORY: null }
+const CREATE: KeySpec = {
+  fold: true,
+  keys: { LABELS: { fold: false, whole: true, keys: { [AGENT_LABEL]: null } }, IMAGE: null, HOSTCONFIG: { fold: true, keys: HOST_CONFIG_KEYS } }
 }
 
-function createFields (body: Record<string, unknown>): CreateFields {
-  const labels = field(body, 'Labels')
-  const hc = field(body, 'HostConfig')
-  return { labels: isObject(labels) ? labels : null, hostConfig: isObject(hc) ? hc : null, image: field(body, 'Image') }
+/**
+ * A create's body arrives twice, in its AuthZReq and its AuthZRes: the read of the first is kept (by the
+ * base64 text, a deterministic memo of a pure function, at most 16) and used once by the second.
+ */
+const createReads = new Map<string, ReadResult | null>()
+
+/** Reads an AuthZReq's create body (always afresh) and keeps the read for its AuthZRes. */
+function readCreateRequest (b64: string, text: string): ReadResult | null {
+  const read = readKeys(text, CREATE)
+  createReads.delete(b64)
+  createReads.set(b64, read)
+  if (createReads.size > 16) createReads.delete(createReads.keys().next().value as string)
+  return read
 }
 
-/** Duplicate keys that Go would merge and JSON.parse would drop: the top level, HostConfig (structs: any case) and Labels (a map: exact). */
-const CREATE_KEYS: KeySpec = { fold: true, children: { HOSTCONFIG: { fold: true }, LABELS: { fold: false } } }
+function sub (v: Values, key: string): Values | null {
+  const x = v[key]
+  return isObject(x) ? x : null
+}
 
-function labelsOf (f: CreateFields): Record<string, string> {
+function labelsOf (v: Values): Record<string, string> {
   const out: Record<string, string> = {}
-  if (f.labels !== null) for (const [k, v] of Object.entries(f.labels)) if (typeof v === 'string') out[k] = v
+  const labels = sub(v, 'LABELS')
+  if (labels !== null) for (const [k, x] of Object.entries(labels)) if (typeof x === 'string') out[k] = x
   return out
 }
 
-function isAgentCreate (f: CreateFields, name: string | undefined): boolean {
+function isAgentCreate (v: Values, name: string | undefined): boolean {
   if (name !== undefined && name.startsWith(AGENT_NAME_PREFIX)) return true
-  return f.labels !== null && f.labels[AGENT_LABEL] === AGENT_LABEL_VALUE
+  return sub(v, 'LABELS')?.[AGENT_LABEL] === AGENT_LABEL_VALUE
 }
 
 /** HostConfig modes that take `container:<ref>` (Cgroup too: CgroupSpec accepts it). */
-const JOIN_KEYS = ['PidMode', 'IpcMode', 'NetworkMode', 'Cgroup']
+const JOIN_KEYS: Array<[string, string]> = [['PIDMODE', 'PidMode'], ['IPCMODE', 'IpcMode'], ['NETWORKMODE', 'NetworkMode'], ['CGROUP', 'Cgroup']]
 
 /** `container:<ref>` references in HostConfig (PidMode, IpcMode, NetworkMode, Cgroup, VolumesFrom) pointing at an agent. */
-function joinsAgent (f: CreateFields, state: StateView): string | null {
-  const hc = f.hostConfig
+function joinsAgent (v: Values, state: StateView): string | null {
+  const hc = sub(v, 'HOSTCONFIG')
   if (hc === null) return null
-  for (const key of JOIN_KEYS) {
-    const v = field(hc, key)
-    if (typeof v === 'string' && v.startsWith('container:') && isAgentRef(v.slice(10), state)) return key
+  for (const [key, label] of JOIN_KEYS) {
+    const x = hc[key]
+    if (typeof x === 'string' && x.startsWith('container:') && isAgentRef(x.slice(10), state)) return label
   }
-  const vf = field(hc, 'VolumesFrom')
+  const vf = hc.VOLUMESFROM
   if (Array.isArray(vf)) {
-    for (const v of vf) {
-      if (typeof v !== 'string') continue
-      const colon = v.indexOf(':')
-      if (isAgentRef(colon === -1 ? v : v.slice(0, colon), state)) return 'VolumesFrom'
+    for (const x of vf) {
+      if (typeof x !== 'string') continue
+      const colon = x.indexOf(':')
+      if (isAgentRef(colon === -1 ? x : x.slice(0, colon), state)) return 'VolumesFrom'
     }
   }
   return null
@@ -323,17 +340,20 @@ function num (x: unknown): number {
   return typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0
 }
 
-/** Reservations from a create body's HostConfig (keys matched as Go matches them). */
+function reservations (nano: unknown, quota: unknown, period: unknown, memory: unknown): { nanoCpus: number, memory: number } {
+  let nanoCpus = num(nano)
+  if (nanoCpus === 0) {
+    const p = num(period) === 0 ? 100000 : num(period)
+    if (num(quota) > 0) nanoCpus = Math.round(num(quota) / p * 1e9)
+  }
+  return { nanoCpus, memory: num(memory) }
+}
+
+/** Reservations from a decoded create body's HostConfig (keys matched as Go matches them). */
 export function reservationsOf (body: Record<string, unknown>): { nanoCpus: number, memory: number } {
   const h = field(body, 'HostConfig')
   const hc = isObject(h) ? h : {}
-  let nanoCpus = num(field(hc, 'NanoCpus'))
-  if (nanoCpus === 0) {
-    const quota = num(field(hc, 'CpuQuota'))
-    const period = num(field(hc, 'CpuPeriod')) === 0 ? 100000 : num(field(hc, 'CpuPeriod'))
-    if (quota > 0) nanoCpus = Math.round(quota / period * 1e9)
-  }
-  return { nanoCpus, memory: num(field(hc, 'Memory')) }
+  return reservations(field(hc, 'NanoCpus'), field(hc, 'CpuQuota'), field(hc, 'CpuPeriod'), field(hc, 'Memory'))
 }
 
 function event (kind: PluginEventKind, ref: string, ctx: DecideContext, extra: Partial<PluginEvent> = {}): PluginEvent {
@@ -403,19 +423,18 @@ export function decideRequest (req: AuthZRequest, state: StateView, ctx: DecideC
 }
 
 function createRequest (req: AuthZRequest, query: string, state: StateView, ctx: DecideContext): Decision {
-  const body = decodeBody(req.RequestBody)
-  if (body === undefined) return deny('E_AUTHZ_NO_BODY', 'container create without a body (bodies over 1 MiB are not seen by the plugin)')
-  if (body === null || !isObject(body.value)) return deny('E_AUTHZ_BAD_BODY', 'container create body is not a JSON object')
-  const dup = duplicateKey(body.text, CREATE_KEYS)
-  if (dup !== null) return deny('E_AUTHZ_DUPLICATE_KEY', `container create body gives ${dup.replace(/[^\x21-\x7e]/g, '?').slice(0, 80)} twice (dockerd would merge them)`)
-  const f = createFields(body.value)
+  const text = bodyText(req.RequestBody)
+  if (text === undefined) return deny('E_AUTHZ_NO_BODY', 'container create without a body (bodies over 1 MiB are not seen by the plugin)')
+  const read = readCreateRequest(req.RequestBody as string, text)
+  if (read === null) return deny('E_AUTHZ_BAD_BODY', 'container create body is not a JSON object')
+  if (read.dup !== null) return deny('E_AUTHZ_DUPLICATE_KEY', `container create body gives ${read.dup.replace(/[^\x21-\x7e]/g, '?').slice(0, 80)} twice (dockerd would merge them)`)
   const name = stripSlash(queryParam(query, 'name'))
   const node = fromNode(req, ctx)
-  if (!node && isAgentCreate(f, name)) {
+  if (!node && isAgentCreate(read.values, name)) {
     return deny('E_AGENT_RESERVED', `only the econumi node may create agent containers (label ${AGENT_LABEL}=${AGENT_LABEL_VALUE} or name ${AGENT_NAME_PREFIX}*)`)
   }
   if (!node) {
-    const key = joinsAgent(f, state)
+    const key = joinsAgent(read.values, state)
     if (key !== null) return deny('E_AGENT_NAMESPACE_JOIN', `HostConfig.${key} joins an econumi agent container`)
   }
   return ALLOW
@@ -493,18 +512,27 @@ export function decideResponse (req: AuthZRequest, state: StateView, ctx: Decide
     const res = decodeValue(req.ResponseBody)
     const id = isObject(res) && typeof res.Id === 'string' && FULL_ID.test(res.Id) ? res.Id : null
     if (id === null) return ALLOW
-    const body = decodeValue(req.RequestBody)
-    const f = createFields(isObject(body) ? body : {})
+    const b64 = req.RequestBody
+    const memo = typeof b64 === 'string' ? createReads.get(b64) : undefined
+    let v: Values = {}
+    if (memo !== undefined) {
+      createReads.delete(b64 as string)
+      v = memo?.values ?? {}
+    } else {
+      const text = bodyText(b64)
+      v = (text === undefined ? null : readKeys(text, CREATE)?.values) ?? {}
+    }
     const name = stripSlash(queryParam(query, 'name'))
-    if (isAgentCreate(f, name)) {
+    if (isAgentCreate(v, name)) {
       return { allow: true, events: [], updates: [name === undefined ? { op: 'add-agent', id, since: ctx.now } : { op: 'add-agent', id, name, since: ctx.now }] }
     }
-    const e = event('create', '', ctx, { id, labels: labelsOf(f), reservations: reservationsOf(isObject(body) ? body : {}) })
+    const hc = sub(v, 'HOSTCONFIG') ?? {}
+    const e = event('create', '', ctx, { id, labels: labelsOf(v), reservations: reservations(hc.NANOCPUS, hc.CPUQUOTA, hc.CPUPERIOD, hc.MEMORY) })
     if (name !== undefined) e.name = name
-    if (typeof f.image === 'string') e.image = f.image
+    if (typeof v.IMAGE === 'string') e.image = v.IMAGE
     const updates: StateUpdate[] = []
     if (name !== undefined && HEX_NAME.test(name)) {
-      updates.push({ op: 'add-container', id, name, since: ctx.now, autoRemove: f.hostConfig !== null && field(f.hostConfig, 'AutoRemove') === true })
+      updates.push({ op: 'add-container', id, name, since: ctx.now, autoRemove: hc.AUTOREMOVE === true })
     }
     return { allow: true, events: [e], updates }
   }

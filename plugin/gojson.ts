@@ -4,8 +4,8 @@
 //    where Go also folds 'ſ' onto 's' and the Kelvin sign onto 'k'; newer Go folds 'ı'/'İ' onto 'i' too);
 //  - a key given twice is decoded twice into the same field: later scalars win, objects merge into the
 //    same struct/map. JSON.parse keeps only the last value, so it cannot see what Go merged.
-// So: `field()` looks keys up by Go's fold, and `duplicateKey()` scans the raw text for keys given twice
-// (also case variants) in the objects the plugin checks; callers deny those bodies.
+// So: `readKeys()` reads just the watched keys of a body in one pass, matched by Go's fold, and reports a
+// watched key given twice (callers deny those bodies); `field()` looks a key up by Go's fold in a decoded object.
 
 /** Go's fold of a key, for comparing with ASCII field names (uppercase; non-ASCII runes Go folds onto ASCII letters mapped). */
 export function foldKey (k: string): string {
@@ -36,102 +36,190 @@ export function field (obj: Record<string, unknown>, name: string): unknown {
   return undefined
 }
 
-/** Which nested objects `duplicateKey` checks: struct objects compare keys by Go's fold, maps exactly. */
+/** The keys `readKeys` watches in one object: struct objects compare keys by Go's fold, maps exactly. */
 export interface KeySpec {
   /** true: a struct (keys folded); false: a map (keys exact). */
   fold: boolean
-  /** Checked child objects, by folded key (struct) or exact key (map). */
-  children?: Record<string, KeySpec>
+  /** Watched keys (folded for a struct): null = read its value, a spec = read inside its object value. */
+  keys: Record<string, KeySpec | null>
+  /** Give the whole object as the value (still checking its watched keys for duplicates). */
+  whole?: boolean
 }
+
+/** Values of the watched keys, by watched (folded) key; a nested spec's object gives a nested `Values`. */
+export interface Values { [key: string]: unknown }
+
+export interface ReadResult {
+  values: Values
+  /** The first watched key given twice (for structs also as a case variant), as a dotted path; else null. */
+  dup: string | null
+}
+
+interface Compiled {
+  fold: boolean
+  whole: boolean
+  /** Watched keys by length (a cheap pre-filter; most keys are not watched). */
+  byLength: Array<string[] | undefined>
+  children: Record<string, Compiled | null>
+}
+const compiledSpecs = new WeakMap<KeySpec, Compiled>()
+
+function compile (spec: KeySpec): Compiled {
+  const byLength: Array<string[] | undefined> = []
+  const children: Record<string, Compiled | null> = {}
+  for (const [k, child] of Object.entries(spec.keys)) {
+    (byLength[k.length] ??= []).push(k)
+    children[k] = child === null ? null : compile(child)
+  }
+  return { fold: spec.fold, whole: spec.whole === true, byLength, children }
+}
+
+/** Go's fold of one UTF-16 unit onto an uppercase ASCII letter code (other units unchanged). */
+function foldUnit (c: number): number {
+  if (c >= 0x61 && c <= 0x7a) return c - 0x20
+  if (c < 0x80) return c
+  const m = GO_FOLD_TO_ASCII[c]
+  return m === undefined ? c : m.charCodeAt(0)
+}
+
+/** The watched key `s.slice(from, to)` is (compared in place, without allocating), or undefined. */
+function watched (s: string, from: number, to: number, cands: string[], fold: boolean): string | undefined {
+  for (const k of cands) {
+    let i = 0
+    for (; i < k.length; i++) {
+      const c = s.charCodeAt(from + i)
+      if ((fold ? foldUnit(c) : c) !== k.charCodeAt(i)) break
+    }
+    if (i === k.length && from + i === to) return k
+  }
+  return undefined
+}
+
+class Malformed extends Error {}
 
 /**
- * The first key given twice (for structs also as a case variant) in `text` within the objects `spec`
- * names, as a dotted path; null when there is none. `text` must already be valid JSON (JSON.parse
- * accepted it): this only walks it, it does not validate.
+ * Reads the watched keys of the JSON object in `text` in one pass, as Go's decoder would see them (its
+ * first value; Go ignores what follows), without decoding the rest: a watched value is JSON.parse'd from
+ * its own slice. null when `text` is not a JSON object. On input that is not valid JSON the result is
+ * unspecified but never a hang or a throw (dockerd refuses such a body anyway).
  */
-export function duplicateKey (text: string, spec: KeySpec): string | null {
-  const s = new Scanner(text)
-  s.ws()
-  if (text.charCodeAt(s.pos) !== 0x7b) return null
-  return s.object(spec, '')
+export function readKeys (text: string, spec: KeySpec): ReadResult | null {
+  let c = compiledSpecs.get(spec)
+  if (c === undefined) {
+    c = compile(spec)
+    compiledSpecs.set(spec, c)
+  }
+  const st: ScanState = { dup: null, nextBs: text.indexOf('\\') }
+  try {
+    const pos = ws(text, 0)
+    if (text.charCodeAt(pos) !== 0x7b) return null
+    const values: Values = {}
+    scanObject(text, pos, c, '', values, st)
+    return { values, dup: st.dup }
+  } catch (err) {
+    if (err instanceof Malformed || err instanceof SyntaxError) return null
+    throw err
+  }
 }
 
-class Scanner {
-  pos = 0
-  constructor (private readonly t: string) {}
+interface ScanState {
+  dup: string | null
+  /** Index of the next backslash at or after some earlier position (-1: none left); keys rarely have one. */
+  nextBs: number
+}
 
-  ws (): void {
-    const t = this.t
-    let c = t.charCodeAt(this.pos)
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++this.pos)
+function ws (t: string, pos: number): number {
+  let c = t.charCodeAt(pos)
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++pos)
+  return pos
+}
+
+/** At a '"' (pos): the index of its closing quote. */
+function stringEnd (t: string, pos: number): number {
+  let end = t.indexOf('"', pos + 1)
+  for (;;) {
+    if (end === -1) throw new Malformed()
+    if (t.charCodeAt(end - 1) !== 0x5c) return end
+    let bs = 1
+    while (t.charCodeAt(end - 1 - bs) === 0x5c) bs++
+    if ((bs & 1) === 0) return end
+    end = t.indexOf('"', end + 1)
   }
+}
 
-  /** At a '"': returns the decoded string and moves past it. */
-  string (): string {
-    const t = this.t
-    const start = this.pos
-    let end = t.indexOf('"', start + 1)
-    let escaped = false
-    for (;;) {
-      let bs = 0
-      while (t.charCodeAt(end - 1 - bs) === 0x5c) bs++
-      if (bs > 0) escaped = true
-      if ((bs & 1) === 0) break
-      end = t.indexOf('"', end + 1)
+/** At a '{' (pos): reads its watched keys into `out` (descending into watched objects); returns the position after it. */
+function scanObject (t: string, pos: number, c: Compiled, path: string, out: Values, st: ScanState): number {
+  pos++
+  for (;;) {
+    pos = ws(t, pos)
+    const q = t.charCodeAt(pos)
+    if (q === 0x7d) return pos + 1
+    if (q !== 0x22) throw new Malformed()
+    const end = stringEnd(t, pos)
+    let k: string | undefined
+    if (st.nextBs !== -1 && st.nextBs < pos) st.nextBs = t.indexOf('\\', pos)
+    if (st.nextBs !== -1 && st.nextBs < end) {
+      const key = JSON.parse(t.slice(pos, end + 1)) as string
+      const cands = c.byLength[key.length]
+      if (cands !== undefined) k = watched(key, 0, key.length, cands, c.fold)
+    } else {
+      const cands = c.byLength[end - pos - 1]
+      if (cands !== undefined) k = watched(t, pos + 1, end, cands, c.fold)
     }
-    this.pos = end + 1
-    return escaped ? JSON.parse(t.slice(start, end + 1)) as string : t.slice(start + 1, end)
-  }
-
-  /** At a '{': checks its keys (and its checked children), moves past it. */
-  object (spec: KeySpec, path: string): string | null {
-    const t = this.t
-    this.pos++
-    const seen = new Set<string>()
-    for (;;) {
-      this.ws()
-      if (t.charCodeAt(this.pos) === 0x7d) { this.pos++; return null }
-      const key = this.string()
-      const k = spec.fold ? foldKey(key) : key
-      if (seen.has(k)) return path + key
-      seen.add(k)
-      this.ws()
-      this.pos++ // ':'
-      this.ws()
-      const child = spec.children?.[k]
-      if (child !== undefined && t.charCodeAt(this.pos) === 0x7b) {
-        const dup = this.object(child, `${path}${key}.`)
-        if (dup !== null) return dup
+    pos = end + 1
+    if (t.charCodeAt(pos) !== 0x3a) {
+      pos = ws(t, pos)
+      if (t.charCodeAt(pos) !== 0x3a) throw new Malformed()
+    }
+    pos = ws(t, pos + 1)
+    if (k === undefined) {
+      pos = skipValue(t, pos)
+    } else {
+      if (st.dup === null && Object.prototype.hasOwnProperty.call(out, k)) st.dup = path + k
+      const child = c.children[k]
+      if (child !== null && child !== undefined && t.charCodeAt(pos) === 0x7b) {
+        const inner: Values = {}
+        const v0 = pos
+        pos = scanObject(t, pos, child, `${path}${k}.`, inner, st)
+        out[k] = child.whole ? JSON.parse(t.slice(v0, pos)) : inner
       } else {
-        this.skip()
+        const v0 = pos
+        pos = skipValue(t, pos)
+        out[k] = JSON.parse(t.slice(v0, pos))
       }
-      this.ws()
-      if (t.charCodeAt(this.pos) === 0x2c) this.pos++ // ','
-      else { this.pos++; return null } // '}'
     }
+    const d = t.charCodeAt(pos)
+    if (d === 0x2c) { pos++; continue }
+    if (d === 0x7d) return pos + 1
+    pos = ws(t, pos)
+    const e = t.charCodeAt(pos)
+    if (e === 0x7d) return pos + 1
+    if (e !== 0x2c) throw new Malformed()
+    pos++
   }
+}
 
-  /** Moves past one value. */
-  skip (): void {
-    const t = this.t
-    const c = t.charCodeAt(this.pos)
-    if (c === 0x22) { this.string(); return }
-    if (c === 0x7b || c === 0x5b) {
-      let depth = 0
-      for (;;) {
-        const d = t.charCodeAt(this.pos)
-        if (d === 0x22) { this.string(); if (depth === 0) return; continue }
-        if (d === 0x7b || d === 0x5b) depth++
-        else if (d === 0x7d || d === 0x5d) depth--
-        this.pos++
-        if (depth === 0) return
-        if (Number.isNaN(d)) return
-      }
-    }
-    for (;;) { // number / true / false / null
-      const d = t.charCodeAt(this.pos)
-      if (d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09 || Number.isNaN(d)) return
-      this.pos++
+/** At a value (pos): the position after it. */
+function skipValue (t: string, pos: number): number {
+  const c = t.charCodeAt(pos)
+  if (c === 0x22) return stringEnd(t, pos) + 1
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0
+    for (;;) {
+      const d = t.charCodeAt(pos)
+      if (d === 0x22) { pos = stringEnd(t, pos) + 1; continue }
+      if (d === 0x7b || d === 0x5b) depth++
+      else if (d === 0x7d || d === 0x5d) { if (--depth === 0) return pos + 1 }
+      else if (Number.isNaN(d)) throw new Malformed()
+      pos++
     }
   }
+  const v0 = pos
+  for (;;) { // number / true / false / null
+    const d = t.charCodeAt(pos)
+    if (d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09 || Number.isNaN(d)) break
+    pos++
+  }
+  if (pos === v0) throw new Malformed()
+  return pos
 }

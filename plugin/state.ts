@@ -260,6 +260,8 @@ export class PluginState implements StateView {
 
   private async saveLoop (): Promise<void> {
     const file = this.file as string
+    // first let the caller write dockerd its answer: the save (JSON of up to 4096 entries) is not the decision
+    await new Promise((resolve) => setImmediate(resolve))
     try {
       while (this.dirty) {
         this.dirty = false
