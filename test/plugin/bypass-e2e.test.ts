@@ -62,7 +62,7 @@ t.test('issue 14 spellings are refused by the plugin on a real dockerd', async (
     restored = true
     const r = script('build-plugin.sh', ['--remove'])
     if (r.status !== 0) process.stderr.write(`restore failed: ${r.stdout}${r.stderr}\n`)
-    run(['rm', '-f', AGENT, 'eco-byp-w1', 'eco-byp-w2', ...(shortName === '' ? [] : [shortName])])
+    run(['rm', '-f', AGENT, 'eco-byp-w1', 'eco-byp-w2', 'eco-byp-w3', 'eco-byp-w3x', ...(shortName === '' ? [] : [shortName])])
   }
   const onSignal = (): void => { restoreEngine(); unlock(); process.exit(1) }
   process.once('exit', restoreEngine)
@@ -136,6 +136,24 @@ t.test('issue 14 spellings are refused by the plugin on a real dockerd', async (
   t.equal(run(['stop', '-t', '0', shortName]).status, 0, `stop ${shortName} allowed`)
   t.ok(denied(run(['stop', id.slice(0, 4)]), 'E_AGENT_PROTECTED'), 'a bare prefix of the agent id is still refused')
   t.equal(run(['inspect', '-f', '{{.State.Running}}', AGENT]).stdout.trim(), 'true', 'agent still running')
+
+  // no lockouts: ordinary docker CLI use of ordinary containers goes through the new route table untouched
+  const W = 'eco-byp-w3'
+  await writeFile(join(dir, 'placeholder'), 'x')
+  for (const args of [
+    ['run', '--rm', IMAGE, 'true'],
+    ['run', '-d', '--name', W, '-l', 'eco-byp=1', IMAGE, 'sleep', '60'],
+    ['ps', '-a'], ['inspect', W], ['logs', W], ['top', W], ['stats', '--no-stream', W], ['diff', W], ['port', W],
+    ['exec', W, 'true'], ['cp', join(dir, 'placeholder'), `${W}:/tmp/`], ['cp', `${W}:/tmp/placeholder`, join(dir, 'back')],
+    ['export', '-o', join(dir, 'w3.tar'), W], ['update', '--cpus', '0.5', W], ['pause', W], ['unpause', W],
+    ['kill', '-s', 'USR1', W], ['restart', '-t', '0', W], ['rename', W, `${W}x`], ['rename', `${W}x`, W],
+    ['commit', W, 'eco-byp-img:1'], ['stop', '-t', '0', W], ['wait', W], ['rm', W], ['rmi', 'eco-byp-img:1'],
+    ['container', 'ls', '--filter', 'label=eco-byp=1'], ['image', 'ls'], ['system', 'df'], ['version'], ['info'],
+    ['plugin', 'ls'], ['plugin', 'inspect', 'econumi'], ['network', 'ls'], ['volume', 'ls']
+  ]) {
+    const r = run(args, { timeoutMs: 60_000 })
+    t.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr.trim()}`)
+  }
 
   // last: a plugin that lets this through is off for the rest of the test
   const prm = run(['plugin', 'disable', '-f', 'econumi'], v3)
