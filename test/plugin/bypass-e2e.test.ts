@@ -62,7 +62,8 @@ t.test('issue 14 spellings are refused by the plugin on a real dockerd', async (
     restored = true
     const r = script('build-plugin.sh', ['--remove'])
     if (r.status !== 0) process.stderr.write(`restore failed: ${r.stdout}${r.stderr}\n`)
-    run(['rm', '-f', AGENT, 'eco-byp-w1', 'eco-byp-w2', 'eco-byp-w3', 'eco-byp-w3x', ...(shortName === '' ? [] : [shortName])])
+    run(['rm', '-f', AGENT, 'eco-byp-w1', 'eco-byp-w2', 'eco-byp-w3', 'eco-byp-w3x', 'econumi-agent-fake', ...(shortName === '' ? [] : [shortName])])
+    run(['rmi', 'eco-byp-img', 'eco-byp-img:1']) // what a plugin that let them through would leave
   }
   const onSignal = (): void => { restoreEngine(); unlock(); process.exit(1) }
   process.once('exit', restoreEngine)
