@@ -1,7 +1,11 @@
 // plugin-overhead: what the econumi authorization plugin costs.
 //  1. `docker run --rm econumi/busybox:test true`, median wall time with the plugin enabled as authz vs
-//     without, in alternating blocks within the same run (goal: ratio ≤ 1.05).
-//  2. The plugin's own decision time, in-process: p50/p99 of decideRequest()/decideResponse() over a
+//     without, in alternating blocks within the same run (goal: ratio ≤ 1.03).
+//  2. One plugin round trip end to end, in-process over a unix socket and a kept-alive connection (as
+//     dockerd's plugin client does): the real PluginServer with a node receiving its events, over the
+//     docker-run sequence of AuthZReq/AuthZRes, p50/p99 against a bare node:http server that answers
+//     `{"Allow":true}` (the floor for any Node plugin).
+//  3. The plugin's own decision time, in-process: p50/p99 of decideRequest()/decideResponse() over a
 //     realistic request mix, against a bare JSON.parse of the same AuthZ request as baseline; plus the whole
 //     own work per call (parse + decide) at p99 against the 1 ms budget.
 // Env: ECONUMI_BENCH_RUNS (docker runs per side, default 30), ECONUMI_BENCH_BLOCK (runs per block, default 5).
@@ -9,12 +13,14 @@
 // econumi is installed, one is built and installed with an isolated state dir and removed at the end; an
 // existing one is reused and its authz setting restored.
 import { spawnSync } from 'node:child_process'
+import { Agent, createServer, request, type Server } from 'node:http'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { percentile, report, type Bench } from './lib.js'
 import { decideRequest, decideResponse, type DecideContext } from '../plugin/decide.js'
 import { PluginState } from '../plugin/state.js'
+import { PluginServer } from '../plugin/server.js'
 import type { AuthZRequest } from '../plugin/types.js'
 
 function repoRoot (): string {
@@ -130,6 +136,93 @@ function decisionBench (): void {
   report({ name: 'plugin-own-work-p99', value: us(percentile(ownNs, 99)), unit: 'µs', baseline: 1000 })
 }
 
+/** The AuthZ calls of one `docker run --rm` (create, attach, wait, start and their answers). */
+function dockerRunCalls (): Array<[string, string]> {
+  const hdr = { 'Content-Type': 'application/json', 'User-Agent': 'Docker-Client/28.2.2 (linux)' }
+  const create = JSON.parse(Buffer.from((JSON.parse(requestMix('a'.repeat(64))[1].raw) as AuthZRequest).RequestBody as string, 'base64').toString()) as unknown
+  const id = 'e'.repeat(64)
+  const calls: Array<[boolean, AuthZRequest]> = [
+    [false, { RequestMethod: 'HEAD', RequestUri: '/_ping', RequestHeaders: hdr }],
+    [true, { RequestMethod: 'HEAD', RequestUri: '/_ping', RequestHeaders: hdr, ResponseStatusCode: 200 }],
+    [false, { RequestMethod: 'POST', RequestUri: '/v1.41/containers/create', RequestBody: b64(create), RequestHeaders: hdr }],
+    [true, { RequestMethod: 'POST', RequestUri: '/v1.41/containers/create', RequestBody: b64(create), RequestHeaders: hdr, ResponseStatusCode: 201, ResponseBody: b64({ Id: id, Warnings: [] }) }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/attach?stderr=1&stdout=1&stream=1`, RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/wait?condition=removed`, RequestHeaders: hdr }],
+    [false, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/start`, RequestHeaders: hdr }],
+    [true, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/start`, RequestHeaders: hdr, ResponseStatusCode: 204 }],
+    [true, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/${id}/wait?condition=removed`, RequestHeaders: hdr, ResponseStatusCode: 200, ResponseBody: b64({ StatusCode: 0 }) }]
+  ]
+  return calls.map(([res, r]) => [res ? '/AuthZPlugin.AuthZRes' : '/AuthZPlugin.AuthZReq', JSON.stringify(r)])
+}
+
+async function roundTrips (socketPath: string, calls: Array<[string, string]>, runs: number): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const one = async (path: string, body: string): Promise<void> => await new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      res.resume()
+      res.on('end', resolve)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+  const us: number[] = []
+  for (let r = 0; r < runs; r++) {
+    for (const [path, body] of calls) {
+      const t0 = process.hrtime.bigint()
+      await one(path, body)
+      if (r >= 20) us.push(Number(process.hrtime.bigint() - t0) / 1000)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2)) // docker runs are apart: let timers (event batches) fire
+  }
+  agent.destroy()
+  return us.sort((a, b) => a - b)
+}
+
+async function listen (server: Server, path: string): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(path, resolve))
+}
+
+async function roundTripBench (): Promise<void> {
+  const dir = mkdtempSync('/tmp/eco-bench-rt-')
+  const runs = Number(process.env.ECONUMI_BENCH_RT_RUNS ?? 400)
+  const calls = dockerRunCalls()
+  let posts = 0
+  const node = createServer((req, res) => { req.resume(); req.on('end', () => { posts++; res.writeHead(204); res.end() }) })
+  const bare = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      const text = '{"Allow":true}'
+      res.writeHead(200, { 'Content-Type': 'application/vnd.docker.plugins.v1+json', 'Content-Length': text.length })
+      res.end(text)
+    })
+  })
+  bare.keepAliveTimeout = 0
+  writeFileSync(join(dir, 'node-token'), 'bench-token')
+  const plugin = new PluginServer({ socketPath: join(dir, 'p.sock'), tokenFile: join(dir, 'node-token'), nodeSocket: join(dir, 'node.sock'), stateFile: join(dir, 'state.json'), log: () => {} })
+  try {
+    await listen(node, join(dir, 'node.sock'))
+    await listen(bare, join(dir, 'bare.sock'))
+    await plugin.start()
+    // alternate blocks so both sides see the same machine load
+    const real: number[] = []
+    const floor: number[] = []
+    for (let b = 0; b < 4; b++) {
+      floor.push(...await roundTrips(join(dir, 'bare.sock'), calls, runs / 4 + 20))
+      real.push(...await roundTrips(plugin.opts.socketPath, calls, runs / 4 + 20))
+    }
+    await plugin.events.idle()
+    for (const a of [real, floor]) a.sort((x, y) => x - y)
+    report({ name: 'plugin-round-trip-p50', value: percentile(real, 50), unit: 'µs', baseline: percentile(floor, 50) })
+    report({ name: 'plugin-round-trip-p99', value: percentile(real, 99), unit: 'µs', baseline: percentile(floor, 99) })
+    process.stdout.write(`plugin round trips: ${real.length} calls, ${plugin.stats.eventsSent} events in ${posts} POSTs to the node, ${plugin.stats.eventsDropped} dropped\n`)
+  } finally {
+    await plugin.close()
+    await new Promise<void>((resolve) => { node.close(() => resolve()); node.closeAllConnections() })
+    await new Promise<void>((resolve) => { bare.close(() => resolve()); bare.closeAllConnections() })
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function dockerRunBench (root: string): Promise<void> {
   if (sh('docker', ['version', '--format', '{{.Server.Version}}'], 15_000).status !== 0) {
     process.stdout.write('plugin-overhead: skipped (no docker engine; run scripts/docker-up.sh) [E_NO_DOCKER]\n')
@@ -184,9 +277,10 @@ async function dockerRunBench (root: string): Promise<void> {
 
 const bench: Bench = {
   name: 'plugin-overhead',
-  description: 'docker run --rm median with the econumi authz plugin vs without (goal ≤ 1.05), and the plugin decision time p50/p99 vs JSON.parse of the same request',
+  description: 'docker run --rm median with the econumi authz plugin vs without (goal ≤ 1.03), one plugin round trip p50/p99 vs a bare Node server, and the plugin decision time p50/p99 vs JSON.parse of the same request',
   run: async () => {
     decisionBench()
+    await roundTripBench()
     await dockerRunBench(repoRoot())
   }
 }

@@ -171,6 +171,32 @@ t.test('agents: learned from create, protected by name/id/prefix, registry survi
   t.equal(again.tokens.token, null)
 })
 
+t.test('events of a burst of calls go to the node in one POST over one kept-alive connection', async (t) => {
+  const { plugin, opts } = await setup(t)
+  const node = await fakeNode(opts.nodeSocket as string)
+  t.teardown(node.close)
+  let connections = 0
+  node.server.on('connection', () => { connections++ })
+  for (let burst = 0; burst < 2; burst++) {
+    for (let i = 0; i < 12; i++) t.same((await authzReq(plugin, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/w${i}/start` })).json, { Allow: true })
+    await plugin.events.idle()
+  }
+  t.equal(node.batches.flat().length, 24, 'every event delivered')
+  t.equal(node.batches.length, 2, 'one POST per burst')
+  t.equal(connections, 1, 'one connection for both')
+})
+
+t.test('a full batch of events does not wait for the delay', async (t) => {
+  const { plugin, opts } = await setup(t, { eventDelayMs: 60_000, batchMax: 10 })
+  const node = await fakeNode(opts.nodeSocket as string)
+  t.teardown(node.close)
+  for (let i = 0; i < 10; i++) await authzReq(plugin, { RequestMethod: 'POST', RequestUri: `/v1.41/containers/x${i}/kill` })
+  const t0 = performance.now()
+  await plugin.events.idle()
+  t.ok(performance.now() - t0 < 10_000, 'sent long before the 60 s delay')
+  t.same(node.batches.map((b) => b.length), [10])
+})
+
 t.test('node down, failing or hanging: AuthZ answers stay fast and allowed, events are dropped', async (t) => {
   for (const mode of ['absent', 'error', 'hang'] as const) {
     const { plugin, opts } = await setup(t, { nodeTimeoutMs: 200, queueMax: 50, batchMax: 10 })
