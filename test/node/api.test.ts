@@ -13,7 +13,7 @@ import { API_HEADERS_TIMEOUT_MS, API_MAX_CONNECTIONS, createApp, listenTcp, list
 import { ApiClient } from '../../cli/client.js'
 import { testParams } from '../helpers/chain.js'
 
-const p = testParams({ genesisTime: 0n, epochMs: 1000n })
+const p = testParams({ genesisTime: 0n, epochMs: 1000n, tauMilli: 100_000n }) // tau 100: this one node leads every epoch
 
 async function openNode (t: Pick<typeof import('tap').default, 'teardown'>, now?: () => number): Promise<{ node: EconumiNode, dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'econumi-api-'))

@@ -11,7 +11,7 @@ import { FixedComputeUnits } from '../../node/compute-units.js'
 import { EconumiNode, reindexNode } from '../../node/node.js'
 import { addr, alice, bob, carol, testParams, tx } from '../helpers/chain.js'
 
-const p = testParams({ genesisTime: 0n, epochMs: 1000n })
+const p = testParams({ genesisTime: 0n, epochMs: 1000n, tauMilli: 100_000n }) // tau 100: this one node leads every epoch
 const g = genesisHash(p)
 
 function fakeClock (start: number): { now: () => number, set: (ms: number) => void } {
