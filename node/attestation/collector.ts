@@ -28,7 +28,7 @@ import { type DockerApi, NODE_TOKEN_HEADER, dockerodeApi } from './docker-api.js
 import { DockerWatch, type WorkloadEvent } from './docker-watch.js'
 import { type NodeCa, loadOrCreateCa, verifyAgentCertificate } from './pki.js'
 import { PluginEvents } from './plugin-events.js'
-import { Polls } from './polls.js'
+import { type PollTimers, Polls } from './polls.js'
 import { AGENT_WORKLOAD_LABEL, AGENT_ROLE, AGENT_ROLE_LABEL, type CgroupLayout, agentName, isAttestable } from './witness.js'
 import { type AttestationLog, type Workload, newWorkload } from './workload.js'
 
@@ -78,6 +78,8 @@ export interface AttestationOptions {
   /** How often agents sign a checkpoint on their own (ms). */
   checkpointMs?: number
   now?: () => number
+  /** The timers of health polls (tests: a fake clock's). */
+  pollTimers?: PollTimers
 }
 
 export interface AttestationHandle {
@@ -198,7 +200,8 @@ export class AttestationCollector {
       sampleUsage: async (w) => { await this.watch.sampleUsage(w) },
       afterWindow: () => { this.prune() },
       now: this.now,
-      log: this.log
+      log: this.log,
+      timers: this.o.pollTimers
     })
     try {
       await this.docker.ping()
@@ -285,7 +288,7 @@ export class AttestationCollector {
     w.openFrom = null
     w.exitedAt = t
     w.exitCode = Number.isFinite(exitCode) ? exitCode : null
-    if (w.pending !== null) { clearTimeout(w.pending.timer); w.pending = null }
+    this.polls.cancel(w)
     this.log('workload-die', { container: id.slice(0, 12), exitCode: w.exitCode })
     // the agent sees the cgroup empty, sends its last checkpoint and exits; it may still be in flight
     this.later(FINALIZE_AFTER_MS, () => { void this.finalize(w) })

@@ -59,6 +59,8 @@ export class CreditBook {
   async computeUnitsFor (epoch: bigint): Promise<bigint> {
     const target = epoch - 1n
     if (target < 0n) return 0n
+    // not over yet: 0, and not remembered (a later call, once it is over, computes it)
+    if (BigInt(this.o.now()) < this.o.epochBounds(target).end) return 0n
     const key = target.toString()
     let p = this.pending.get(key)
     if (p === undefined) {

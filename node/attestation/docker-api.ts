@@ -2,8 +2,9 @@
 // docker client"): tests inject a fake, the node passes dockerode on the engine's socket with the node token.
 import Docker from 'dockerode'
 import type { Duplex } from 'node:stream'
+import { NODE_TOKEN_HEADER } from '../../plugin/types.js'
 
-export const NODE_TOKEN_HEADER = 'X-Econumi-Node-Token'
+export { NODE_TOKEN_HEADER } // one contract file for the plugin ↔ node boundary: plugin/types.ts
 
 export interface ContainerInspect {
   Name: string

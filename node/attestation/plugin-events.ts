@@ -6,10 +6,8 @@ import { chmodSync, rmSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import type { Reservation } from '../../protocol/compute-units.js'
-import { NODE_TOKEN_HEADER } from './docker-api.js'
+import { EVENTS_PATH, NODE_TOKEN_HEADER, type PluginEvent } from '../../plugin/types.js'
 import { reservationFromHostConfig } from './witness.js'
-
-export const PLUGIN_EVENTS_PATH = '/v1/plugin/events'
 const MAX_BODY = 1 << 20
 const MAX_CREATES = 10_000
 
@@ -32,7 +30,7 @@ export class PluginEvents {
     const expected = Buffer.from(this.token)
     const server = createServer((req, res) => {
       const got = Buffer.from(String(req.headers[NODE_TOKEN_HEADER.toLowerCase()] ?? ''))
-      if (req.method !== 'POST' || req.url !== PLUGIN_EVENTS_PATH) { res.writeHead(404).end(); req.resume(); return }
+      if (req.method !== 'POST' || req.url !== EVENTS_PATH) { res.writeHead(404).end(); req.resume(); return }
       if (got.length !== expected.length || !timingSafeEqual(got, expected)) { res.writeHead(401).end(); req.resume(); return }
       const chunks: Buffer[] = []
       let size = 0
@@ -65,7 +63,7 @@ export class PluginEvents {
   }
 
   private onEvent (e: unknown): void {
-    const ev = e as { kind?: string, id?: string, reservations?: { nanoCpus?: number, memory?: number } }
+    const ev = e as Partial<PluginEvent> | null // untrusted until checked
     this.count++
     if (ev?.kind === 'create' && typeof ev.id === 'string' && /^[0-9a-f]{64}$/.test(ev.id) && ev.reservations !== undefined) {
       if (this.creates.size > MAX_CREATES) this.creates.delete(this.creates.keys().next().value as string)

@@ -10,6 +10,13 @@ import type { AttestationLog, Workload } from './workload.js'
 
 export const AGENT_GRACE_MS = 10_000
 
+/** The timers polls run on (tests pass a fake clock's, so windows fire only when the test says). */
+export interface PollTimers {
+  setTimeout: (fn: () => void, ms: number) => NodeJS.Timeout
+  clearTimeout: (t: NodeJS.Timeout) => void
+}
+const REAL_TIMERS: PollTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => { clearTimeout(t) } }
+
 export interface PollsOptions {
   workloads: Map<string, Workload>
   sessions: Map<string, AgentSession>
@@ -21,6 +28,7 @@ export interface PollsOptions {
   afterWindow: () => void
   now: () => number
   log: AttestationLog
+  timers?: PollTimers
 }
 
 function hex (b: Uint8Array): string { return Buffer.from(b).toString('hex') }
@@ -31,22 +39,29 @@ export class Polls {
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
 
-  constructor (private readonly o: PollsOptions) {}
+  private readonly t: PollTimers
+
+  constructor (private readonly o: PollsOptions) { this.t = o.timers ?? REAL_TIMERS }
 
   start (): void { this.scheduleWindow() }
 
   close (): void {
     this.closed = true
-    if (this.windowTimer !== null) clearTimeout(this.windowTimer)
-    for (const t of this.timers) clearTimeout(t)
-    for (const w of this.o.workloads.values()) if (w.pending !== null) clearTimeout(w.pending.timer)
+    if (this.windowTimer !== null) this.t.clearTimeout(this.windowTimer)
+    for (const t of this.timers) this.t.clearTimeout(t)
+    for (const w of this.o.workloads.values()) if (w.pending !== null) this.t.clearTimeout(w.pending.timer)
+  }
+
+  /** Drops the workload's pending challenge (it died: not a miss). */
+  cancel (w: Workload): void {
+    if (w.pending !== null) { this.t.clearTimeout(w.pending.timer); w.pending = null }
   }
 
   private scheduleWindow (): void {
     if (this.closed) return
     const now = BigInt(this.o.now())
     const next = (windowOf(now) + 1n) * POLL_WINDOW_MS
-    this.windowTimer = setTimeout(() => { this.onWindow(windowOf(BigInt(this.o.now()))); this.scheduleWindow() }, Number(next - now) + 2)
+    this.windowTimer = this.t.setTimeout(() => { this.onWindow(windowOf(BigInt(this.o.now()))); this.scheduleWindow() }, Number(next - now) + 2)
   }
 
   onWindow (window: bigint): void {
@@ -57,7 +72,7 @@ export class Polls {
       const nonce = challengeNonce(tip, this.secret, w.id, window)
       const at = start + challengeOffsetMs(nonce)
       const delay = Math.max(0, Number(at - BigInt(this.o.now())))
-      const timer = setTimeout(() => { this.timers.delete(timer); void this.challenge(w, window, nonce) }, delay)
+      const timer = this.t.setTimeout(() => { this.timers.delete(timer); void this.challenge(w, window, nonce) }, delay)
       this.timers.add(timer)
       void this.o.sampleUsage(w)
     }
@@ -79,8 +94,8 @@ export class Polls {
       this.o.log('poll-missed', { container: w.id.slice(0, 12), window, reason: 'agent not connected' })
       return
     }
-    if (w.pending !== null) clearTimeout(w.pending.timer)
-    const timer = setTimeout(() => {
+    if (w.pending !== null) this.t.clearTimeout(w.pending.timer)
+    const timer = this.t.setTimeout(() => {
       if (w.pending?.window !== window) return
       w.pending = null
       if (w.openFrom === null) return // died meanwhile: not a miss
@@ -101,7 +116,7 @@ export class Polls {
       this.o.log('poll-refused', { container: w.id.slice(0, 12), code: (err as { code?: string }).code })
       return false // the timeout records the miss
     }
-    clearTimeout(p.timer)
+    this.t.clearTimeout(p.timer)
     w.pending = null
     const healthy = m.healthy && p.health !== 'unhealthy'
     w.polls.set(p.window, { window: p.window, answered: true, healthy })
