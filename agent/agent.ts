@@ -1,7 +1,8 @@
-// The sidecar agent: one per attested workload, in the workload's PID namespace. It holds the workload's
-// key, answers the node's health challenges with signatures, and signs report checkpoints. The kernel kills
-// it together with the workload (a PID namespace dies with its init), so its last signed checkpoint is the
-// exit report: stopTime = the last instant it saw the workload alive.
+// The sidecar agent: one per attested workload, in a PID namespace of its own (the workload cannot see,
+// signal or ptrace it); it watches the workload through the workload's cgroup. It holds the workload's key,
+// answers the node's health challenges with signatures, and signs report checkpoints. When it sees the
+// workload gone it sends a last checkpoint and exits (`onGone`), so its last signed checkpoint is the exit
+// report: stopTime = the last instant it saw the workload alive.
 import { type Socket, createConnection } from 'node:net'
 import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, signPollAnswer, windowOf } from '../protocol/attestation.js'
 import { Signer } from '../protocol/keys.js'
@@ -15,6 +16,10 @@ export interface AgentOptions {
   readProcess?: () => ProcessView
   log?: (event: string, fields?: Record<string, unknown>) => void
   reconnectMs?: number
+  /** How often the agent looks at its workload on its own (ms); default 500. */
+  watchMs?: number
+  /** Called once the workload, seen alive before, is gone (after the last checkpoint was written out). */
+  onGone?: () => void
 }
 
 export class Agent {
@@ -23,6 +28,8 @@ export class Agent {
   private readonly log: (event: string, fields?: Record<string, unknown>) => void
   private socket: Socket | null = null
   private timer: NodeJS.Timeout | null = null
+  private watch: NodeJS.Timeout | null = null
+  private gone = false
   private reconnect: NodeJS.Timeout | null = null
   private stopped = false
   private health: DockerHealth = 'none'
@@ -47,11 +54,25 @@ export class Agent {
     this.connect()
     this.timer = setInterval(() => { this.sendReport() }, this.o.boot.checkpointMs)
     this.timer.unref?.()
+    this.watch = setInterval(() => { this.watchWorkload() }, this.o.watchMs ?? 500)
+    this.watch.unref?.()
+  }
+
+  private watchWorkload (): void {
+    if (this.gone || this.stopped) return
+    if (this.observe() || this.attestedFrom === null) return
+    this.gone = true
+    this.sendReport()
+    const done = (): void => { this.log('workload-gone', {}); this.o.onGone?.() }
+    // let the last checkpoint reach the node before the process ends
+    if (this.socket !== null && !this.socket.destroyed) this.socket.end(done)
+    else done()
   }
 
   stop (): void {
     this.stopped = true
     if (this.timer !== null) clearInterval(this.timer)
+    if (this.watch !== null) clearInterval(this.watch)
     if (this.reconnect !== null) clearTimeout(this.reconnect)
     this.socket?.destroy()
   }

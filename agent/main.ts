@@ -4,7 +4,8 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { Signer } from '../protocol/keys.js'
 import { Agent } from './agent.js'
-import type { AgentBoot } from './wire.js'
+import { readCgroup } from './proc.js'
+import { type AgentBoot, WORKLOAD_CGROUP_DIR } from './wire.js'
 
 const SECRETS = process.env.ECONUMI_AGENT_SECRETS ?? '/run/secrets'
 const MAX_BOOT = 64 * 1024
@@ -56,7 +57,7 @@ async function main (): Promise<void> {
   const seed = Buffer.from(readFileSync(keyPath, 'utf8').trim(), 'hex')
   const signer = new Signer(seed)
   seed.fill(0)
-  const agent = new Agent({ boot: config, signer, log })
+  const agent = new Agent({ boot: config, signer, log, readProcess: () => readCgroup(WORKLOAD_CGROUP_DIR), onGone: () => { agent.stop(); process.exit(0) } })
   log('started', { containerId: config.containerId.slice(0, 12), publicKey: Buffer.from(signer.publicKey).toString('hex') })
   agent.start()
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { agent.stop(); process.exit(0) })

@@ -1,4 +1,5 @@
-// What the agent sees of its workload through the shared PID namespace: PID 1 is the workload's init.
+// What the agent sees of its workload: its cgroup (readCgroup, how the agent container runs) or, for tests and
+// a shared PID namespace, its init in /proc (readProcess).
 import { readFileSync } from 'node:fs'
 
 /** Linux reports /proc times in USER_HZ, which is 100 on every architecture Docker runs on. */
@@ -41,4 +42,23 @@ export function readProcess (pid = 1, procRoot = '/proc'): ProcessView {
     alive: s.state !== 'Z' && s.state !== 'X' && s.state !== 'x',
     startTime: boot === null ? null : boot * 1000 + Math.round(s.startTicks * 1000 / USER_HZ)
   }
+}
+
+/**
+ * What the agent sees of its workload through the workload's cgroup, bind-mounted read-only (the agent no
+ * longer shares the workload's PID namespace, so the workload cannot see, signal or ptrace it). cgroup v2:
+ * `cgroup.events` says `populated 1`; v1 (the pids controller's directory): `pids.current` > 0. These count
+ * every task whatever PID namespace reads them (`cgroup.procs` would list only the pids the reader can see).
+ * A removed cgroup (the workload ended) reads as not alive. The cgroup gives no start time: null.
+ */
+export function readCgroup (dir: string): ProcessView {
+  try {
+    const events = readFileSync(`${dir}/cgroup.events`, 'utf8')
+    return { alive: /^populated 1$/m.test(events), startTime: null }
+  } catch {}
+  try {
+    const n = Number(readFileSync(`${dir}/pids.current`, 'utf8').trim())
+    return { alive: Number.isInteger(n) && n > 0, startTime: null }
+  } catch {}
+  return { alive: false, startTime: null }
 }

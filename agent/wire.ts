@@ -10,7 +10,7 @@
 //   node  → agent  {t:'checkpoint', health}                 e.g. at an epoch boundary
 //   agent → node   {t:'report', report}                     also every `checkpointMs` on its own
 // `health` is Docker's view of the HEALTHCHECK ('none' | 'starting' | 'healthy' | 'unhealthy'); the agent
-// signs healthy = (its workload's init is alive in the shared PID namespace) ∧ health ≠ 'unhealthy'.
+// signs healthy = (its workload's cgroup still holds a task) ∧ health ≠ 'unhealthy'.
 import type { SignedExitReport } from '../protocol/attestation.js'
 
 export type DockerHealth = 'none' | 'starting' | 'healthy' | 'unhealthy'
@@ -43,6 +43,14 @@ export interface AgentBoot {
 }
 
 export const MAX_LINE = 64 * 1024
+/** Where the node mounts the workload's cgroup directory (read-only) inside the agent container. */
+export const WORKLOAD_CGROUP_DIR = '/run/econumi-workload'
+/**
+ * The agent's uid and gid: no image has it (not root, not nobody 65534, not a distribution's ranges or
+ * Docker's default subuid ranges), so a workload that picks it by chance is unlikely; one that picks it on
+ * purpose still cannot reach the agent, which is in another PID namespace.
+ */
+export const AGENT_UID = 2_100_065_534
 export const HEALTH_VALUES: readonly DockerHealth[] = ['none', 'starting', 'healthy', 'unhealthy']
 
 export function isHealthy (alive: boolean, health: DockerHealth): boolean {

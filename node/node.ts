@@ -108,6 +108,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
       try { await node.store.open() } catch (err) { await node.ledger.close(); throw err }
     } catch (err) {
       await node.verifier.close()
+      await node.store.close().catch(() => {}) // else its open Corestore keeps the cores folder from the next open
       throw err
     }
     node.mempool = new Mempool(node.ledger, async (tx, bytes) => { await node.verifier.checkTransaction(tx, bytes) })

@@ -59,3 +59,20 @@ export function eventTimeMs (e: { time?: number, timeNano?: number | string }): 
   }
   return (e.time ?? 0) * 1000
 }
+
+export interface CgroupLayout { driver: string, version: string }
+
+/**
+ * The host directory of a workload's cgroup, which the node bind-mounts read-only into its agent (see
+ * agent/proc.ts readCgroup): cgroup v2 the unified directory, v1 the pids controller's. Docker's layouts:
+ * cgroupfs `<parent or /docker>/<id>`, systemd `system.slice/docker-<id>.scope` (or `<parent>.slice`).
+ */
+export function workloadCgroupDir (layout: CgroupLayout, id: string, cgroupParent = ''): string {
+  const root = layout.version === '2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/pids'
+  const parent = cgroupParent.replace(/^\/+|\/+$/g, '')
+  if (layout.driver === 'systemd') {
+    const slice = parent === '' ? 'system.slice' : parent.endsWith('.slice') ? parent : `${parent}.slice`
+    return `${root}/${slice}/docker-${id}.scope`
+  }
+  return `${root}/${parent === '' ? 'docker' : parent}/${id}`
+}

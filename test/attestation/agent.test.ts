@@ -1,9 +1,9 @@
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent } from '../../agent/agent.js'
-import { parseBootTime, parseStat, readProcess } from '../../agent/proc.js'
+import { parseBootTime, parseStat, readCgroup, readProcess } from '../../agent/proc.js'
 import { isHealthy, lineReader } from '../../agent/wire.js'
 import type { AgentMessage } from '../../agent/wire.js'
 import { verifyExitReport, verifyPollAnswer, windowOf } from '../../protocol/attestation.js'
@@ -88,6 +88,7 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
     now: () => now,
     readProcess: () => ({ alive, startTime: now - 500 }),
     reconnectMs: 50,
+    watchMs: 60_000, // this test drives checkpoints itself; the watch has its own test
     boot: {
       v: 1, nodeId: Buffer.from(node.publicKey).toString('hex'), containerId: CID, image: 'econumi/busybox:test', imageDigest: 'sha256:' + '11'.repeat(32),
       reservations: { nanoCpus: '500000000', memoryBytes: '67108864' }, certificate: '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n',
@@ -145,4 +146,68 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   t.ok(refused.includes('agent-hello-refused'))
   await server.close()
   t.ok(closed >= 1)
+})
+
+t.test('agent reads its workload from its cgroup (v2 cgroup.events, v1 pids.current)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-cgroup-'))
+  const v2 = join(dir, 'v2')
+  mkdirSync(v2)
+  writeFileSync(join(v2, 'cgroup.events'), 'populated 1\nfrozen 0\n')
+  t.same(readCgroup(v2), { alive: true, startTime: null })
+  writeFileSync(join(v2, 'cgroup.events'), 'populated 0\nfrozen 0\n')
+  t.same(readCgroup(v2), { alive: false, startTime: null }, 'v2: an empty cgroup is not alive')
+  const v1 = join(dir, 'v1')
+  mkdirSync(v1)
+  writeFileSync(join(v1, 'pids.current'), '3\n')
+  t.same(readCgroup(v1), { alive: true, startTime: null })
+  writeFileSync(join(v1, 'pids.current'), '0\n')
+  t.same(readCgroup(v1), { alive: false, startTime: null }, 'v1: no task is not alive')
+  rmSync(v1, { recursive: true })
+  t.same(readCgroup(v1), { alive: false, startTime: null }, 'a removed cgroup (the workload ended) is not alive')
+})
+
+t.test('the agent sends a last checkpoint and ends when its workload is gone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-agent-gone-'))
+  const signer = new Signer(new Uint8Array(32).fill(8))
+  let now = 1_795_520_900_000
+  const reports: unknown[] = []
+  const server = new AgentServer(join(dir, 'agents'), {
+    agentKey: (id) => (id === CID ? signer.publicKey : null),
+    onSession: () => {},
+    onMessage: (_s, m) => { if (m.t === 'report') reports.push(m.report) },
+    onClose: () => {},
+    log: () => {}
+  })
+  await server.listen()
+  t.teardown(async () => { await server.close() })
+  let alive = true
+  let gone = 0
+  const agent = new Agent({
+    signer,
+    now: () => now,
+    readProcess: () => ({ alive, startTime: null }),
+    watchMs: 20,
+    onGone: () => { gone++ },
+    boot: {
+      v: 1, nodeId: '00'.repeat(32), containerId: CID, image: 'econumi/busybox:test', imageDigest: 'sha256:' + '11'.repeat(32),
+      reservations: { nanoCpus: '500000000', memoryBytes: '67108864' }, certificate: '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n',
+      socket: server.path, checkpointMs: 60_000
+    }
+  })
+  agent.start()
+  t.teardown(() => { agent.stop() })
+  const until = async (pred: () => boolean): Promise<void> => { for (let i = 0; i < 300 && !pred(); i++) await new Promise((resolve) => setTimeout(resolve, 10)) }
+  await until(() => reports.length >= 1)
+  now += 2000
+  await new Promise((resolve) => setTimeout(resolve, 60)) // watched alive at the new instant
+  const lastAlive = now
+  alive = false
+  now += 5000
+  await until(() => gone === 1)
+  t.equal(gone, 1, 'onGone called once the workload is gone')
+  const last = verifyExitReport(reports[reports.length - 1])
+  t.equal(last.stopTime, lastAlive, 'the last checkpoint carries the last instant it saw the workload alive')
+  t.equal(last.healthy, false)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(gone, 1, 'only once')
 })

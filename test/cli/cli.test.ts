@@ -1,6 +1,6 @@
 // Runs the real built CLI (`node bin/econumi.js`) as a child process. The node, where one is needed,
-// is a small fake that speaks the API contract on `<data-dir>/api.sock` (the end-to-end test with a
-// real node lives elsewhere).
+// is a small fake that speaks the API contract on `<data-dir>/api.sock` (its /v1/status is checked
+// against a real node's, field by field; the end-to-end test with a real node lives elsewhere).
 import t from 'tap'
 import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -205,6 +205,29 @@ function blockJson (height: number): Record<string, unknown> {
   return { hash: height.toString(16).padStart(64, '0'), height: String(height), prevHash: (height - 1).toString(16).padStart(64, '0'), epoch: String(height + 10), time: String(1_700_000_000_000 + height * 1000), miner: SOMEONE, coinbase: '5000000000', winner: { nodeId: 'ab'.repeat(32), weight: '10', totalWeight: '20' }, reports: [], txs: [] }
 }
 
+let realStatus: Record<string, unknown> | null = null
+/** GET /v1/status of a real node (opened once, offline): the fake's answer has exactly its shape. */
+async function fakeStatus (values: Record<string, unknown>): Promise<Record<string, unknown>> {
+  if (realStatus === null) {
+    const { EconumiNode } = await import('../../node/node.js')
+    const { loadOrCreateGenesis } = await import('../../node/main.js')
+    const dir = join(await freshHome(), 'real-node')
+    await fs.mkdir(dir, { recursive: true })
+    const { params } = loadOrCreateGenesis(dir, { epochMs: 1000n })
+    const node = await EconumiNode.open({ dataDir: dir, params })
+    realStatus = JSON.parse(JSON.stringify(node.status())) as Record<string, unknown>
+    await node.close()
+  }
+  const shape = (v: unknown): unknown => v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)])) : v === null ? 'null|string' : typeof v
+  const real = shape(realStatus) as Record<string, unknown>
+  const fake = shape(values) as Record<string, unknown>
+  // same keys, same types (a null tipHash of the empty real chain stands for string|null)
+  for (const k of new Set([...Object.keys(real), ...Object.keys(fake)])) {
+    if (JSON.stringify(real[k]) !== JSON.stringify(fake[k]) && !(real[k] === 'null|string' && (fake[k] === 'string' || fake[k] === 'null|string'))) throw new Error(`fake /v1/status field ${k} is ${JSON.stringify(fake[k])}; the real node's is ${JSON.stringify(real[k])}`)
+  }
+  return values
+}
+
 async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: string, blocks?: number } = {}): Promise<FakeNode> {
   const dataDir = join(await freshHome(), 'node')
   await fs.mkdir(dataDir, { recursive: true })
@@ -223,7 +246,7 @@ async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: strin
     for await (const c of req) chunks.push(c as Buffer)
     const body = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString()) : undefined
     const p = url.pathname
-    if (req.method === 'GET' && p === '/v1/status') send(res, 200, { network: 'fake', genesisHash: GENESIS.toString('hex'), nodeId: 'ab'.repeat(32), rewardAddress: SOMEONE, height: String(chainLength - 1), tipHash: 'cd'.repeat(32), epoch: '99', epochMs: '1000', mempool: posted.length, peers: 0, sync: { height: String(chainLength - 1), target: String(chainLength - 1) } })
+    if (req.method === 'GET' && p === '/v1/status') send(res, 200, await fakeStatus({ network: 'fake', genesisHash: GENESIS.toString('hex'), nodeId: 'ab'.repeat(32), rewardAddress: SOMEONE, height: String(chainLength - 1), tipHash: 'cd'.repeat(32), work: String(chainLength), epoch: '99', epochMs: '1000', mempool: posted.length, peers: 0, sync: { height: String(chainLength - 1), target: String(chainLength - 1), syncing: false } }))
     else if (req.method === 'GET' && p === '/v1/genesis') send(res, 200, { network: 'fake', genesisTime: '0', epochMs: '1000', maxClaimCu: '1000', minFee: MIN_FEE.toString(), maxBlockTxs: 1000, allocations: [] })
     else if (req.method === 'GET' && p.startsWith('/v1/accounts/')) send(res, 200, { address: p.slice(13), balance: '123450000000', nonce: '3', pendingNonce: '5' })
     else if (req.method === 'GET' && p === '/v1/reward') send(res, 200, { height: String(chainLength), reward: '5000000000' })

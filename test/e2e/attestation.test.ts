@@ -1,7 +1,8 @@
-// End to end against the real dockerd: plugin enabled through daemon.json, a node with a 2 s epoch and
-// attestation, plain `docker run` workloads (two healthy, one that turns unhealthy), then: a sidecar per
+// End to end against the real dockerd: plugin enabled through daemon.json, `econumi start --foreground
+// --attest` with a 2 s epoch, plain `docker run` workloads (two healthy, one that turns unhealthy), then: a sidecar per
 // workload, answered polls, verifying exit reports, zero credit for the unhealthy epoch, CU = the formula,
-// blocks won, balance = Σ coinbase, and the agent key nowhere but the agent's tmpfs.
+// blocks won, balance = Σ coinbase, the agent key nowhere but the agent's tmpfs, a workload (as root, nobody
+// or the agent's own uid) unable to read the key, stop or ptrace its agent, and the node exiting on SIGTERM.
 // Skips without an engine; fails instead with ECONUMI_REQUIRE_DOCKER=1.
 import t from 'tap'
 import { acquireEngineLock } from '../helpers/docker.js'
@@ -14,6 +15,7 @@ import { POLL_WINDOW_MS, verifyExitReport } from '../../protocol/attestation.js'
 import { computeUnits } from '../../protocol/compute-units.js'
 import { Signer } from '../../protocol/keys.js'
 import { verifyAgentCertificate } from '../../node/attestation/pki.js'
+import { AGENT_UID, WORKLOAD_CGROUP_DIR } from '../../agent/wire.js'
 import { dockerApi, requireDocker, run } from '../helpers/docker.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -75,8 +77,10 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   // ---- the node -------------------------------------------------------------------------------------------
   const dataDir = mkdtempSync(join(tmpdir(), 'econumi-e2e-attest-'))
   const lines: any[] = []
-  const child = spawn(process.execPath, ['--import=@tapjs/typescript/import', join(ROOT, 'test/helpers/run-attested-node.ts'), dataDir, String(EPOCH_MS), RUN_DIR], {
-    cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }, stdio: ['ignore', 'pipe', 'pipe']
+  // the real command, as an operator runs it (the build step above compiled dist/)
+  const home = mkdtempSync(join(tmpdir(), 'econumi-e2e-home-'))
+  const child = spawn(process.execPath, [join(ROOT, 'bin/econumi.js'), 'start', '--foreground', '--attest', '--offline', '--epoch', String(EPOCH_MS), '--data-dir', dataDir, '--json'], {
+    cwd: ROOT, env: { ...process.env, ECONUMI_HOME: home }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
@@ -125,7 +129,7 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   const sick = start(['--health-cmd', 'test -f /tmp/ok', '--health-interval', '1s', '--health-retries', '1', '--health-timeout', '1s',
     'econumi/busybox:test', 'sh', '-c', 'touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 16'])
 
-  // a sidecar for each, named and labelled, in the workload's PID namespace
+  // a sidecar for each, named and labelled, in a PID namespace of its own, watching the workload's cgroup
   for (const id of [long, short, sick]) {
     const hit = await waitFor((l) => l.event === 'agent-started' && l.container === id.slice(0, 12), 20_000)
     t.ok(hit, `agent started for ${id.slice(0, 12)}`)
@@ -134,7 +138,9 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   const agentName = `econumi-agent-${long.slice(0, 12)}`
   const ai = await dockerApi('GET', `/containers/${agentName}/json`)
   t.equal(ai.status, 200)
-  t.equal(ai.json.HostConfig.PidMode, `container:${long}`)
+  t.notOk(String(ai.json.HostConfig.PidMode ?? '').startsWith('container:'), `the agent does not share the workload's PID namespace (PidMode ${JSON.stringify(ai.json.HostConfig.PidMode)})`)
+  t.equal(ai.json.Config.User, `${AGENT_UID}:${AGENT_UID}`, 'the agent runs as AGENT_UID')
+  t.ok(ai.json.Mounts.some((m: any) => m.Destination === WORKLOAD_CGROUP_DIR && m.RW === false && String(m.Source).endsWith(long)), 'the workload cgroup is mounted read-only')
   t.equal(ai.json.Config.Labels['econumi.role'], 'agent')
   t.equal(ai.json.Config.Labels['econumi.workload'], long)
 
@@ -168,9 +174,30 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
       ['container dir on host', spawnSync('grep', ['-rl', key, `/var/lib/docker/containers/${ai.json.Id}`], { encoding: 'utf8' }).stdout]
     ]
     for (const [where, text] of places) t.notOk(text.includes(key), `key not in ${where}`)
-    // the workload (root, no CAP_SYS_PTRACE) cannot reach the agent's tmpfs through /proc
-    const peek = run(['exec', long, 'sh', '-c', 'cat /proc/[0-9]*/root/run/secrets/agent.key 2>/dev/null; true'])
-    t.notOk(peek.stdout.includes(key), 'the workload cannot read the agent key')
+    // from inside the workload, as every uid it could pick: no key, no SIGSTOP, no ptrace of the agent
+    // (a static probe: busybox has no libc; it tries every agent it can see and the agent's host pid)
+    const agentPid = String(ai.json.State.Pid)
+    const probeDir = mkdtempSync(join(tmpdir(), 'econumi-probe-'))
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', join(probeDir, 'agent-probe'), join(ROOT, 'test/attestation/fixtures/agent-probe.c')], { encoding: 'utf8' })
+    t.equal(cc.status, 0, `probe compiles (gcc -static): ${cc.stderr ?? ''}${cc.error?.message ?? ''}`)
+    const cp = run(['cp', join(probeDir, 'agent-probe'), `${long}:/agent-probe`])
+    t.equal(cp.status, 0, `probe copied into the workload: ${cp.stderr}`)
+    for (const uid of ['0', '65534', String(AGENT_UID)]) {
+      const r = run(['exec', '-u', `${uid}:${uid}`, long, '/agent-probe', agentPid])
+      t.match(r.stdout, new RegExp(`^visible \\d+ uid ${uid}$`, 'm'), `probe ran as uid ${uid}: ${r.stderr}`)
+      t.notOk(r.stdout.includes(key), `uid ${uid} in the workload cannot read the agent key`)
+      t.notMatch(r.stdout, /^agent-visible /m, `uid ${uid} in the workload cannot see the agent process`)
+      t.notMatch(r.stdout, /^(sigstop|ptrace) \d+ ok$/m, `uid ${uid} in the workload can neither stop nor ptrace the agent`)
+      const st = readFileSync(`/proc/${agentPid}/status`, 'utf8')
+      t.match(st, /^State:\s+[RS]/m, `the agent is running, not stopped, after uid ${uid}'s probe`)
+      t.match(st, /^TracerPid:\s+0$/m, `the agent is not traced after uid ${uid}'s probe`)
+    }
+    // and it still answers: a poll of the long workload answered after the probes
+    const answeredBefore = (await api(dataDir, '/v1/workloads')).workloads.find((w: any) => w.id === long)?.pollsAnswered ?? 0
+    const end = Date.now() + 3 * Number(POLL_WINDOW_MS)
+    let answeredAfter = answeredBefore
+    while (Date.now() < end && answeredAfter <= answeredBefore) { await sleep(500); answeredAfter = (await api(dataDir, '/v1/workloads')).workloads.find((w: any) => w.id === long)?.pollsAnswered ?? 0 }
+    t.ok(answeredAfter > answeredBefore, `the agent answers polls after the probes (${answeredBefore} → ${answeredAfter})`)
   }
 
   // ---- let everything exit, then a few more epochs -------------------------------------------------------
@@ -250,4 +277,11 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   const cli = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'getbalance', rewardAddress, '--data-dir', dataDir, '--json'], { encoding: 'utf8', timeout: 30_000 })
   if (cli.status === 0) t.equal(JSON.parse(cli.stdout).balanceUnits, acct.balance, 'econumi getbalance agrees')
   else t.comment(`econumi getbalance unavailable here (${cli.stderr.trim().split('\n')[0]}); checked through the API`)
+
+  // ---- the node exits on SIGTERM, leaving no API socket ---------------------------------------------------------
+  child.kill('SIGTERM')
+  const code = await new Promise((resolve) => { const k = setTimeout(() => resolve('timeout'), 20_000); child.once('exit', (c) => { clearTimeout(k); resolve(c) }) })
+  t.equal(code, 0, 'econumi start --foreground --attest exits 0 on SIGTERM')
+  t.ok(lines.some((l) => l.event === 'stopped'), 'it logged stopped')
+  t.notOk(existsSync(join(dataDir, 'api.sock')), 'api socket removed')
 })

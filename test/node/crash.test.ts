@@ -87,5 +87,10 @@ t.test('wallet files survive kill -9 during createwallet', async (t) => {
     const unlocked = await unlockWallet(walletDir, w, 'correct horse')
     t.ok(unlocked, 'wallet unlocks')
   }
-  t.ok(files.every((f) => f.endsWith('.json') || f.startsWith('.')), 'no stray files')
+  // a run killed mid-write may leave its own temp file (.<address>.json.<pid>.<hex>.tmp, never a *.json);
+  // anything else, or a *.json that is not a wallet that unlocks, is a stray file
+  const temp = /^\.[1-9A-HJ-NP-Za-km-z]+\.json\.(\d+)\.[0-9a-f]{12}\.tmp$/
+  const stray = files.filter((f) => f.endsWith('.json') ? !wallets.includes(f.slice(0, -'.json'.length)) : temp.exec(f) === null)
+  t.same(stray, [], 'no stray files')
+  t.ok(files.filter((f) => temp.test(f)).length <= 11, 'at most one temp file per killed run')
 })

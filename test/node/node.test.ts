@@ -81,7 +81,16 @@ t.test('a second node on the same data folder is refused', async (t) => {
   const node = await EconumiNode.open({ dataDir: dir, params: p })
   t.teardown(async () => { await node.close() })
   await t.rejects(EconumiNode.open({ dataDir: dir, params: p }), { code: 'E_LEDGER_LOCKED' })
-  await t.rejects(EconumiNode.open({ dataDir: mkdtempSync(join(tmpdir(), 'x')), params: { ...p, network: 'other' } }).then(async (n) => { await n.close(); return await EconumiNode.open({ dataDir: dir, params: { ...p, network: 'other' } }) }), { code: /E_GENESIS_MISMATCH|E_LEDGER_LOCKED/ })
+})
+
+t.test('a data folder of another network is refused once it is unlocked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'econumi-node-'))
+  const node = await EconumiNode.open({ dataDir: dir, params: p })
+  await node.close()
+  await t.rejects(EconumiNode.open({ dataDir: dir, params: { ...p, network: 'other' } }), { code: 'E_GENESIS_MISMATCH' })
+  // the refusal leaves the folder usable by its own network
+  const again = await EconumiNode.open({ dataDir: dir, params: p })
+  await again.close()
 })
 
 t.test('two blocks won by one node in one epoch are kept as equivocation evidence', async (t) => {
