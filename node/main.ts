@@ -8,6 +8,8 @@ import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
+import { createExplorerApp } from './explorer.js'
+import { NodeMetrics } from './metrics.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { loadRewardAddress, saveRewardAddress } from './identity.js'
 import { FixedComputeUnits } from './compute-units.js'
@@ -25,6 +27,9 @@ export interface ForegroundOptions {
   allocations?: string[]
   rewardAddress?: string
   apiPort?: number
+  /** Serve the block explorer and /metrics on this TCP port (read-only), on httpHost (default 127.0.0.1). */
+  httpPort?: number
+  httpHost?: string
   bootstrap?: string[]
   network?: string
   /** Explicitly join Hyperswarm's public DHT instead of the local one. */
@@ -122,7 +127,8 @@ function makeLogger (json: boolean): LogFn {
 export async function runForeground (o: ForegroundOptions): Promise<void> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 })
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
-  const log = makeLogger(o.json)
+  const metrics = new NodeMetrics()
+  const log = metrics.tap(makeLogger(o.json))
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
   // --reward-address is remembered in the data dir, so a restart without it keeps paying the same address
   if (o.rewardAddress !== undefined) saveRewardAddress(o.dataDir, o.rewardAddress)
@@ -152,6 +158,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     node.computeUnits = attestation.computeUnits
   }
   const imageOffers = startImageOffers(node, o.offerImages ?? [], log)
+  metrics.attach(node, attestation)
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
   let done!: () => void
@@ -178,6 +185,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
       else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, JSON.stringify(token), 0o600) }
       servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
+    if (o.httpPort !== undefined) servers.push(await listenTcp(createExplorerApp(node, { metrics }), o.httpPort, o.httpHost))
   } catch (err) {
     clearInterval(imageOffers)
     await attestation?.close()
@@ -202,6 +210,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     ca: `${ca.source} sha256:${toHex(ca.fingerprint)}`,
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,
+    explorer: o.httpPort === undefined ? undefined : `http://${o.httpHost ?? '127.0.0.1'}:${o.httpPort}/`,
     height: node.ledger.height,
     peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + DEFAULT_BOOTSTRAP_PORT}`),
     epochMs: params.epochMs,
