@@ -237,6 +237,8 @@ function nodesTable (rows: NodeRow[], limit?: number): string {
   ]), [1, 2, 3, 4])
 }
 
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d{1,5})?$/i
+
 // ---- routes --------------------------------------------------------------------------------------------
 function parseHeightParam (s: string): bigint {
   if (!/^\d{1,19}$/.test(s)) fail('E_BAD_BLOCK_ID', 'block id must be a height or a 64-character hex hash', { id: s.slice(0, 80) })
@@ -252,6 +254,10 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
   app.set('etag', false)
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.set({ 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' })
+    // DNS rebinding: on a loopback listener, a page of another site must not read this one through a name
+    // that resolves to 127.0.0.1, so the Host must be a loopback name or an IP literal
+    const local = req.socket.localAddress ?? ''
+    if (/^(127\.|::1$|::ffff:127\.)/.test(local) && !LOOPBACK_HOST.test(req.headers.host ?? '')) { next(new EconumiError('E_BAD_HOST', 'the explorer answers only to a loopback Host (127.0.0.1, localhost, [::1])')); return }
     // read-only: nothing but GET and HEAD
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.set('allow', 'GET, HEAD'); next(new EconumiError('E_METHOD_NOT_ALLOWED', 'the explorer is read-only')); return }
     next()
@@ -364,7 +370,7 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
     if (isEconumiError(err)) {
       code = err.code
       message = err.message
-      status = code === 'E_NOT_FOUND' ? 404 : code === 'E_METHOD_NOT_ALLOWED' ? 405 : code === 'E_NODE_CLOSING' ? 503 : 400
+      status = code === 'E_NOT_FOUND' ? 404 : code === 'E_METHOD_NOT_ALLOWED' ? 405 : code === 'E_BAD_HOST' ? 403 : code === 'E_NODE_CLOSING' ? 503 : 400
     } else if (typeof (err as { status?: unknown })?.status === 'number' && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500) {
       status = (err as { status: number }).status // e.g. a malformed %-escape in the path
       code = 'E_BAD_REQUEST'

@@ -141,6 +141,16 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
     t.match(r.body, errCode, `${path}: names ${errCode}`)
     t.notMatch(r.body, /at .*\.(js|ts):\d+|node:internal|<script/, `${path}: no stack trace, nothing injected`)
   }
+  const rebound = await new Promise<number>((resolve, reject) => {
+    // fetch() may not set Host: a raw request as a DNS-rebinding page would send it
+    const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: evil.example:' + port + '\r\nConnection: close\r\n\r\n'))
+    let data = ''
+    s.on('data', (d: Buffer) => { data += d.toString() })
+    s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0)))
+    s.on('error', reject)
+  })
+  t.equal(rebound, 403, 'a foreign Host (DNS rebinding) is refused on the loopback listener')
+  t.equal((await get(`http://localhost:${port}`, '/')).status, 200, 'localhost is a loopback Host')
   const post = await get(base, '/', { method: 'POST', body: 'x' })
   t.equal(post.status, 405, 'read-only: POST is refused')
 
@@ -180,7 +190,7 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
     else t.comment(`skipped the browser check: no ${CHROMIUM} (apt-get install -y chromium)`)
   } else {
     const dom = await chromium(['--dump-dom', `${base}/`], join(dir, 'chromium-dom'))
-    t.equal(dom.code, 0, `chromium --dump-dom exits 0 ${dom.stderr.slice(-500)}`)
+    t.equal(dom.code, 0, 'chromium --dump-dom exits 0', { stderr: dom.stderr.slice(-500) })
     t.match(dom.stdout, 'Recent blocks', 'the browser rendered the page')
     t.match(dom.stdout, status.nodeId.slice(0, 12))
     t.match(dom.stdout, /<polyline/, 'the blocks-won chart is in the DOM')
@@ -188,7 +198,7 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
     const shot = join(ARTIFACTS, 'explorer.png')
     rmSync(shot, { force: true })
     const s = await chromium(['--hide-scrollbars', '--window-size=1280,1100', `--screenshot=${shot}`, `${base}/`], join(dir, 'chromium-shot'))
-    t.equal(s.code, 0, `chromium --screenshot exits 0 ${s.stderr.slice(-500)}`)
+    t.equal(s.code, 0, 'chromium --screenshot exits 0', { stderr: s.stderr.slice(-500) })
     t.ok(existsSync(shot) && statSync(shot).size > 10_000, `screenshot saved: ${shot}`)
     t.same([...readFileSync(shot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG')
     t.comment(`screenshot artifact: ${shot}`)
