@@ -399,6 +399,8 @@ interface StartCliOptions {
   alloc: string[]
   rewardAddress?: string
   apiPort?: string
+  httpPort?: string
+  httpHost?: string
   bootstrap: string[]
   network?: string
   genesis?: string
@@ -425,6 +427,12 @@ function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
   }
   if (o.rewardAddress !== undefined) { decodeAddress(o.rewardAddress); options.rewardAddress = o.rewardAddress }
   if (o.apiPort !== undefined) options.apiPort = Number(parseIntegerOption(o.apiPort, 'E_BAD_PORT', '--api-port', 1n, 65535n))
+  if (o.httpPort !== undefined) options.httpPort = Number(parseIntegerOption(o.httpPort, 'E_BAD_PORT', '--http-port', 1n, 65535n))
+  if (o.httpHost !== undefined) {
+    if (o.httpPort === undefined) fail('E_BAD_OPTION', '--http-host needs --http-port')
+    if (!/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+|localhost)$/.test(o.httpHost)) fail('E_BAD_HOST', '--http-host must be an IP address to listen on', { host: o.httpHost.slice(0, 60) })
+    options.httpHost = o.httpHost
+  }
   if (o.bootstrap.length > 0) {
     options.bootstrap = o.bootstrap.map((b) => {
       const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(b)
@@ -518,6 +526,8 @@ export function buildProgram (): Command {
     .option('--alloc <address=eco>', 'genesis allocation (repeatable; new networks only)', collect, [])
     .option('--reward-address <address>', 'address that receives this node\'s block rewards')
     .option('--api-port <port>', 'also serve the API on 127.0.0.1:<port> (bearer token required)')
+    .option('--http-port <port>', 'serve the read-only block explorer and /metrics on 127.0.0.1:<port>')
+    .option('--http-host <address>', 'listen address for --http-port (default 127.0.0.1; anything else exposes it beyond this machine)')
     .option('--bootstrap <host:port>', 'DHT bootstrap node (repeatable)', collect, [])
     .option('--network <name>', 'network name')
     .option('--genesis <file>', 'join an existing network: its genesis.json (first start only)')

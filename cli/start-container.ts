@@ -102,6 +102,7 @@ export function nodeArgs (o: StartContainerOptions): string[] {
   for (const a of o.allocations ?? []) args.push('--alloc', a)
   if (o.rewardAddress !== undefined) args.push('--reward-address', o.rewardAddress)
   if (o.apiPort !== undefined) args.push('--api-port', String(o.apiPort))
+  if (o.httpPort !== undefined) args.push('--http-port', String(o.httpPort), ...(o.httpHost !== undefined ? ['--http-host', o.httpHost] : []))
   for (const b of o.bootstrap ?? []) args.push('--bootstrap', b)
   if (o.network !== undefined) args.push('--network', o.network)
   if (o.offline === true) args.push('--offline')

@@ -8,6 +8,8 @@ import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson, withConsensusDefaults } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
+import { createExplorerApp } from './explorer.js'
+import { NodeMetrics } from './metrics.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { loadRewardAddress, saveRewardAddress } from './identity.js'
 import { FixedComputeUnits } from './compute-units.js'
@@ -27,6 +29,9 @@ export interface ForegroundOptions {
   allocations?: string[]
   rewardAddress?: string
   apiPort?: number
+  /** Serve the block explorer and /metrics on this TCP port (read-only), on httpHost (default 127.0.0.1). */
+  httpPort?: number
+  httpHost?: string
   bootstrap?: string[]
   network?: string
   /** Explicitly join Hyperswarm's public DHT instead of the local one. */
@@ -137,7 +142,8 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   process.umask(0o077)
   secureDataDir(o.dataDir)
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
-  const log = makeLogger(o.json)
+  const metrics = new NodeMetrics()
+  const log = metrics.tap(makeLogger(o.json))
   if (o.devComputeUnits !== undefined && o.devComputeUnits <= 0n) fail('E_BAD_OPTION', '--dev-compute-units must be positive')
   if (o.devComputeUnits !== undefined && params.mode !== 'devnet') fail('E_UNATTESTED_CLAIMS', `--dev-compute-units declares unattested work, a devnet feature; network ${params.network} is a ${params.mode} network: attest Docker workloads with --attest instead`, { network: params.network, mode: params.mode })
   // --reward-address is remembered in the data dir, so a restart without it keeps paying the same address
@@ -168,6 +174,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     node.computeUnits = attestation.computeUnits
   }
   const imageOffers = startImageOffers(node, o.offerImages ?? [], log)
+  metrics.attach(node, attestation)
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
   let done!: () => void
@@ -203,6 +210,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
       else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, JSON.stringify(token), 0o600) }
       servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
+    if (o.httpPort !== undefined) servers.push(await listenTcp(createExplorerApp(node, { metrics }), o.httpPort, o.httpHost))
   } catch (err) {
     clearInterval(imageOffers)
     await attestation?.close()
@@ -232,6 +240,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     ca: `${ca.source} sha256:${toHex(ca.fingerprint)}`,
     apiSocket: apiSocketPath(o.dataDir),
     apiPort: o.apiPort,
+    explorer: o.httpPort === undefined ? undefined : `http://${o.httpHost ?? '127.0.0.1'}:${o.httpPort}/`,
     height: node.ledger.height,
     peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + localBootstrapPort()}`),
     epochMs: params.epochMs,

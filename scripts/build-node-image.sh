@@ -31,6 +31,7 @@ tag="econumi/econumi-node:$version"
 if [ "$FORCE" = 0 ] && [ "${ECONUMI_NODE_REBUILD:-1}" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
   step "$tag exists (ECONUMI_NODE_REBUILD=0): skipped"; exit 0
 fi
+if installed_package; then COMPILE=0; fi
 if [ "$COMPILE" = 1 ]; then
   step "npm run build"
   (cd "$ROOT" && npm run build --silent) || die "npm run build failed [E_BUILD]"
@@ -47,6 +48,11 @@ find "$ctx/dist" -name '*.map' -delete
 cp -r "$ROOT/bin" "$ctx/bin"
 cp "$ROOT/package.json" "$ROOT/Dockerfile.node" "$ctx/"
 # Production dependencies only (no registry: copied from the local node_modules, not reinstalled).
+if installed_package; then
+  # an installed package's node_modules holds its production dependencies only
+  step "context: node_modules of the installed package"
+  cp -a "$ROOT/node_modules" "$ctx/node_modules"
+else
 step "context: production node_modules (npm ls --omit=dev)"
 (cd "$ROOT" && npm ls --omit=dev --parseable --all 2>/dev/null) | while read -r dir; do
   rel="${dir#"$ROOT"/}"
@@ -54,6 +60,7 @@ step "context: production node_modules (npm ls --omit=dev)"
   mkdir -p "$ctx/$(dirname "$rel")"
   [ -e "$ctx/$rel" ] || cp -a "$dir" "$ctx/$rel"
 done
+fi
 # Prebuilt native addons for other platforms are dead weight in a linux-x64 image.
 find "$ctx/node_modules" -type d -path '*/prebuilds/*' -prune ! -name 'linux-x64*' -exec rm -rf {} + 2>/dev/null || true
 step "context: $(du -sh "$ctx" | cut -f1)"

@@ -12,8 +12,15 @@ ensure_base () {
 }
 
 # npm run build; if another part of the tree does not compile, compile only <part>/main.ts and what it imports.
+# An installed package (npm -g, the .deb) has dist/ but no TypeScript sources: nothing to compile.
+installed_package () { [ ! -f "$ROOT/tsconfig.json" ]; }
+
 compile_part () {
   local part="$1"
+  if installed_package; then
+    [ -f "$ROOT/dist/$part/main.js" ] || die "dist/$part/main.js missing from the installed package [E_BUILD]"
+    return
+  fi
   step "npm run build"
   if ! (cd "$ROOT" && npm run build --silent); then
     step "npm run build failed elsewhere in the tree; compiling $part/ alone"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# CI check of the npm package: `npm install -g` of the `npm pack` tarball into a fresh prefix gives a working
+# `econumi` (version, a command, a foreground devnet node that produces a block), and the tarball carries
+# dist/ and the image build inputs but no TypeScript sources or tests. Needs the npm registry (dependencies).
+# Usage: test/install/npm-smoke.sh econumi-<version>.tgz
+set -euo pipefail
+TGZ="$(readlink -f "${1:?usage: npm-smoke.sh <econumi-*.tgz>}")"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+step () { printf '[npm-smoke] %s\n' "$*"; }
+die () { printf 'npm-smoke: %s\n' "$*" >&2; exit 1; }
+WORK="$(mktemp -d /tmp/econumi-npm-smoke.XXXXXX)"
+NODE_PID=""
+cleanup () {
+  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then kill -9 "$NODE_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+tar -tzf "$TGZ" > "$WORK/files"
+for f in package/bin/econumi.js package/dist/cli/main.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js \
+  package/Dockerfile.node package/Dockerfile.agent package/Dockerfile.plugin package/config.json package/agent/package.json package/plugin/package.json \
+  package/scripts/build-node-image.sh package/scripts/build-agent.sh package/scripts/build-plugin.sh package/scripts/build-images.sh package/scripts/image-lib.sh; do
+  grep -qx "$f" "$WORK/files" || die "the tarball lacks ${f#package/}"
+done
+if grep -E '\.ts$|^package/test/|^package/bench/|\.map$' "$WORK/files" | grep -v '\.d\.ts$' | head -n3 | grep -q .; then die "the tarball carries sources, tests or source maps: $(grep -E '\.ts$|^package/test/|\.map$' "$WORK/files" | head -n3 | tr '\n' ' ')"; fi
+step "tarball: $(wc -l < "$WORK/files") files, $(du -h "$TGZ" | cut -f1)"
+
+step "npm install -g --prefix <tmp> $(basename "$TGZ")"
+npm install -g --prefix "$WORK/prefix" --no-audit --no-fund --loglevel=error "$TGZ" >/dev/null
+BIN="$WORK/prefix/bin/econumi"
+[ -x "$BIN" ] || die "no econumi on the prefix's PATH"
+run () { env -i PATH="$WORK/prefix/bin:$PATH" HOME="$WORK/home" ECONUMI_HOME="$WORK/home/.econumi" "$BIN" "$@"; }
+v="$(run --version)"
+want="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
+[ "$v" = "$want" ] || die "econumi --version says '$v', wanted $want"
+step "econumi --version: $v"
+r="$(run getblockreward 0)"
+case "$r" in *ECO) step "econumi getblockreward 0: $r" ;; *) die "getblockreward printed '$r'" ;; esac
+run --data-dir "$WORK/node" start --foreground --json --offline --epoch 1000 --dev-compute-units 100 > "$WORK/node.log" 2>&1 &
+NODE_PID=$!
+for _ in $(seq 1 120); do
+  grep -q '"event":"block"' "$WORK/node.log" && break
+  kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; die "the node exited before a block"; }
+  sleep 0.5
+done
+grep -q '"event":"block"' "$WORK/node.log" || { cat "$WORK/node.log" >&2; die "no block within 60 s"; }
+step "block produced by the installed package"
+run --data-dir "$WORK/node" stop >/dev/null
+for _ in $(seq 1 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.2; done
+if kill -0 "$NODE_PID" 2>/dev/null; then die "the node still runs 20 s after econumi stop"; fi
+NODE_PID=""
+step "ok"
