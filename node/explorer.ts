@@ -30,7 +30,7 @@ interface BlockSummary {
   time: bigint
   winner: string
   cu: bigint
-  /** CU of every claim the block carries: the network's declared work in that epoch, as far as seen. */
+  /** CU of the work reports the block carries: work on chain, which later epochs' weights count. */
   claimsCu: bigint
   claims: number
   txs: number
@@ -48,9 +48,9 @@ function summarize (b: Block, hash: string): BlockSummary {
     epoch: h.epoch,
     time: h.time,
     winner: toHex(h.winner.nodeKey),
-    cu: h.winner.cu,
-    claimsCu: b.claims.reduce((s, c) => s + c.cu, 0n),
-    claims: b.claims.length,
+    cu: h.weight,
+    claimsCu: b.reports.reduce((s, r) => s + r.cu, 0n),
+    claims: b.reports.length,
     txs: b.txs.length,
     miner: encodeAddress(h.miner),
     coinbase: b.coinbase
@@ -228,7 +228,7 @@ function nodeRows (blocks: BlockSummary[]): NodeRow[] {
 function nodesTable (rows: NodeRow[], limit?: number): string {
   const totalCu = rows.reduce((s, r) => s + r.lastCu, 0n)
   const shown = limit === undefined ? rows : rows.slice(0, limit)
-  return table(['node', 'blocks won', 'weight (latest CU)', 'share', 'last block'], shown.map((r) => [
+  return table(['node', 'blocks won', 'weight (latest block)', 'share', 'last block'], shown.map((r) => [
     nodeText(r.nodeId),
     String(r.blocks),
     esc(r.lastCu),
@@ -281,12 +281,12 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
       ['sync', `${esc((s.sync as { height: string }).height)} / ${esc((s.sync as { target: string }).target)}`],
       ['this node', nodeText(String(s.nodeId))]
     ])
-    const rows = recent.map((b) => [blockLink(b.height, b.hash), hashLink(b.hash), esc(when(b.time)), esc(b.epoch), nodeText(b.winner), esc(b.cu), String(b.claims), String(b.txs), addrLink(b.miner)])
+    const rows = recent.map((b) => [blockLink(b.height, b.hash), hashLink(b.hash), esc(when(b.time)), esc(b.epoch), nodeText(b.winner), esc(b.cu), esc(b.claimsCu), String(b.claims), String(b.txs), addrLink(b.miner)])
     return page('head', `<h1>Head</h1>${head}
-<h2>Recent blocks</h2>${table(['height', 'hash', 'time', 'epoch', 'leader', 'CU', 'claims', 'txs', 'reward to'], rows, [0, 3, 5, 6, 7])}
-<h2>Charts (last ${blocks.length} blocks)</h2><div class="charts"><figure>${cuChart(blocks.slice(-120))}<figcaption>CU per epoch (sum of the claims in each block)</figcaption></figure>
+<h2>Recent blocks</h2>${table(['height', 'hash', 'time', 'epoch', 'leader', 'leader weight', 'CU reported', 'reports', 'txs', 'reward to'], rows, [0, 3, 5, 6, 7, 8])}
+<h2>Charts (last ${blocks.length} blocks)</h2><div class="charts"><figure>${cuChart(blocks.slice(-120))}<figcaption>CU per epoch (the work reports included in each block)</figcaption></figure>
 <figure>${wonChart(blocks)}<figcaption>Blocks won per node over time (cumulative)</figcaption></figure></div>
-<h2>Nodes</h2><p class="muted">Nodes seen as block winners in the last ${blocks.length} blocks; weight is the CU of each one's latest block. <a href="/nodes">all</a></p>${nodesTable(nodeRows(blocks), 10)}`, network)
+<h2>Nodes</h2><p class="muted">Nodes seen as block winners in the last ${blocks.length} blocks; weight is the leader weight each one's latest block stated. <a href="/nodes">all</a></p>${nodesTable(nodeRows(blocks), 10)}`, network)
   }))
 
   app.get('/nodes', html(async () => {
@@ -303,18 +303,18 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
     const hash = toHex(blockHash(h))
     const canonical = (await node.ledger.hashAtHeight(h.height)) === hash
     const txs = b.txs.map((tx) => { const txid = toHex(transactionId(tx)); return [txLink(txid), addrLink(senderAddress(tx)), addrLink(recipientAddress(tx)), esc(eco(tx.amount)), esc(eco(tx.fee)), esc(tx.nonce)] })
-    const claims = b.claims.map((c) => [nodeText(toHex(c.nodeKey)), esc(c.cu), esc(c.epoch)])
+    const claims = b.reports.map((r) => [nodeText(toHex(r.nodeKey)), esc(r.cu), esc(r.epoch)])
     return page(`block ${h.height}`, `<h1>Block ${esc(h.height)}</h1>${kv([
       ['hash', `<span class="mono">${esc(hash)}</span>${canonical ? '' : ' <strong>(not on the canonical chain)</strong>'}`],
       ['previous', h.height === 0n ? '<span class="muted">genesis</span>' : `<a class="mono" href="/block/${esc(toHex(h.prevHash))}">${esc(toHex(h.prevHash))}</a>`],
       ['next', `<a href="/block/${esc(h.height + 1n)}">${esc(h.height + 1n)}</a>`],
       ['time', esc(when(h.time))],
       ['epoch', esc(h.epoch)],
-      ['leader', `${nodeText(toHex(h.winner.nodeKey))} with ${esc(h.winner.cu)} CU`],
+      ['leader', `${nodeText(toHex(h.winner.nodeKey))} with weight ${esc(h.weight)} of ${esc(h.totalWeight)}`],
       ['reward to', addrLink(encodeAddress(h.miner))],
       ['coinbase', esc(eco(b.coinbase))],
       ['transactions', String(b.txs.length)]
-    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Lottery claims</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}`, network)
+    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Work reports</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}`, network)
   }))
 
   app.get('/tx/:txid', html(async (req) => {

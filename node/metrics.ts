@@ -43,7 +43,7 @@ export class NodeMetrics {
     this.define('econumi_reorg_depth', 'histogram', 'Blocks rolled back per reorganisation', DEPTH_BUCKETS)
     this.define('econumi_transactions_admitted_total', 'counter', 'Transactions admitted to the mempool (local and relayed)')
     this.define('econumi_lottery_lost_total', 'counter', 'Epochs in which this node claimed but another node won')
-    this.define('econumi_cu_claimed_total', 'counter', 'Compute units claimed in the blocks this node produced')
+    this.define('econumi_cu_reported_total', 'counter', 'Compute units of the work reports in the blocks this node produced')
     this.define('econumi_attested_workloads_total', 'counter', 'Workloads the attestation collector started to witness')
     this.define('econumi_polls_answered_total', 'counter', 'Agent polls answered, counted from exit reports when a workload ends')
     this.define('econumi_polls_missed_total', 'counter', 'Agent polls missed (agent not connected or no valid answer in time)')
@@ -79,7 +79,7 @@ export class NodeMetrics {
     this.attestation = attestation ?? null
     node.on('block', (block: Block) => {
       this.inc('econumi_blocks_produced_total')
-      this.inc('econumi_cu_claimed_total', Number(block.header.winner.cu))
+      this.inc('econumi_cu_reported_total', Number(block.reports.reduce((s, r) => s + r.cu, 0n)))
     })
     node.on('tx', () => { this.inc('econumi_transactions_admitted_total') })
   }

@@ -69,8 +69,17 @@ export class ChainSync {
     if (this.pendingVerified > 0) return true
     const horizon = this.ctx.now() - Math.max(2 * Number(this.ctx.params.epochMs), 5000)
     for (const [k, at] of this.extendingCores) { if (at >= horizon) return true; this.extendingCores.delete(k) }
+    const firstHorizon = this.ctx.now() - Math.min(2 * Number(this.ctx.params.epochMs), 5000)
+    for (const [k, at] of this.firstRun) { if (at >= firstHorizon) return true; this.firstRun.delete(k) }
     return false
   }
+
+  /**
+   * A connected peer's own core whose first blocks have not been looked at yet, since when: a node that just
+   * met a peer waits (at most two epochs, at most 5 s) to see whether that core carries its chain further,
+   * rather than build on what it has and fork at once.
+   */
+  private readonly firstRun = new Map<string, number>()
 
   constructor (private readonly ctx: NodeContext, private readonly events: SyncEvents) {}
 
@@ -116,7 +125,9 @@ export class ChainSync {
 
   /** A peer's own chain core (from its HELLO): replicate it and index its blocks as they arrive. */
   async addOwnedCore (key: string, owner: string): Promise<void> {
+    const isNew = !this.coreOwners.has(key)
     this.coreOwners.set(key, owner)
+    if (isNew && key !== this.ctx.store.ownKey) this.firstRun.set(key, this.ctx.now())
     await this.watch(key, owner)
   }
 
@@ -190,6 +201,7 @@ export class ChainSync {
    */
   private async indexCore (key: string, length: number, localOnly = false): Promise<void> {
     let from = await this.ctx.chain.indexedUpTo(key)
+    if (from >= length && length > 0 && !localOnly) this.firstRun.delete(key) // nothing new in it
     const ahead: Array<Promise<PreparedRun>> = []
     // run length from the transactions per block seen so far (until then: as if blocks were a quarter full)
     let txsPerBlock = 256
@@ -216,6 +228,7 @@ export class ChainSync {
       if (stop) this.drop(ahead) // later runs start after a gap: drop them, index from the gap on retry
       else refill()
       const { held, extended } = await this.commitRun(key, run)
+      this.firstRun.delete(key)
       if (extended && (ahead.length > 0 || more() || run.unavailable)) this.extendingCores.set(key, this.ctx.now())
       else this.extendingCores.delete(key)
       if (held) {
