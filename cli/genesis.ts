@@ -1,13 +1,11 @@
 // `econumi genesis create`: writes the genesis of a new network (devnet, consortium or open), the file every
 // node of that network starts with (`econumi start --genesis FILE`).
 import { readFileSync } from 'node:fs'
-import { decodeAddress } from '../protocol/address.js'
-import { parseAmount } from '../protocol/amount.js'
 import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 import {
   ADMISSION_MODES, type AdmissionMode, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE,
-  type GenesisNode, type NetworkParams, genesisHash, paramsFromJson, paramsToJson, parseTau, withConsensusDefaults
+  type GenesisNode, type NetworkParams, genesisHash, paramsFromJson, paramsToJson, parseAllocation, parseTau, withConsensusDefaults
 } from '../protocol/params.js'
 import { writeFileAtomicSync } from '../node/atomic-file.js'
 import { parseCpus, parseMemory } from './config-file.js'
@@ -39,14 +37,6 @@ export function parseGenesisNode (s: string): GenesisNode {
   const [key, cpus, memory, ...rest] = s.split(':')
   if (rest.length > 0 || memory === undefined || !/^[0-9a-f]{64}$/.test(key)) fail('E_BAD_NODE', '--node must look like <node id (64 hex)>:<cpus>:<memory>, e.g. <id>:4:8g', { node: s.slice(0, 100) })
   return { nodeKey: key, millicores: BigInt(Math.round(parseCpus(cpus) * 1000)), memoryBytes: parseMemory(memory) }
-}
-
-function parseAllocation (s: string): { address: string, amount: bigint } {
-  const i = s.indexOf('=')
-  if (i < 0) fail('E_BAD_ALLOCATION', 'allocation must look like <address>=<ECO>', { allocation: s })
-  const address = s.slice(0, i)
-  decodeAddress(address)
-  return { address, amount: parseAmount(s.slice(i + 1)) }
 }
 
 export function buildGenesis (o: GenesisCreateOptions, now = Date.now()): NetworkParams {

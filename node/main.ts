@@ -2,11 +2,9 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { parseAmount } from '../protocol/amount.js'
-import { decodeAddress } from '../protocol/address.js'
 import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
-import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson, withConsensusDefaults } from '../protocol/params.js'
+import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson, parseAllocation, withConsensusDefaults } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
 import { createExplorerApp } from './explorer.js'
 import { NodeMetrics } from './metrics.js'
@@ -54,14 +52,6 @@ export function apiSocketPath (dataDir: string): string { return join(dataDir, '
 
 function parseBootstrapOption (s: string): BootstrapAddress {
   try { return parseBootstrap(s) } catch { return fail('E_BAD_BOOTSTRAP', 'bootstrap must be host:port', { bootstrap: s }) }
-}
-
-function parseAllocation (s: string): { address: string, amount: bigint } {
-  const i = s.indexOf('=')
-  if (i < 0) fail('E_BAD_ALLOCATION', 'allocation must look like <address>=<ECO>', { allocation: s })
-  const address = s.slice(0, i)
-  decodeAddress(address)
-  return { address, amount: parseAmount(s.slice(i + 1)) }
 }
 
 /** Load the network's genesis from the data folder, creating a devnet genesis on first start. */

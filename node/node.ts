@@ -131,6 +131,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   /** Start the network (if configured) and block production on epoch boundaries. */
   async start (): Promise<void> {
     this.producer.startedAt = this.now()
+    this.sync.startedAt = this.producer.startedAt
     if (this.opts.network !== undefined) {
       this.network = new Network(this.store.store, this.identity.signer.seed, this.genesis, this.gossip, { ...this.opts.network, log: this.log })
       await this.network.start()

@@ -76,10 +76,12 @@ export class ChainSync {
 
   /**
    * A connected peer's own core whose first blocks have not been looked at yet, since when: a node that just
-   * met a peer waits (at most two epochs, at most 5 s) to see whether that core carries its chain further,
-   * rather than build on what it has and fork at once.
+   * started waits (at most two epochs, at most 5 s) to see whether its first peers' cores carry its chain
+   * further, rather than build on what it has and fork at once. Peers met later never delay production.
    */
   private readonly firstRun = new Map<string, number>()
+  /** When the node started its network (set by EconumiNode.start). */
+  startedAt = 0
 
   constructor (private readonly ctx: NodeContext, private readonly events: SyncEvents) {}
 
@@ -127,7 +129,8 @@ export class ChainSync {
   async addOwnedCore (key: string, owner: string): Promise<void> {
     const isNew = !this.coreOwners.has(key)
     this.coreOwners.set(key, owner)
-    if (isNew && key !== this.ctx.store.ownKey) this.firstRun.set(key, this.ctx.now())
+    const starting = this.ctx.now() - this.startedAt < Math.min(2 * Number(this.ctx.params.epochMs), 5000) // as long as it waits for its first peers
+    if (isNew && starting && key !== this.ctx.store.ownKey) this.firstRun.set(key, this.ctx.now())
     await this.watch(key, owner)
   }
 

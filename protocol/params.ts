@@ -1,5 +1,6 @@
 // Network parameters and the genesis: everything every node of one network must share.
 import { decodeAddress } from './address.js'
+import { parseAmount } from './amount.js'
 import { fail } from './errors.js'
 import { Writer } from './encoding.js'
 import { taggedHash } from './hash.js'
@@ -58,6 +59,15 @@ export const DEFAULT_BOND_PER_MILLICORE = 100_000n
 export const WEIGHT_LAG = 3n
 /** A block from an epoch that has not begun by the local clock, minus this drift, is held (Bitcoin: MAX_FUTURE_BLOCK_TIME). */
 export const MAX_CLOCK_DRIFT_MS = 2_000n
+
+/** `--alloc <address>=<ECO>`: a genesis allocation, amount in ECO parsed exactly. */
+export function parseAllocation (s: string): Allocation {
+  const i = s.indexOf('=')
+  if (i < 0) fail('E_BAD_ALLOCATION', 'allocation must look like <address>=<ECO>', { allocation: s })
+  const address = s.slice(0, i)
+  decodeAddress(address)
+  return { address, amount: parseAmount(s.slice(i + 1)) }
+}
 
 export function validateParams (p: NetworkParams): NetworkParams {
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(p.network)) fail('E_BAD_PARAMS', 'network name must be 1-32 lowercase letters, digits or dashes', { network: p.network })

@@ -148,7 +148,8 @@ t.test('a peer serving a core with garbage and a block with a bad signature', as
   await stillProducing(t, node, before)
 })
 
-t.test('a fake tip announcement (height 999,999,999) does not halt production', async (t) => {
+/** A node and a raw peer connected to it, with the peer's own (empty) chain and attestation cores. */
+async function connectedPeer (t: Test): Promise<{ node: NodeProcess, g: Uint8Array, peer: RawPeer, blocks: any, records: any, send: (frame: Uint8Array) => void }> {
   const { node, bs, topic, g, dir } = await setup(t)
   const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
   t.teardown(async () => { await peer.close() })
@@ -157,6 +158,11 @@ t.test('a fake tip announcement (height 999,999,999) does not halt production', 
   await blocks.ready(); await records.ready()
   const send = await peer.connected
   await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  return { node, g, peer, blocks, records, send }
+}
+
+t.test('a fake tip announcement (height 999,999,999) does not halt production', async (t) => {
+  const { node, g, blocks, records, send } = await connectedPeer(t)
   const before = Number((await node.status()).height)
   const tip = { height: 999_999_999n, hash: randomBytes(32) }
   send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip } }))
@@ -168,14 +174,7 @@ t.test('a fake tip announcement (height 999,999,999) does not halt production', 
 })
 
 t.test('a core-announcement flood: a quota per peer, nothing persisted or relayed unproven, no penalty for a local limit', async (t) => {
-  const { node, bs, topic, g, dir } = await setup(t)
-  const peer = rawPeer(bs.port, topic, join(dir, 'raw-store'))
-  t.teardown(async () => { await peer.close() })
-  const blocks = peer.store.get({ name: 'blocks' })
-  const records = peer.store.get({ name: 'attestations' })
-  await blocks.ready(); await records.ready()
-  const send = await peer.connected
-  await until(async () => (await node.status()).peers === 1, 15_000, 'node sees the raw peer')
+  const { node, g, blocks, records, send } = await connectedPeer(t)
   send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
   for (let i = 0; i < 4096 / MAX_CORES_PER_MESSAGE; i++) send(encodeMessage({ type: MSG_CORES, cores: Array.from({ length: MAX_CORES_PER_MESSAGE }, () => randomBytes(32)) }))
   await new Promise((resolve) => setTimeout(resolve, 3000))
