@@ -246,7 +246,7 @@ async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: strin
     for await (const c of req) chunks.push(c as Buffer)
     const body = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString()) : undefined
     const p = url.pathname
-    if (req.method === 'GET' && p === '/v1/status') send(res, 200, await fakeStatus({ network: 'fake', genesisHash: GENESIS.toString('hex'), nodeId: 'ab'.repeat(32), rewardAddress: SOMEONE, height: String(chainLength - 1), tipHash: 'cd'.repeat(32), work: String(chainLength), epoch: '99', epochMs: '1000', mempool: posted.length, peers: 0, sync: { height: String(chainLength - 1), target: String(chainLength - 1), syncing: false } }))
+    if (req.method === 'GET' && p === '/v1/status') send(res, 200, await fakeStatus({ network: 'fake', mode: 'devnet', genesisHash: GENESIS.toString('hex'), nodeId: 'ab'.repeat(32), pid: 4_194_303 /* no such process: the fake has no process of its own to wait for */, rewardAddress: SOMEONE, height: String(chainLength - 1), tipHash: 'cd'.repeat(32), epoch: '99', epochMs: '1000', mempool: posted.length, peers: 0, sync: { height: String(chainLength - 1), target: String(chainLength - 1), syncing: false } }))
     else if (req.method === 'GET' && p === '/v1/genesis') send(res, 200, { network: 'fake', genesisTime: '0', epochMs: '1000', maxClaimCu: '1000', minFee: MIN_FEE.toString(), maxBlockTxs: 1000, allocations: [] })
     else if (req.method === 'GET' && p.startsWith('/v1/accounts/')) send(res, 200, { address: p.slice(13), balance: '123450000000', nonce: '3', pendingNonce: '5' })
     else if (req.method === 'GET' && p === '/v1/reward') send(res, 200, { height: String(chainLength), reward: '5000000000' })
