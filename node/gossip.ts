@@ -175,7 +175,7 @@ export class Gossip implements PeerHandler {
     return out
   }
 
-  /** Nodes whose reports `node` records might have made stale. */
+  /** Nodes with pending reports: a producer preloads their ledger records to pick reports for its block. */
   reportingNodes (): string[] { return [...this.reports.keys()] }
 
   async onNewHead (blocks: Block[]): Promise<void> {
