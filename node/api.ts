@@ -5,7 +5,8 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import { decodeAddress } from '../protocol/address.js'
-import { fromHex } from '../protocol/encoding.js'
+import { fromHex, toHex } from '../protocol/encoding.js'
+import { MAX_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import type { EconumiNode } from './node.js'
@@ -61,6 +62,21 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
   app.get('/v1/status', wrap(async () => node.status()))
   app.get('/v1/images', wrap(async () => node.images()))
   app.get('/v1/nodes', wrap(async () => ({ mode: node.params.mode, nodes: await node.nodes() })))
+  app.get('/v1/nodes/:nodeId', wrap(async (req) => {
+    const id = String(req.params.nodeId).toLowerCase()
+    fromHex(id, 32, 'node id')
+    const rec = await node.ledger.node(id)
+    return { nodeId: id, seq: rec.seq.toString(), ejected: rec.ejected, registration: rec.registration === null ? null : { millicores: rec.registration.millicores.toString(), memoryBytes: rec.registration.memoryBytes.toString(), bond: rec.registration.bond.toString(), owner: rec.registration.owner, since: rec.registration.since.toString(), unbondEnd: rec.registration.unbondEnd < 0n ? null : rec.registration.unbondEnd.toString() }, epoch: node.clock.current().toString() }
+  }))
+  // block operations (registrations, unbonding, withdrawals, evidence): pooled, gossiped, put in a block by a leader
+  app.post('/v1/ops', wrap(async (req) => {
+    const hex = (req.body as { op?: unknown } | undefined)?.op
+    if (typeof hex !== 'string' || hex.length > 2 * MAX_OP_BYTES || !/^([0-9a-f]{2})+$/i.test(hex)) fail('E_BAD_REQUEST', 'body must be {"op": "<hex>"}')
+    const op = decodeOp(Buffer.from(hex, 'hex'))
+    await node.gossip.acceptOp(op, null)
+    return { op: toHex(opHash(op)), kind: op.kind, status: 'pending' }
+  }))
+  app.get('/v1/ops', wrap(async () => ({ ops: node.gossip.pendingOps() })))
   app.get('/v1/genesis', wrap(async () => genesisToJson(node.params)))
   app.get('/v1/accounts/:address', wrap(async (req) => {
     const address = String(req.params.address)

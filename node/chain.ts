@@ -21,6 +21,8 @@ export interface ChainEvents {
   /** Blocks that left the canonical chain: their transactions go back to the mempool. */
   onOrphanedTxs: (txs: Transaction[]) => Promise<void>
   onNewHead: (tip: ChainTip, blocks: Block[]) => Promise<void>
+  /** Two blocks signed by one leader for one epoch: the evidence goes in a block (protocol/ops.ts). */
+  onEquivocation?: (a: Block, b: Block) => Promise<void>
 }
 
 export class Chain {
@@ -175,6 +177,15 @@ export class Chain {
     if (prior !== entry.hash) {
       await this.ledger.putEvidence(entry.winner, entry.epoch, [prior, entry.hash])
       this.log('equivocation', { node: entry.winner, epoch: entry.epoch, blocks: `${prior},${entry.hash}` })
+      const first = await this.ledger.blockEntry(prior)
+      if (first !== undefined && this.events.onEquivocation !== undefined) {
+        try {
+          await this.events.onEquivocation(await this.readBlock(first), await this.readBlock(entry))
+        } catch (err) {
+          if (!isEconumiError(err)) throw err
+          this.log('evidence-not-pooled', { node: entry.winner, epoch: entry.epoch, code: err.code })
+        }
+      }
     }
   }
 

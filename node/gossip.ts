@@ -7,8 +7,9 @@ import { equalBytes, toHex } from '../protocol/encoding.js'
 import { type WorkReport, checkReportSignature, isUnattested } from '../protocol/report.js'
 import { encodeTransaction, senderAddress, type Transaction } from '../protocol/transaction.js'
 import { isAdmitted, reportCap } from '../protocol/weights.js'
+import { type Op, encodeOp, evidenceKey, opHash, opNode, verifyOp } from '../protocol/ops.js'
 import type { Block } from '../protocol/block.js'
-import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import type { Peer, PeerHandler } from './network.js'
 import type { NodeContext } from './node.js'
 import type { ChainSync } from './sync.js'
@@ -20,6 +21,10 @@ const MAX_PENDING_REPORTS_PER_NODE = 4
 const MAX_PENDING_REPORTS = 10_000
 /** Reports one peer may hand us per epoch before we stop listening to its reports for that epoch. */
 const REPORTS_PER_PEER_PER_EPOCH = 512
+/** Pending block operations kept in all, and per node they are about; operations one peer may relay per epoch. */
+const MAX_PENDING_OPS = 1_024
+const MAX_PENDING_OPS_PER_NODE = 4
+const OPS_PER_PEER_PER_EPOCH = 64
 
 export class Gossip implements PeerHandler {
   private readonly peerTips = new Map<string, PeerTip>()
@@ -30,6 +35,9 @@ export class Gossip implements PeerHandler {
   private readonly reports = new Map<string, WorkReport[]>()
   private reportCount = 0
   private readonly reportQuota = new Map<string, { epoch: bigint, n: number }>()
+  /** op hash → pending operation (registrations, unbonding, evidence), in arrival order */
+  private readonly ops = new Map<string, Op>()
+  private readonly opQuota = new Map<string, { epoch: bigint, n: number }>()
   private lastSyncReport = ''
 
   constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync) {}
@@ -43,6 +51,7 @@ export class Gossip implements PeerHandler {
     this.peerTips.delete(peer.id)
     this.peerImages.delete(peer.id)
     this.reportQuota.delete(peer.id)
+    this.opQuota.delete(peer.id)
     this.sync.forgetPeer(peer.id)
     this.ctx.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
   }
@@ -72,7 +81,10 @@ export class Gossip implements PeerHandler {
         await this.relayTransaction(m.tx, peer)
         return
       case MSG_REPORT:
-        this.acceptReport(m.report, peer)
+        await this.acceptReport(m.report, peer)
+        return
+      case MSG_OP:
+        await this.acceptOp(m.op, peer)
     }
   }
 
@@ -134,17 +146,28 @@ export class Gossip implements PeerHandler {
    * block: admitted node, attested (but on a devnet), finished two epochs ago and inside the window, within
    * capacity, newer than what the chain holds for that node, and signed by it.
    */
-  acceptReport (r: WorkReport, from: Peer | null): boolean {
+  async acceptReport (r: WorkReport, from: Peer | null): Promise<boolean> {
     const p = this.ctx.params
     const node = toHex(r.nodeKey)
     const charge = (points: number, code: string): false => { if (from !== null) this.ctx.network?.penalize(from, points, code); return false }
-    if (!isAdmitted(p, node)) return charge(5, 'E_REPORT_NOT_ADMITTED')
     if (p.mode !== 'devnet' && isUnattested(r)) return charge(5, 'E_UNATTESTED_CLAIMS')
-    if (r.cu > reportCap(p, node)) return charge(10, 'E_REPORT_CAPACITY')
     const current = this.ctx.clock.current()
     if (r.epoch > current - 2n || r.epoch < current - 2n - p.weightWindow) return false // early or stale: clocks differ, no charge
     const pending = this.reports.get(node) ?? []
-    if (pending.some((x) => x.epoch === r.epoch)) return false
+    if (pending.some((x) => x.epoch === r.epoch)) {
+      // a second, different signed report of one node for one epoch is equivocation evidence
+      const prior = pending.find((x) => x.epoch === r.epoch)!
+      if (!equalBytes(prior.signature, r.signature)) {
+        try { checkReportSignature(r, this.ctx.genesis) } catch (err) { return charge(25, isEconumiError(err) ? err.code : 'E_REPORT_SIGNATURE') }
+        this.ctx.log('equivocation', { node, epoch: r.epoch, kind: 'reports' })
+        await this.acceptOp({ kind: 'equivocation', evidence: { type: 'reports', a: prior, b: r } }, null).catch(() => false)
+      }
+      return false
+    }
+    // the record is read after the cheap checks (it may cost a LevelDB read); cached after that
+    const rec = await this.ctx.ledger.node(node)
+    if (!isAdmitted(p, node, rec)) return charge(5, 'E_REPORT_NOT_ADMITTED')
+    if (r.cu > reportCap(p, node, rec)) return charge(10, 'E_REPORT_CAPACITY')
     if (from !== null) {
       const q = this.reportQuota.get(from.id)
       if (q === undefined || q.epoch !== current) this.reportQuota.set(from.id, { epoch: current, n: 1 })
@@ -157,6 +180,69 @@ export class Gossip implements PeerHandler {
     this.reports.set(node, next)
     this.ctx.network?.broadcast({ type: MSG_REPORT, report: r }, from ?? undefined)
     return true
+  }
+
+  /**
+   * A block operation from a peer (or this node: `from` null, errors thrown). Checked statelessly (signatures,
+   * certificate, evidence: the sender is charged for a forgery), then against the head's state (seq, admission),
+   * then pooled and relayed. Bounded in all, per node and per relaying peer.
+   */
+  async acceptOp (op: Op, from: Peer | null): Promise<boolean> {
+    const id = toHex(opHash(op))
+    if (this.ops.has(id)) { if (from === null) fail('E_OP_KNOWN', 'this operation is already pending'); return false }
+    const node = toHex(opNode(op))
+    const current = this.ctx.clock.current()
+    if (from !== null) {
+      const q = this.opQuota.get(from.id)
+      if (q === undefined || q.epoch !== current) this.opQuota.set(from.id, { epoch: current, n: 1 })
+      else if (++q.n > OPS_PER_PEER_PER_EPOCH) return false
+    }
+    try {
+      verifyOp(this.ctx.params, this.ctx.genesis, op, BigInt(this.ctx.now()))
+    } catch (err) {
+      if (!isEconumiError(err)) throw err
+      if (from === null) throw err
+      this.ctx.network?.penalize(from, 25, err.code)
+      return false
+    }
+    const reason = await this.opStale(op)
+    if (reason !== null) { if (from === null) fail(reason.code, reason.message, { node }); return false }
+    const sameNode = [...this.ops.values()].filter((o) => toHex(opNode(o)) === node).length
+    if (this.ops.size >= MAX_PENDING_OPS || sameNode >= MAX_PENDING_OPS_PER_NODE) { if (from === null) fail('E_OP_POOL_FULL', 'too many pending operations; try again after the next block'); return false }
+    this.ops.set(id, op)
+    this.ctx.log('op-pooled', { op: id.slice(0, 16), kind: op.kind, node: node.slice(0, 16) })
+    this.ctx.network?.broadcast({ type: MSG_OP, op }, from ?? undefined)
+    return true
+  }
+
+  /** Why an operation can no longer go in a block on the head (null: it still can). */
+  private async opStale (op: Op): Promise<{ code: string, message: string } | null> {
+    const rec = await this.ctx.ledger.node(toHex(opNode(op)))
+    if (op.kind === 'equivocation') return rec.ejected ? { code: 'E_EVIDENCE_PUNISHED', message: 'this node was already punished' } : null
+    if (op.seq !== rec.seq) return { code: 'E_OP_SEQ', message: `operation names seq ${op.seq}; the node is at ${rec.seq} (already applied?)` }
+    if (rec.ejected) return { code: 'E_OP_EJECTED', message: 'this node was ejected for equivocation' }
+    return null
+  }
+
+  /** Pending operations for a block (its producer drops any that fail to apply and rebuilds). */
+  opsFor (max: number): Op[] {
+    const out: Op[] = []
+    const seen = new Set<string>()
+    for (const op of this.ops.values()) {
+      if (out.length >= max) break
+      // one operation per node and block keeps seq order simple; evidence once per offender
+      const key = op.kind === 'equivocation' ? `e:${evidenceKey(op.evidence)}` : `n:${toHex(opNode(op))}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      out.push(op)
+    }
+    return out
+  }
+
+  dropOp (id: string): void { this.ops.delete(id) }
+
+  pendingOps (): Array<{ id: string, kind: string, node: string, bytes: number }> {
+    return [...this.ops].map(([id, op]) => ({ id, kind: op.kind, node: toHex(opNode(op)), bytes: encodeOp(op).length }))
   }
 
   /** Pending reports for a block of `epoch`, given each node's last reported epoch on the chain it builds on. */
@@ -186,6 +272,7 @@ export class Gossip implements PeerHandler {
       for (const r of b.reports) reporters.add(toHex(r.nodeKey))
     }
     await this.ctx.mempool.prune(senders)
+    for (const [id, op] of [...this.ops]) if (await this.opStale(op) !== null) this.ops.delete(id)
     const floor = this.ctx.clock.current() - 2n - this.ctx.params.weightWindow
     for (const node of [...this.reports.keys()]) {
       const last = reporters.has(node) ? (await this.ctx.ledger.node(node)).lastReportEpoch : -1n

@@ -4,7 +4,7 @@
 // before or after the block, never in between.
 import { ClassicLevel } from 'classic-level'
 import { type Account, type AccountChange, type BlockEffects, type ChainTip, EMPTY_ACCOUNT, type LedgerView, genesisAccounts } from '../protocol/state.js'
-import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals } from '../protocol/weights.js'
+import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type Registration, type WeightTotals } from '../protocol/weights.js'
 import type { Block } from '../protocol/block.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
@@ -68,8 +68,17 @@ function accountFromJson (s: string): Account { const [b, n] = JSON.parse(s); re
 
 const bucketsToJson = (b: Array<[bigint, bigint]>): string[][] => b.map(([e, cu]) => [e.toString(), cu.toString()])
 const bucketsFromJson = (b: string[][]): Array<[bigint, bigint]> => b.map(([e, cu]) => [BigInt(e), BigInt(cu)])
-const nodeToJson = (n: NodeRecord): string => JSON.stringify({ last: n.lastReportEpoch.toString(), buckets: bucketsToJson(n.buckets), won: n.blocksWon.toString() })
-function nodeFromJson (s: string): NodeRecord { const j = JSON.parse(s); return { lastReportEpoch: BigInt(j.last), buckets: bucketsFromJson(j.buckets), blocksWon: BigInt(j.won) } }
+function registrationToJson (r: Registration | null): Record<string, string> | null {
+  return r === null ? null : { mc: r.millicores.toString(), mem: r.memoryBytes.toString(), bond: r.bond.toString(), owner: r.owner, since: r.since.toString(), unbond: r.unbondEnd.toString() }
+}
+function registrationFromJson (j: Record<string, string> | null | undefined): Registration | null {
+  return j === null || j === undefined ? null : { millicores: BigInt(j.mc), memoryBytes: BigInt(j.mem), bond: BigInt(j.bond), owner: j.owner, since: BigInt(j.since), unbondEnd: BigInt(j.unbond) }
+}
+const nodeToJson = (n: NodeRecord): string => JSON.stringify({ last: n.lastReportEpoch.toString(), buckets: bucketsToJson(n.buckets), won: n.blocksWon.toString(), seq: n.seq.toString(), reg: registrationToJson(n.registration), ejected: n.ejected, slashed: n.slashed.toString() })
+function nodeFromJson (s: string): NodeRecord {
+  const j = JSON.parse(s)
+  return { lastReportEpoch: BigInt(j.last), buckets: bucketsFromJson(j.buckets), blocksWon: BigInt(j.won), seq: BigInt(j.seq ?? 0), registration: registrationFromJson(j.reg), ejected: j.ejected === true, slashed: BigInt(j.slashed ?? 0) }
+}
 const totalsToJson = (t: WeightTotals): string => JSON.stringify(bucketsToJson(t.buckets))
 const totalsFromJson = (s: string): WeightTotals => ({ buckets: bucketsFromJson(JSON.parse(s)) })
 /**

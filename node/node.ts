@@ -10,9 +10,10 @@ import { decodeAddress } from '../protocol/address.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
+import { makeEquivocation } from '../protocol/ops.js'
 import { type NetworkParams, genesisHash } from '../protocol/params.js'
 import type { ChainTip } from '../protocol/state.js'
-import { leaderWeight } from '../protocol/weights.js'
+import { type NodeRecord, isAdmitted, leaderWeight } from '../protocol/weights.js'
 import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
@@ -114,7 +115,8 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     node.mempool = new Mempool(node.ledger, async (tx, bytes) => { await node.verifier.checkTransaction(tx, bytes) })
     node.chain = new Chain(node.ledger, node.store, {
       onOrphanedTxs: async (txs) => { await node.gossip.readmit(txs) },
-      onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) }
+      onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) },
+      onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
     }, node.log)
     node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer) })
     node.gossip = new Gossip(node, node.sync)
@@ -198,6 +200,11 @@ export class EconumiNode extends EventEmitter implements NodeContext {
    * capacity, weight for the current epoch (w of W), blocks led and state.
    */
   async nodes (): Promise<Array<Record<string, unknown>>> {
+    const nodeState = (p: NetworkParams, key: string, rec: NodeRecord): string => {
+      if (rec.ejected) return 'ejected'
+      if (rec.registration !== null && rec.registration.unbondEnd >= 0n) return 'unbonding'
+      return isAdmitted(p, key, rec) ? 'admitted' : rec.registration === null && rec.seq > 0n ? 'unregistered' : 'not admitted'
+    }
     const epoch = this.clock.current()
     const records = new Map((await this.ledger.allNodes()).map((n) => [n.nodeKey, n.record]))
     const keys = new Set([...this.params.nodes.map((n) => n.nodeKey), ...records.keys()])
@@ -205,17 +212,22 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     for (const key of keys) {
       const rec = records.get(key) ?? await this.ledger.node(key)
       const g = this.params.nodes.find((n) => n.nodeKey === key)
+      const reg = rec.registration
       const w = leaderWeight(this.params, key, epoch, rec, this.ledger.totals)
+      const cap = reg ?? g
       out.push({
         nodeId: key,
-        capacity: g === undefined ? null : { millicores: g.millicores.toString(), memoryBytes: g.memoryBytes.toString() },
-        bond: null, // open-mode bonds: not yet on chain
+        capacity: cap === undefined ? null : { millicores: cap.millicores.toString(), memoryBytes: cap.memoryBytes.toString() },
+        admittedBy: rec.ejected ? null : g !== undefined ? 'genesis' : reg !== null ? 'registration' : this.params.mode === 'devnet' ? 'devnet' : null,
+        bond: reg === null || this.params.mode !== 'open' ? null : { amount: reg.bond.toString(), owner: reg.owner, unbondEnd: reg.unbondEnd < 0n ? null : reg.unbondEnd.toString() },
+        slashed: rec.slashed.toString(),
+        seq: rec.seq.toString(),
         weight: w.weight.toString(),
         totalWeight: w.total.toString(),
         bootstrapWeight: w.bootstrap,
         blocksWon: rec.blocksWon.toString(),
         lastReportEpoch: rec.lastReportEpoch < 0n ? null : rec.lastReportEpoch.toString(),
-        state: g !== undefined || this.params.mode === 'devnet' ? 'admitted' : 'not admitted'
+        state: nodeState(this.params, key, rec)
       })
     }
     return out.sort((a, b) => (BigInt(String(b.weight)) > BigInt(String(a.weight)) ? 1 : BigInt(String(b.weight)) < BigInt(String(a.weight)) ? -1 : 0))

@@ -12,6 +12,7 @@ import { type EconumiError, isEconumiError } from '../protocol/errors.js'
 import { ZERO_HASH, taggedHash } from '../protocol/hash.js'
 import { lotteryTicket } from '../protocol/lottery.js'
 import { epochStart } from '../protocol/params.js'
+import { MAX_BLOCK_OPS, opHash } from '../protocol/ops.js'
 import { MAX_BLOCK_REPORTS, makeReport } from '../protocol/report.js'
 import { cappedBlockReward } from '../protocol/reward.js'
 import { type BlockEffects, type LedgerView, allocated, applyBlock, touchedAddresses, touchedNodes } from '../protocol/state.js'
@@ -60,14 +61,14 @@ export class Producer {
     if (this.reported.size > 64) this.reported.delete([...this.reported][0])
     const source = this.ev.computeUnits()
     let cu = await source.computeUnitsFor(r + 1n) // the work attested in epoch r
-    const cap = reportCap(this.ctx.params, this.ctx.identity.nodeId)
+    const cap = reportCap(this.ctx.params, this.ctx.identity.nodeId, await this.ctx.ledger.node(this.ctx.identity.nodeId))
     if (cu > cap) cu = cap
     if (cu <= 0n) return
     // an attested source commits to its evidence; until it publishes one (issue 11), to its credit for the epoch
     const evidenceRoot = !source.attested
       ? ZERO_HASH
       : source.evidenceRootFor !== undefined ? await source.evidenceRootFor(r) : taggedHash('credit-commitment', this.ctx.identity.signer.publicKey, new Writer(16).u64(r).u64(cu).finish())
-    this.gossip.acceptReport(makeReport(this.ctx.identity.signer, this.ctx.genesis, r, cu, evidenceRoot), null)
+    await this.gossip.acceptReport(makeReport(this.ctx.identity.signer, this.ctx.genesis, r, cu, evidenceRoot), null)
   }
 
   /** Hold the lottery for `epoch` on the node's head (or its parent, see above); returns the block, or null. */
@@ -127,10 +128,11 @@ export class Producer {
     const reports = this.gossip.reportsFor(epoch, (k) => loaded.has(k) ? view.node(k).lastReportEpoch : null, MAX_BLOCK_REPORTS)
     // on a parent that is not the head the mempool's view of nonces does not hold: such a block carries no transactions
     let candidates = onHead ? await ctx.mempool.select(ctx.params.maxBlockTxs) : []
+    let ops = onHead ? this.gossip.opsFor(MAX_BLOCK_OPS) : []
     for (let attempt = 0; ; attempt++) {
       const txs = candidates.map((e) => e.tx)
       const fees = txs.reduce((s, tx) => s + tx.fee, 0n)
-      const block = buildBlock({ height, prevHash: baseHash, epoch, time, winner: claim, weight: lw.weight, totalWeight: lw.total, reports, miner, coinbase: cappedBlockReward(height, allocated(ctx.params)) + fees, txs }, ctx.identity.signer, ctx.genesis)
+      const block = buildBlock({ height, prevHash: baseHash, epoch, time, winner: claim, weight: lw.weight, totalWeight: lw.total, reports, ops, miner, coinbase: cappedBlockReward(height, allocated(ctx.params)) + fees, txs }, ctx.identity.signer, ctx.genesis)
       const bytes = encodeBlock(block)
       let fx: BlockEffects
       let verdict
@@ -142,6 +144,14 @@ export class Producer {
         const v = onHead ? await ctx.ledger.view(addrs, touchedNodes(block)) : await ctx.ledger.viewBeforeTip(addrs, touchedNodes(block))
         fx = applyBlock(v, block, verdict)
       } catch (err) {
+        const badOp = isEconumiError(err) ? err.details.op : undefined
+        if (typeof badOp === 'string' && attempt <= 100) {
+          // an operation that no longer applies (a replay, a spent bond, an expired certificate): drop it
+          ctx.log('op-dropped', { op: badOp.slice(0, 16), code: (err as EconumiError).code })
+          ops = ops.filter((o) => toHex(opHash(o)) !== badOp)
+          this.gossip.dropOp(badOp)
+          continue
+        }
         const bad = isEconumiError(err) ? err.details.txid : undefined
         if (typeof bad !== 'string' || attempt > 100) throw err
         // a mempool entry went stale: drop it and rebuild
@@ -161,7 +171,7 @@ export class Producer {
         await ctx.chain.addBlock(block, loc, true, verdict)
       }
       const isHead = ctx.ledger.tip !== null && equalBytes(ctx.ledger.tip.hash, fx.hash)
-      ctx.log('block', { height: block.header.height, epoch, hash: toHex(fx.hash), txs: block.txs.length, reports: reports.length, weight: lw.weight, totalWeight: lw.total, coinbase: block.coinbase, ...(onHead ? {} : { preempted: true, head: isHead }) })
+      ctx.log('block', { height: block.header.height, epoch, hash: toHex(fx.hash), txs: block.txs.length, reports: reports.length, ops: ops.length, weight: lw.weight, totalWeight: lw.total, coinbase: block.coinbase, ...(onHead ? {} : { preempted: true, head: isHead }) })
       this.ev.onBlock(block, fx)
       this.gossip.announceTip()
       return block

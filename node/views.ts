@@ -6,6 +6,7 @@ import { toHex } from '../protocol/encoding.js'
 import { recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { paramsToJson } from '../protocol/params.js'
+import { type Op, evidenceEpoch, opHash, opNode } from '../protocol/ops.js'
 
 export function blockToJson (b: Block): Record<string, unknown> {
   const h = b.header
@@ -19,6 +20,7 @@ export function blockToJson (b: Block): Record<string, unknown> {
     coinbase: b.coinbase.toString(),
     winner: { nodeId: toHex(h.winner.nodeKey), weight: h.weight.toString(), totalWeight: h.totalWeight.toString() },
     reports: b.reports.map((r) => ({ nodeId: toHex(r.nodeKey), epoch: r.epoch.toString(), cu: r.cu.toString(), evidenceRoot: toHex(r.evidenceRoot) })),
+    ops: b.ops.map(opToJson),
     txs: b.txs.map((tx) => ({
       txid: toHex(transactionId(tx)),
       from: senderAddress(tx),
@@ -31,3 +33,12 @@ export function blockToJson (b: Block): Record<string, unknown> {
 }
 
 export function genesisToJson (p: NetworkParams): Record<string, unknown> { return { ...paramsToJson(p) } }
+
+export function opToJson (op: Op): Record<string, unknown> {
+  const base = { op: toHex(opHash(op)), kind: op.kind, nodeId: toHex(opNode(op)) }
+  switch (op.kind) {
+    case 'register': return { ...base, seq: op.seq.toString(), millicores: op.millicores.toString(), memoryBytes: op.memoryBytes.toString(), bond: op.bond.toString(), certificate: op.certDer.length > 0 }
+    case 'unregister': case 'withdraw': return { ...base, seq: op.seq.toString() }
+    case 'equivocation': return { ...base, evidence: op.evidence.type, epoch: evidenceEpoch(op.evidence).toString() }
+  }
+}

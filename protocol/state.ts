@@ -3,14 +3,15 @@
 // likes. verifyBlock holds the stateless checks (run on worker threads); applyBlock the contextual ones.
 import { encodeAddress } from './address.js'
 import { type Block, blockHash, computeReportRoot, txRootOfIds, verifyBlockSignature } from './block.js'
+import { MAX_BLOCK_OPS, type Op, WHISTLEBLOWER_QUOTIENT, computeOpRoot, evidenceKey, opAddress, opHash, opNode, verifyOp } from './ops.js'
 import { type ScoredClaim, nextBeacon, scoreClaim } from './claim.js'
 import { equalBytes, toHex } from './encoding.js'
-import { fail } from './errors.js'
+import { EconumiError, fail, isEconumiError } from './errors.js'
 import { type NetworkParams, epochStart } from './params.js'
 import { MAX_BLOCK_REPORTS, checkReportSignature, isUnattested } from './report.js'
 import { cappedBlockReward } from './reward.js'
 import { checkTransaction, senderAddress, transactionId } from './transaction.js'
-import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals, addToBuckets, isAdmitted, isEligible, leaderWeight, reportCap, weightRange } from './weights.js'
+import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals, activeRegistration, addToBuckets, genesisNode, isAdmitted, isEligible, leaderWeight, reportCap, subtractBuckets, weightRange } from './weights.js'
 
 export interface Account { balance: bigint, nonce: bigint }
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n })
@@ -53,6 +54,7 @@ export interface BlockEffects {
 
 export function touchedAddresses (block: Block): string[] {
   const set = new Set<string>([encodeAddress(block.header.miner)])
+  for (const op of block.ops) { const a = opAddress(op); if (a !== null) set.add(a) }
   for (const tx of block.txs) {
     set.add(senderAddress(tx))
     set.add(encodeAddress(tx.to))
@@ -60,10 +62,11 @@ export function touchedAddresses (block: Block): string[] {
   return [...set]
 }
 
-/** Node records applyBlock reads: the leader's and each reporter's. */
+/** Node records applyBlock reads: the leader's, each reporter's and each operation's node. */
 export function touchedNodes (block: Block): string[] {
   const set = new Set<string>([toHex(block.header.winner.nodeKey)])
   for (const r of block.reports) set.add(toHex(r.nodeKey))
+  for (const op of block.ops) set.add(toHex(opNode(op)))
   return [...set]
 }
 
@@ -75,7 +78,7 @@ export interface VerifiedBlock { winner: ScoredClaim, txids?: Uint8Array[] }
 
 /**
  * Every check of a block that needs no ledger: counts, the leader's signature and VRF proof, the report root and
- * each report's signature, the transaction root, and each transaction on its own (amounts, fee, signature).
+ * each report's signature, each operation's signatures, certificate and evidence, the transaction root, and each transaction on its own (amounts, fee, signature).
  * It is most of a block's CPU (one Ed25519 verification per transaction), so nodes run it on worker threads.
  */
 export function verifyBlock (params: NetworkParams, genesis: Uint8Array, block: Block): VerifiedBlock {
@@ -100,9 +103,20 @@ export function verifyBlockExceptTransactions (params: NetworkParams, genesis: U
   if (!isEligible(winner.ticket, { weight: h.weight, total: h.totalWeight, bootstrap: false }, params.tauMilli)) fail('E_LEADER_NOT_ELIGIBLE', 'leader ticket is above τ·w/W for the weights the block states', { height: h.height, epoch: h.epoch })
   if (!equalBytes(computeReportRoot(block.reports), h.reportRoot)) fail('E_BLOCK_REPORT_ROOT', 'report root does not match the reports', { height: h.height })
   for (const r of block.reports) checkReportSignature(r, genesis)
+  if (block.ops.length > MAX_BLOCK_OPS) fail('E_BLOCK_TOO_MANY_OPS', 'block has more operations than allowed', { height: h.height, count: block.ops.length })
+  if (!equalBytes(computeOpRoot(block.ops), h.opRoot)) fail('E_BLOCK_OP_ROOT', 'operation root does not match the operations', { height: h.height })
+  for (const op of block.ops) naming(op, () => verifyOp(params, genesis, op, h.time))
   const txids = block.txs.map(transactionId)
   if (!equalBytes(txRootOfIds(h.height, h.miner, block.coinbase, txids), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
   return { winner, txids }
+}
+
+/** Runs `f`; an EconumiError it throws names the operation (`details.op`), so a producer can drop just that one. */
+function naming<T> (op: Op, f: () => T): T {
+  try { return f() } catch (err) {
+    if (!isEconumiError(err)) throw err
+    throw new EconumiError(err.code, err.message, { ...err.details, op: toHex(opHash(op)) })
+  }
 }
 
 /** Sum of the genesis allocations (issuance stops where allocations plus rewards reach MAX_SUPPLY). */
@@ -132,10 +146,10 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
 
   // leader: admitted, and its ticket under τ·w/W with the weights of the parent's state
   const leader = toHex(h.winner.nodeKey)
-  if (!isAdmitted(params, leader)) fail('E_LEADER_NOT_ADMITTED', 'block leader is not an admitted node of this network', { height: h.height, node: leader })
   const nodes = new Map<string, NodeChange>()
   const getNode = (k: string): NodeRecord => nodes.get(k)?.after ?? state.node(k)
   const putNode = (k: string, after: NodeRecord): void => { nodes.set(k, { before: nodes.get(k)?.before ?? state.node(k), after }) }
+  if (!isAdmitted(params, leader, getNode(leader))) fail('E_LEADER_NOT_ADMITTED', 'block leader is not an admitted node of this network', { height: h.height, node: leader })
   const lw = leaderWeight(params, leader, h.epoch, getNode(leader), state.totals)
   if (h.weight !== lw.weight || h.totalWeight !== lw.total) fail('E_BLOCK_WEIGHT', 'block states another leader weight than the parent\'s state gives', { height: h.height, node: leader, weight: h.weight, expected: lw.weight, totalWeight: h.totalWeight, expectedTotal: lw.total })
   if (!isEligible(winner.ticket, lw, params.tauMilli)) fail('E_LEADER_NOT_ELIGIBLE', 'leader ticket is above τ·w/W for this epoch', { height: h.height, node: leader, epoch: h.epoch, weight: lw.weight, total: lw.total })
@@ -146,12 +160,12 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   let totals = state.totals
   for (const r of block.reports) {
     const node = toHex(r.nodeKey)
-    if (!isAdmitted(params, node)) fail('E_REPORT_NOT_ADMITTED', 'work report from a node that is not admitted', { height: h.height, node })
+    if (!isAdmitted(params, node, getNode(node))) fail('E_REPORT_NOT_ADMITTED', 'work report from a node that is not admitted', { height: h.height, node })
     if (params.mode !== 'devnet' && isUnattested(r)) fail('E_UNATTESTED_CLAIMS', `unattested work reports are a devnet feature; this is a ${params.mode} network`, { height: h.height, node })
     if (r.epoch > h.epoch - 2n || r.epoch < h.epoch - 2n - params.weightWindow) fail('E_REPORT_EPOCH', 'work report epoch must end two epochs before the block and not be older than the weight window', { height: h.height, node, reportEpoch: r.epoch, blockEpoch: h.epoch })
     const rec = getNode(node)
     if (r.epoch <= rec.lastReportEpoch) fail('E_REPORT_OVERLAP', 'work report overlaps one already on chain', { height: h.height, node, reportEpoch: r.epoch, last: rec.lastReportEpoch })
-    const cap = reportCap(params, node)
+    const cap = reportCap(params, node, rec)
     if (r.cu > cap) fail('E_REPORT_CAPACITY', 'work report claims more than the node\'s capacity for one epoch', { height: h.height, node, cu: r.cu, cap })
     putNode(node, { ...rec, lastReportEpoch: r.epoch, buckets: addToBuckets(rec.buckets, h.epoch, r.cu, keepFrom) })
     totals = { buckets: addToBuckets(totals.buckets, h.epoch, r.cu, keepFrom) }
@@ -164,6 +178,51 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
   const put = (addr: string, after: Account): void => {
     const prev = accounts.get(addr)
     accounts.set(addr, { before: prev?.before ?? state.account(addr), after })
+  }
+
+  // operations: registrations, unbonding, withdrawals, equivocation evidence (protocol/ops.ts)
+  const miner = encodeAddress(h.miner)
+  const punished = new Set<string>()
+  for (const op of block.ops) {
+    const node = toHex(opNode(op))
+    const rec = getNode(node)
+    const ctx = { height: h.height, node, op: toHex(opHash(op)) }
+    if (op.kind === 'equivocation') {
+      const key = evidenceKey(op.evidence)
+      if (rec.ejected || punished.has(key)) fail('E_EVIDENCE_PUNISHED', 'this node was already punished', ctx)
+      if (params.mode !== 'devnet' && genesisNode(params, node) === undefined && rec.registration === null) fail('E_EVIDENCE_NOT_ADMITTED', 'equivocation evidence against a node that is not (or no longer) registered', ctx)
+      punished.add(key)
+      const bond = rec.registration?.bond ?? 0n
+      if (bond > 0n) { const m = get(miner); put(miner, { ...m, balance: m.balance + bond / WHISTLEBLOWER_QUOTIENT }) }
+      totals = { buckets: subtractBuckets(totals.buckets, rec.buckets) }
+      putNode(node, { ...rec, ejected: true, buckets: [], slashed: rec.slashed + bond, registration: rec.registration === null ? null : { ...rec.registration, bond: 0n } })
+      continue
+    }
+    if (op.seq !== rec.seq) fail('E_OP_SEQ', 'operation is a replay or out of order for this node', { ...ctx, seq: op.seq, expected: rec.seq })
+    if (rec.ejected) fail('E_OP_EJECTED', 'this node was ejected for equivocation', ctx)
+    if (op.kind === 'register') {
+      if (genesisNode(params, node) !== undefined || rec.registration !== null) fail('E_OP_REGISTERED', 'node is already registered', ctx)
+      const owner = opAddress(op)
+      if (owner !== null) {
+        const acct = get(owner)
+        if (acct.balance < op.bond) fail('E_REGISTER_BALANCE', 'bond owner\'s balance does not cover the bond', { ...ctx, owner, balance: acct.balance, bond: op.bond })
+        put(owner, { ...acct, balance: acct.balance - op.bond })
+      }
+      putNode(node, { ...rec, seq: rec.seq + 1n, registration: { millicores: op.millicores, memoryBytes: op.memoryBytes, bond: op.bond, owner: owner ?? '', since: h.epoch, unbondEnd: -1n } })
+    } else if (op.kind === 'unregister') {
+      if (activeRegistration(rec) === null) fail('E_OP_NOT_REGISTERED', 'node has no active registration on chain', ctx)
+      const registration = params.mode === 'open' ? { ...rec.registration!, unbondEnd: h.epoch + params.unbondingEpochs } : null
+      putNode(node, { ...rec, seq: rec.seq + 1n, registration })
+    } else {
+      const reg = rec.registration
+      if (reg === null || reg.unbondEnd < 0n) fail('E_OP_NOT_UNBONDING', 'node is not unbonding', ctx)
+      if (h.epoch < reg.unbondEnd) fail('E_OP_UNBONDING', 'the unbonding delay has not passed', { ...ctx, epoch: h.epoch, unbondEnd: reg.unbondEnd })
+      const owner = opAddress(op)!
+      if (owner !== reg.owner) fail('E_OP_OWNER', 'withdrawal names another owner than the bond\'s', { ...ctx, owner, bondOwner: reg.owner })
+      const acct = get(owner)
+      put(owner, { ...acct, balance: acct.balance + reg.bond })
+      putNode(node, { ...rec, seq: rec.seq + 1n, registration: null })
+    }
   }
 
   let fees = 0n
@@ -189,7 +248,6 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
 
   const reward = cappedBlockReward(h.height, allocated(params))
   if (block.coinbase !== reward + fees) fail('E_BLOCK_COINBASE', 'coinbase must equal reward plus fees', { height: h.height, coinbase: block.coinbase, reward, fees })
-  const miner = encodeAddress(h.miner)
   const m = get(miner)
   if (block.coinbase > 0n) put(miner, { balance: m.balance + block.coinbase, nonce: m.nonce })
 

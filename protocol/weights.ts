@@ -14,18 +14,38 @@ import { computeUnits } from './compute-units.js'
 import { TICKET_FRACTION_BITS } from './lottery.js'
 import { type GenesisNode, type NetworkParams, WEIGHT_LAG } from './params.js'
 
-/** What the ledger keeps per node: its latest reported epoch, report CU by inclusion epoch, blocks led. */
+/** A registration on chain (protocol/ops.ts): the node's capacity and, on an open network, its bond. */
+export interface Registration {
+  millicores: bigint
+  memoryBytes: bigint
+  bond: bigint
+  /** The bond owner's address ('' in consortium mode). */
+  owner: string
+  /** The epoch of the block that registered it. */
+  since: bigint
+  /** Open mode: the epoch from which the bond may be withdrawn, once unregistering; -1 while active. */
+  unbondEnd: bigint
+}
+
+/** What the ledger keeps per node: its latest reported epoch, report CU by inclusion epoch, blocks led, admission. */
 export interface NodeRecord {
   lastReportEpoch: bigint
   /** [inclusion epoch, CU] ascending, only epochs a weight can still count. */
   buckets: Array<[bigint, bigint]>
   blocksWon: bigint
+  /** Incremented by every register, unregister and withdraw: the replay guard of those operations. */
+  seq: bigint
+  registration: Registration | null
+  /** Ejected for equivocation: never admitted again, weight voided. */
+  ejected: boolean
+  /** The bond slashed for it (open mode). */
+  slashed: bigint
 }
 
 /** The network-wide report CU by inclusion epoch (W's terms). */
 export interface WeightTotals { buckets: Array<[bigint, bigint]> }
 
-export const EMPTY_NODE_RECORD: NodeRecord = Object.freeze({ lastReportEpoch: -1n, buckets: [], blocksWon: 0n }) as NodeRecord
+export const EMPTY_NODE_RECORD: NodeRecord = Object.freeze({ lastReportEpoch: -1n, buckets: [], blocksWon: 0n, seq: 0n, registration: null, ejected: false, slashed: 0n }) as NodeRecord
 export const EMPTY_TOTALS: WeightTotals = Object.freeze({ buckets: [] }) as WeightTotals
 
 /** Inclusion epochs whose reports count for epoch e: [first, last]. */
@@ -39,6 +59,12 @@ function sumRange (buckets: Array<[bigint, bigint]>, [first, last]: [bigint, big
   return s
 }
 
+/** Subtract a voided node's buckets from the totals (ejection). */
+export function subtractBuckets (totals: Array<[bigint, bigint]>, node: Array<[bigint, bigint]>): Array<[bigint, bigint]> {
+  const minus = new Map(node.map(([e, cu]) => [e, cu]))
+  return totals.map(([e, cu]): [bigint, bigint] => [e, cu - (minus.get(e) ?? 0n)]).filter(([, cu]) => cu > 0n)
+}
+
 /** Add CU to the bucket of `epoch`, dropping buckets no later weight can count (older than `keepFrom`). */
 export function addToBuckets (buckets: Array<[bigint, bigint]>, epoch: bigint, cu: bigint, keepFrom: bigint): Array<[bigint, bigint]> {
   const out = buckets.filter(([e]) => e >= keepFrom).map(([e, c]): [bigint, bigint] => [e, c])
@@ -49,7 +75,7 @@ export function addToBuckets (buckets: Array<[bigint, bigint]>, epoch: bigint, c
 }
 
 /** The capacity of a node for one epoch, in CU (the cap on one report). */
-export function capacityCu (p: NetworkParams, n: GenesisNode): bigint {
+export function capacityCu (p: NetworkParams, n: { millicores: bigint, memoryBytes: bigint }): bigint {
   return computeUnits(p.epochMs, { nanoCpus: n.millicores * 1_000_000n, memoryBytes: n.memoryBytes })
 }
 
@@ -72,19 +98,23 @@ export function genesisNode (p: NetworkParams, nodeKey: string): GenesisNode | u
   return nodeIndex(p).byKey.get(nodeKey)
 }
 
-/** May this key lead and report at all? Devnet: any key. Otherwise: an admitted node. */
-export function isAdmitted (p: NetworkParams, nodeKey: string): boolean {
-  return p.mode === 'devnet' || genesisNode(p, nodeKey) !== undefined
+/** An on-chain registration that still admits its node (not unbonding). */
+export function activeRegistration (rec: NodeRecord): Registration | null {
+  return rec.registration !== null && rec.registration.unbondEnd < 0n ? rec.registration : null
 }
 
-/** The most CU one report may carry for this node. */
-export function reportCap (p: NetworkParams, nodeKey: string): bigint {
-  if (p.mode === 'devnet') {
-    const n = genesisNode(p, nodeKey)
-    return n === undefined ? p.maxClaimCu : capacityCu(p, n)
-  }
-  const n = genesisNode(p, nodeKey)
-  return n === undefined ? 0n : capacityCu(p, n)
+/** May this key lead and report? Never once ejected; devnet: any key; otherwise a genesis node or an active registration. */
+export function isAdmitted (p: NetworkParams, nodeKey: string, rec: NodeRecord): boolean {
+  if (rec.ejected) return false
+  return p.mode === 'devnet' || genesisNode(p, nodeKey) !== undefined || activeRegistration(rec) !== null
+}
+
+/** The most CU one report may carry for this node: its registered (or genesis) capacity for one epoch. */
+export function reportCap (p: NetworkParams, nodeKey: string, rec: NodeRecord): bigint {
+  if (!isAdmitted(p, nodeKey, rec)) return 0n
+  const n = activeRegistration(rec) ?? genesisNode(p, nodeKey)
+  if (n !== undefined && n !== null) return capacityCu(p, n)
+  return p.mode === 'devnet' ? p.maxClaimCu : 0n
 }
 
 export interface LeaderWeight {
@@ -98,8 +128,10 @@ export interface LeaderWeight {
 export function leaderWeight (p: NetworkParams, nodeKey: string, epoch: bigint, record: NodeRecord, totals: WeightTotals): LeaderWeight {
   const range = weightRange(p, epoch)
   const total = sumRange(totals.buckets, range)
+  if (record.ejected) return { weight: 0n, total: total > 0n ? total : nodeIndex(p).totalCapacity, bootstrap: total === 0n }
   if (total > 0n) return { weight: sumRange(record.buckets, range), total, bootstrap: false }
   if (p.mode === 'devnet' && p.nodes.length === 0) return { weight: 1n, total: 1n, bootstrap: true }
+  // bootstrap: genesis capacity only (a node registered on chain weighs what its reports weigh)
   const n = genesisNode(p, nodeKey)
   return { weight: n === undefined ? 0n : capacityCu(p, n), total: nodeIndex(p).totalCapacity, bootstrap: true }
 }

@@ -1,5 +1,6 @@
 // Peer messages on the `econumi/2` protomux channel. One frame = type byte ‖ payload; every decoder
 // checks exact sizes so garbage is rejected before it reaches the chain.
+import { type Op, readOp, writeOp } from './ops.js'
 import { Reader, Writer } from './encoding.js'
 import { fail } from './errors.js'
 import { HASH_LENGTH } from './hash.js'
@@ -18,6 +19,8 @@ export const MSG_CORES = 5
 export const MAX_CORES_PER_MESSAGE = 64
 export const MSG_IMAGES = 6
 export const MAX_IMAGES_PER_MESSAGE = 64
+/** A block operation (registration, unbonding, equivocation evidence: protocol/ops.ts), as its encoding. */
+export const MSG_OP = 7
 /**
  * Docker's image reference grammar: [registry[:port]/]path[:tag][@digest], lowercase path components. One
  * definition for what peers announce and what operators type (cli/config-file.ts), so any image a peer
@@ -38,6 +41,7 @@ export type WireMessage =
   | { type: typeof MSG_TIP, tip: TipAnnouncement }
   | { type: typeof MSG_CORES, cores: Uint8Array[] }
   | { type: typeof MSG_IMAGES, images: string[] }
+  | { type: typeof MSG_OP, op: Op }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
   if (tip === null) return w.u8(0)
@@ -62,6 +66,7 @@ export function encodeMessage (m: WireMessage): Uint8Array {
       w.u32(m.images.length)
       for (const i of m.images) w.bytes(Buffer.from(i))
       break
+    case MSG_OP: writeOp(w, m.op); break
     case MSG_CORES:
       w.u32(m.cores.length)
       for (const k of m.cores) w.fixed(k, 32)
@@ -99,6 +104,7 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
       m = { type, images }
       break
     }
+    case MSG_OP: m = { type, op: readOp(r) }; break
     case MSG_CORES: {
       const n = r.count(MAX_CORES_PER_MESSAGE)
       const cores: Uint8Array[] = []
