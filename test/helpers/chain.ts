@@ -1,4 +1,5 @@
 // Builders for protocol tests: a small network with funded wallets and a block producer.
+import type { Op } from '../../protocol/ops.js'
 import { addressBytesFromPublicKey, addressFromPublicKey } from '../../protocol/address.js'
 import { COIN } from '../../protocol/amount.js'
 import { type Block, buildBlock } from '../../protocol/block.js'
@@ -48,6 +49,7 @@ export interface MakeBlockOpts {
   /** Default: the first epoch after the tip in which the signer leads. */
   epoch?: bigint
   reports?: WorkReport[]
+  ops?: Op[]
   coinbase?: bigint
   time?: bigint
   height?: bigint
@@ -88,6 +90,7 @@ export function makeBlock (state: MemoryState, txs: Transaction[], o: MakeBlockO
     weight: o.weight ?? (w.weight > 0n ? w.weight : 1n),
     totalWeight: o.totalWeight ?? (w.total > 0n ? w.total : 1n),
     reports: o.reports ?? [],
+    ops: o.ops ?? [],
     miner: addressBytesFromPublicKey(signer.publicKey),
     coinbase: o.coinbase ?? blockReward(height) + fees,
     txs
