@@ -13,6 +13,7 @@ import { fromHex, toHex } from '../protocol/encoding.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import { encodeTransaction, signTransaction, transactionId } from '../protocol/transaction.js'
+import { addAdmissionCommands } from './admission.js'
 import { ApiClient, type ApiEndpoint } from './client.js'
 import { createWallet, hasWallet, importWallet, listWallets, unlockWallet } from './wallet.js'
 import { type NodeIdentity, loadIdentity } from '../node/identity.js'
@@ -591,15 +592,8 @@ export function buildProgram (): Command {
       emit(g, { nodeId: id.nodeId, address: id.address }, table([['node id', id.nodeId], ['address', id.address]]))
     }))
 
-  program.command('nodes')
-    .description('list the network\'s nodes: id, capacity, bond, weight now, blocks led, state')
-    .action(action(async (g) => {
-      const r = await client(g).get<{ nodes: Array<Record<string, any>> }>('/v1/nodes')
-      const rows = r.nodes.map((n) => [n.nodeId.slice(0, 16), n.capacity === null ? '-' : `${Number(n.capacity.millicores) / 1000} cpus ${n.capacity.memoryBytes} B`, n.bond ?? '-', `${n.weight}/${n.totalWeight}${n.bootstrapWeight === true ? ' (bootstrap)' : ''}`, n.blocksWon, n.state])
-      const widths = [16, 24, 6, 24, 8, 12]
-      const line = (cols: string[]): string => cols.map((c, i) => String(c).padEnd(widths[i])).join(' ').trimEnd()
-      emit(g, r, [line(['NODE', 'CAPACITY', 'BOND', 'WEIGHT', 'BLOCKS', 'STATE']), ...rows.map(line)])
-    }))
+  // register, unregister, withdraw, nodes, ca (cli/admission.ts)
+  addAdmissionCommands(program, { action, client, emit, getPassphrase })
 
   program.command('status')
     .description('show the node\'s chain height, epoch, peers and mempool')

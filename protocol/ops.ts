@@ -15,7 +15,7 @@
 // Replay: every register/unregister/withdraw names the node record's `seq`, which each of them increments.
 import { X509Certificate } from 'node:crypto'
 import forge from 'node-forge'
-import { addressFromPublicKey } from './address.js'
+import { ADDRESS_BYTES, ADDRESS_VERSION, addressFromPublicKey, encodeAddress } from './address.js'
 import { Reader, Writer, equalBytes, toHex } from './encoding.js'
 import { fail } from './errors.js'
 import { merkleRoot, taggedHash } from './hash.js'
@@ -61,7 +61,7 @@ export interface RegisterOp {
 }
 
 export interface UnregisterOp { kind: 'unregister', nodeKey: Uint8Array, seq: bigint, signature: Uint8Array }
-/** `owner` is named so the block's touched accounts are known before the ledger is read; it must match. */
+/** `owner` (a raw address) is named so the block's touched accounts are known before the ledger is read; it must match. */
 export interface WithdrawOp { kind: 'withdraw', nodeKey: Uint8Array, seq: bigint, owner: Uint8Array, signature: Uint8Array }
 
 export interface SignedHeader { header: BlockHeader, signature: Uint8Array }
@@ -79,7 +79,7 @@ function writeBody (w: Writer, op: Op): Writer {
       return w.fixed(op.nodeKey, PUBLIC_KEY_LENGTH).u64(op.seq).u64(op.millicores).u64(op.memoryBytes).u64(op.bond)
         .fixed(op.owner, PUBLIC_KEY_LENGTH).bytes(op.certDer)
     case 'unregister': return w.fixed(op.nodeKey, PUBLIC_KEY_LENGTH).u64(op.seq)
-    case 'withdraw': return w.fixed(op.nodeKey, PUBLIC_KEY_LENGTH).u64(op.seq).fixed(op.owner, PUBLIC_KEY_LENGTH)
+    case 'withdraw': return w.fixed(op.nodeKey, PUBLIC_KEY_LENGTH).u64(op.seq).fixed(op.owner, ADDRESS_BYTES)
     case 'equivocation': {
       const e = op.evidence
       if (e.type === 'blocks') {
@@ -120,7 +120,13 @@ export function readOp (r: Reader): Op {
       return { kind: 'register', nodeKey, seq, millicores, memoryBytes, bond, owner, certDer, nodeSignature: r.fixed(SIGNATURE_LENGTH), ownerSignature: r.fixed(SIGNATURE_LENGTH) }
     }
     case KIND.unregister: return { kind: 'unregister', nodeKey: r.fixed(PUBLIC_KEY_LENGTH), seq: r.u64(), signature: r.fixed(SIGNATURE_LENGTH) }
-    case KIND.withdraw: return { kind: 'withdraw', nodeKey: r.fixed(PUBLIC_KEY_LENGTH), seq: r.u64(), owner: r.fixed(PUBLIC_KEY_LENGTH), signature: r.fixed(SIGNATURE_LENGTH) }
+    case KIND.withdraw: {
+      const nodeKey = r.fixed(PUBLIC_KEY_LENGTH)
+      const seq = r.u64()
+      const owner = r.fixed(ADDRESS_BYTES)
+      if (owner[0] !== ADDRESS_VERSION) fail('E_OP_DECODE', 'withdrawal owner address has an unknown version', { version: owner[0] })
+      return { kind: 'withdraw', nodeKey, seq, owner, signature: r.fixed(SIGNATURE_LENGTH) }
+    }
     case KIND.equivocation: {
       const type = r.u8()
       if (type === 1) {
@@ -157,7 +163,7 @@ export function evidenceEpoch (e: Equivocation): bigint { return e.type === 'blo
 /** Accounts an operation moves money for (bond owner). */
 export function opAddress (op: Op): string | null {
   if (op.kind === 'register' && !equalBytes(op.owner, NO_KEY)) return addressFromPublicKey(op.owner)
-  if (op.kind === 'withdraw') return addressFromPublicKey(op.owner)
+  if (op.kind === 'withdraw') return encodeAddress(op.owner)
   return null
 }
 

@@ -13,7 +13,7 @@ import { MemoryState } from '../../protocol/state.js'
 import { capacityCu, isAdmitted } from '../../protocol/weights.js'
 import type { Signer } from '../../protocol/keys.js'
 import { createRootCa, issueNodeCa, pemToDer } from '../../cli/ca.js'
-import { addr, alice, makeBlock, nextLeadEpoch, signerFrom, testParams } from '../helpers/chain.js'
+import { addr, alice, raw, makeBlock, nextLeadEpoch, signerFrom, testParams } from '../helpers/chain.js'
 
 const key = (s: Signer): string => toHex(s.publicKey)
 const GiB = 1n << 30n
@@ -112,9 +112,9 @@ t.test('open: a bond of capacity × rate is locked, unbonds after the delay, and
   const unbondEnd = s2.tip!.epoch + 10n
   t.equal(s2.node(key(member)).registration?.unbondEnd, unbondEnd, 'unbonding for unbondingEpochs (> K)')
   t.notOk(isAdmitted(p, key(member), s2.node(key(member))), 'an unbonding node may not lead or report')
-  const w = makeWithdraw(member, g, 2n, owner.publicKey)
+  const w = makeWithdraw(member, g, 2n, raw(owner))
   throwsCode(t, () => s2.apply(makeBlock(s2, [], { signer: g0, ops: [w], epoch: nextLeadEpoch(s2, g0, s2.tip!.epoch + 1n) })), 'E_OP_UNBONDING', 'no withdrawal before the delay')
-  throwsCode(t, () => s2.apply(makeBlock(s2, [], { signer: g0, ops: [makeWithdraw(member, g, 2n, signerFrom('thief').publicKey)], epoch: nextLeadEpoch(s2, g0, unbondEnd) })), 'E_OP_OWNER', 'a withdrawal to someone else')
+  throwsCode(t, () => s2.apply(makeBlock(s2, [], { signer: g0, ops: [makeWithdraw(member, g, 2n, raw(signerFrom('thief')))], epoch: nextLeadEpoch(s2, g0, unbondEnd) })), 'E_OP_OWNER', 'a withdrawal to someone else')
   const s3 = s2.apply(makeBlock(s2, [], { signer: g0, ops: [w], epoch: nextLeadEpoch(s2, g0, unbondEnd) }))
   t.equal(s3.account(addr(owner)).balance, before, 'after the delay the bond is back')
   t.equal(s3.node(key(member)).registration, null)
