@@ -96,3 +96,46 @@ t.test('consortium admission: register by a root-issued certificate, eject on eq
   t.equal(after.find((x) => x.nodeId === ids[1])?.state, 'ejected', 'ejection survives reindex')
   t.equal(after.find((x) => x.nodeId === ids[2])?.state, 'admitted', 'registration survives reindex')
 })
+
+t.test('open admission: a bond locked by `econumi register`, unbonding by `unregister`, returned by `withdraw`', async (t) => {
+  const root = tempDir('econumi-open-')
+  const dirs = [0, 1].map((i) => join(root, `n${i}`))
+  const ids = dirs.map((d) => JSON.parse(cli(['--data-dir', d, '--json', 'identity']).stdout).nodeId as string)
+  const wallets = join(root, 'wallets')
+  const env = { ...process.env, ECONUMI_PASSPHRASE: 'correct horse battery' }
+  const w = spawnSync(process.execPath, [CLI, '--wallet-dir', wallets, '--json', 'createwallet'], { encoding: 'utf8', env })
+  t.equal(w.status, 0, w.stderr)
+  const owner = JSON.parse(w.stdout).address as string
+  const genesis = join(root, 'genesis.json')
+  const gc = cli(['genesis', 'create', '--network', 'opn', '--mode', 'open', '--epoch', '1000', '--node', `${ids[0]}:2:2g`, '--alloc', `${owner}=5`,
+    '--bond-per-millicore', '1000', '--reorg-bound', '2', '--unbonding-epochs', '4', '--out', genesis])
+  t.equal(gc.status, 0, gc.stderr)
+  const bs = await localBootstrap()
+  const nodes = dirs.map((d) => new NodeProcess(d, ['--genesis', genesis, '--bootstrap', bs.address]).start())
+  t.teardown(async () => { await Promise.all(nodes.map(async (n) => await n.stop())); await bs.close() })
+  await Promise.all(nodes.map(async (n) => await n.ready()))
+  await until(async () => (await Promise.all(nodes.map(async (n) => (await n.status()).peers >= 1))).every(Boolean), 90_000, 'peers')
+
+  const run = (args: string[]): { status: number | null, stdout: string, stderr: string } => {
+    const r = spawnSync(process.execPath, [CLI, '--data-dir', dirs[1], '--wallet-dir', wallets, ...args], { encoding: 'utf8', timeout: 120_000, env })
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+  }
+  t.match(run(['register', '--cpus', '1', '--memory', '1g', '--bond', '0.001', '--from', owner]).stderr, /\[E_REGISTER_BOND\]/, 'a bond below 1000 millicores × 1000 units is refused')
+  t.match(run(['register', '--cpus', '1', '--memory', '1g', '--bond', '9', '--from', owner]).stderr, /\[E_REGISTER_BALANCE\]/, 'a bond above the balance is refused')
+  const reg = run(['--json', 'register', '--cpus', '1', '--memory', '1g', '--bond', '0.5', '--from', owner, '--timeout', '90'])
+  t.equal(reg.status, 0, reg.stderr)
+  const balance = async (n: NodeProcess): Promise<string> => (await n.api('GET', `/v1/accounts/${owner}`)).body.balance
+  for (const n of nodes) await until(async () => (await balance(n)) === String(450_000_000n) ? true : undefined, 60_000, 'the bond left the owner on every node')
+  const listedBond = (await listed(nodes[0]) as any[]).find((x) => x.nodeId === ids[1])
+  t.equal(listedBond?.bond?.amount, '50000000', 'econumi nodes shows the bond')
+
+  const un = run(['--json', 'unregister', '--timeout', '90'])
+  t.equal(un.status, 0, un.stderr)
+  const end = JSON.parse(un.stdout).record.registration.unbondEnd as string
+  t.ok(end !== null, `unbonding until epoch ${end}`)
+  t.match(run(['withdraw']).stderr, /\[E_OP_UNBONDING\]/, 'the bond stays locked during the delay')
+  await until(async () => BigInt((await nodes[1].status()).epoch) >= BigInt(end) ? true : undefined, 30_000, 'the delay passes')
+  const wd = run(['--json', 'withdraw', '--timeout', '90'])
+  t.equal(wd.status, 0, wd.stderr)
+  for (const n of nodes) await until(async () => (await balance(n)) === String(500_000_000n) ? true : undefined, 60_000, 'the bond is back on every node')
+})
