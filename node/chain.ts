@@ -4,7 +4,7 @@ import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { compareTips } from '../protocol/fork-choice.js'
-import { epochStart } from '../protocol/params.js'
+import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import { nextBeacon } from '../protocol/claim.js'
 import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, touchedNodes, verifyBlock } from '../protocol/state.js'
 import type { Transaction } from '../protocol/transaction.js'
@@ -33,7 +33,8 @@ export class Chain {
     private readonly ledger: Ledger,
     private readonly store: ChainStore,
     private readonly events: ChainEvents,
-    private readonly log: LogFn
+    private readonly log: LogFn,
+    private readonly now: () => number = Date.now
   ) {}
 
   private get genesisHex (): string { return toHex(this.ledger.genesis) }
@@ -81,11 +82,25 @@ export class Chain {
     let result: AddResult = 'stored'
     const head = this.ledger.tip
     if (head === null || compareTips(tip, head) < 0) {
-      await this.switchTo(entry)
-      result = toHex(this.ledger.tip?.hash ?? new Uint8Array()) === hash ? 'head' : 'stored'
+      if (head !== null && tip.height === head.height && this.pastDecisionDeadline(tip.epoch)) {
+        // preferred by its score only, and too late: first seen wins (a leader that withheld its block cannot
+        // orphan the one the network settled on by publishing after the epoch; the next block decides anyway)
+        this.log('late-sibling', { hash, height: tip.height, epoch: tip.epoch, head: toHex(head.hash) })
+      } else {
+        await this.switchTo(entry)
+        result = toHex(this.ledger.tip?.hash ?? new Uint8Array()) === hash ? 'head' : 'stored'
+      }
     }
     await this.adoptOrphans(hash)
     return result
+  }
+
+  /**
+   * The decision deadline of an epoch: its end plus the allowed clock drift. Until then a block on the same parent
+   * with a better leader score replaces the head; after it, a same-height block no longer does.
+   */
+  private pastDecisionDeadline (epoch: bigint): boolean {
+    return BigInt(this.now()) > epochStart(this.ledger.params, epoch + 1n) + MAX_CLOCK_DRIFT_MS
   }
 
   /** Blocks that waited for `parent`: index them now. */

@@ -117,7 +117,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
       onOrphanedTxs: async (txs) => { await node.gossip.readmit(txs) },
       onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) },
       onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
-    }, node.log)
+    }, node.log, node.now)
     node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer) })
     node.gossip = new Gossip(node, node.sync)
     node.producer = new Producer(node, node.gossip, node.sync, { computeUnits: () => node.computeUnits, rewardAddress: node.rewardAddress, onBlock: (block, fx) => node.emit('block', block, fx) })

@@ -144,3 +144,41 @@ t.test('a leader with a better claim for the head\'s own parent and epoch publis
     t.equal(toHex(head.header.winner.nodeKey), expectHonest ? honest.nodeId : toHex(rival.publicKey), expectHonest ? 'its better claim is the head' : 'the better (rival) claim stays the head')
   }
 })
+
+t.test('a better sibling published after its epoch\'s decision deadline does not replace the head; before it, it does', async (t) => {
+  const first = signerFrom('first-leader')
+  const late = signerFrom('withholder')
+  const base = testParams({ genesisTime: BigInt(Date.now()) - 3_600_000n })
+  const p: NetworkParams = { ...base, mode: 'consortium', nodes: [{ nodeKey: toHex(first.publicKey), millicores: 5_000n, memoryBytes: 0n }, { nodeKey: toHex(late.publicKey), millicores: 5_000n, memoryBytes: 0n }] }
+  const g = genesisHash(p)
+  const s0 = MemoryState.genesisState(p, g)
+  const score = (s: Signer, e: bigint): { eligible: boolean, ticket: bigint } => {
+    const w = leaderWeight(p, toHex(s.publicKey), e, s0.node(toHex(s.publicKey)), s0.totals)
+    const ticket = scoreClaim(makeClaim(s, g, e)).ticket
+    return { eligible: isEligible(ticket, w, p.tauMilli), ticket }
+  }
+  let epoch = -1n
+  for (let e = 0n; e < 400n && epoch < 0n; e++) {
+    const a = score(first, e); const b = score(late, e)
+    if (a.eligible && b.eligible && b.ticket < a.ticket) epoch = e // equal weights: the lower ticket wins
+  }
+  t.ok(epoch >= 0n, `an epoch where both lead and the withholder's claim is better: ${epoch}`)
+  for (const [at, replaced] of [[Number(epochStart(p, epoch + 1n)) + 1_000, true], [Number(epochStart(p, epoch + 1n)) + 5_000, false]] as Array<[number, boolean]>) {
+    let now = Number(epochStart(p, epoch)) + 5
+    const events: Array<{ event: string }> = []
+    const node = await EconumiNode.open({ dataDir: tempDir(), params: p, now: () => now, log: (event) => events.push({ event }) })
+    t.teardown(async () => { await node.close() })
+    await serve(node, 'first', [makeBlock(s0, [], { signer: first, epoch })])
+    await settle(node)
+    t.equal(toHex((await node.blockByHeight(0n))!.block.header.winner.nodeKey), toHex(first.publicKey), 'the first block is the head')
+    now = at // 1 s after the epoch (within the 2 s drift) or 5 s after it
+    await serve(node, 'late', [makeBlock(s0, [], { signer: late, epoch })])
+    await settle(node)
+    const head = toHex((await node.blockByHeight(0n))!.block.header.winner.nodeKey)
+    if (replaced) t.equal(head, toHex(late.publicKey), 'before the deadline the better claim becomes the head')
+    else {
+      t.equal(head, toHex(first.publicKey), 'after the deadline the head stays')
+      t.ok(events.some((e) => e.event === 'late-sibling'), 'logged late-sibling')
+    }
+  }
+})
