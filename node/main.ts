@@ -10,7 +10,7 @@ import { createExplorerApp } from './explorer.js'
 import { NodeMetrics } from './metrics.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { loadRewardAddress, saveRewardAddress } from './identity.js'
-import { FixedComputeUnits } from './compute-units.js'
+import { FixedComputeUnits, NO_COMPUTE_UNITS } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
 import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
@@ -140,29 +140,27 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   if (o.rewardAddress !== undefined) saveRewardAddress(o.dataDir, o.rewardAddress)
   const rewardAddress = o.rewardAddress ?? loadRewardAddress(o.dataDir) ?? undefined
   for (const i of o.offerImages ?? []) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
+  if (o.attest === true && o.devComputeUnits !== undefined) fail('E_BAD_OPTION', '--attest and --dev-compute-units exclude each other')
+  let ca!: CaIdentity
+  let attestation = null as AttestationHandle | null
   const node = await EconumiNode.open({
     dataDir: o.dataDir,
     params,
     rewardAddress,
-    // devnet only: a declared, unattested amount so a single node can produce blocks without Docker
-    computeUnits: o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : undefined,
+    // the node's PKI (its own CA on first start, node-forge; or the operator's, --ca-cert/--ca-key), then its work
+    // source: the attestation collector, or on a devnet only a declared, unattested amount (a single node can then
+    // produce blocks without Docker). Built inside open(): the node never runs without it.
+    computeUnits: async (n) => {
+      ca = loadOrCreateCa(o.dataDir, n.identity, { caCert: o.caCert, caKey: o.caKey })
+      if (o.attest === true) {
+        attestation = await startAttestation(n, { dataDir: o.dataDir, caCert: o.caCert, caKey: o.caKey, log })
+        return attestation.computeUnits
+      }
+      return o.devComputeUnits !== undefined ? new FixedComputeUnits(o.devComputeUnits) : NO_COMPUTE_UNITS
+    },
     log,
     network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
   }).catch((err) => { throw storageError(err, o.dataDir) })
-  // the node's PKI: its own CA on first start (node-forge), or the operator's with --ca-cert/--ca-key
-  let ca: CaIdentity
-  try {
-    ca = loadOrCreateCa(o.dataDir, node.identity, { caCert: o.caCert, caKey: o.caKey })
-  } catch (err) {
-    await node.close()
-    throw err
-  }
-  if (o.attest === true && o.devComputeUnits !== undefined) { await node.close(); fail('E_BAD_OPTION', '--attest and --dev-compute-units exclude each other') }
-  let attestation: AttestationHandle | null = null
-  if (o.attest === true) {
-    try { attestation = await startAttestation(node, { dataDir: o.dataDir, caCert: o.caCert, caKey: o.caKey, log }) } catch (err) { await node.close(); throw err }
-    node.computeUnits = attestation.computeUnits
-  }
   const imageOffers = startImageOffers(node, o.offerImages ?? [], log)
   metrics.attach(node, attestation)
   let stopping: Promise<void> | null = null

@@ -35,8 +35,12 @@ export interface NodeOptions {
   dataDir: string
   params: NetworkParams
   rewardAddress?: string
-  /** Where this node's work reports come from (attestation, or a devnet's fixed amount). */
-  computeUnits?: ComputeUnitSource
+  /**
+   * Where this node's work reports come from (attestation, or a devnet's fixed amount). A factory receives the
+   * opened node (the attestation collector reads its chain and appends to its records core) and runs before
+   * open() returns, so the node never exists without its source; if it throws, open() closes the node.
+   */
+  computeUnits?: ComputeUnitSource | ((node: EconumiNode) => Promise<ComputeUnitSource>)
   log?: LogFn
   now?: () => number
   /** Peer networking; omitted = a standalone node. */
@@ -68,8 +72,8 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   readonly rewardAddress: string
   readonly clock: EpochClock
   readonly params: NetworkParams
-  /** Set once after open() by the attestation collector, which needs the open node (left as is: see notes). */
-  computeUnits: ComputeUnitSource
+  private source: ComputeUnitSource = NO_COMPUTE_UNITS
+  get computeUnits (): ComputeUnitSource { return this.source }
   mempool!: Mempool
   ledger!: Ledger
   chain!: Chain
@@ -96,7 +100,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     this.now = opts.now ?? Date.now
     this.log = opts.log ?? (() => {})
     this.clock = new EpochClock(opts.params, this.now)
-    this.computeUnits = opts.computeUnits ?? NO_COMPUTE_UNITS
+    if (opts.computeUnits !== undefined && typeof opts.computeUnits !== 'function') this.source = opts.computeUnits
     this.store = new ChainStore(join(opts.dataDir, 'cores'))
     this.verifier = new VerifyPool(this.params, this.genesis)
   }
@@ -125,6 +129,10 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     const { loaded, dropped } = await node.mempool.load()
     if (loaded + dropped > 0) node.log('mempool-restored', { loaded, dropped })
     await node.verifier.ready()
+    const make = opts.computeUnits
+    if (typeof make === 'function') {
+      try { node.source = await make(node) } catch (err) { await node.close(); throw err }
+    }
     return node
   }
 
