@@ -11,6 +11,7 @@ import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
 import { Mutex } from './mutex.js'
 import type { EconumiNode } from './node.js'
+import { opToJson } from './views.js'
 import { METRICS_CONTENT_TYPE, type NodeMetrics } from './metrics.js'
 
 /** Blocks on the front page. */
@@ -291,7 +292,18 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
 
   app.get('/nodes', html(async () => {
     const blocks = await view.window()
-    return page('nodes', `<h1>Nodes</h1><p class="muted">Nodes seen as block winners in the last ${blocks.length} blocks (registrations come with the consensus rewrite).</p>${nodesTable(nodeRows(blocks))}`, network)
+    // admission is ledger state: genesis nodes, registrations, bonds, ejections (protocol/ops.ts)
+    const registered = (await node.nodes()).map((n: Record<string, any>) => [
+      nodeText(String(n.nodeId)),
+      esc(n.state),
+      esc(n.admittedBy ?? '–'),
+      n.capacity === null ? '–' : esc(`${Number(n.capacity.millicores) / 1000} cpus, ${n.capacity.memoryBytes} B`),
+      n.bond === null ? (n.slashed !== '0' ? `slashed ${esc(eco(BigInt(n.slashed)))}` : '–') : esc(`${eco(BigInt(n.bond.amount))}${n.bond.unbondEnd === null ? '' : ` (unbonding until epoch ${n.bond.unbondEnd})`}`),
+      `${esc(n.weight)} / ${esc(n.totalWeight)}${n.bootstrapWeight === true ? ' (bootstrap)' : ''}`,
+      esc(n.blocksWon)
+    ])
+    return page('nodes', `<h1>Nodes</h1><p class="muted">Mode ${esc(node.params.mode)}: nodes the ledger knows (admitted by the genesis or by a registration on chain, or seen leading or reporting), with their weight for the current epoch.</p>${table(['node', 'state', 'admitted by', 'capacity', 'bond', 'weight w / W', 'blocks won'], registered, [5, 6])}
+<h2>Recent winners</h2><p class="muted">Block winners in the last ${blocks.length} blocks.</p>${nodesTable(nodeRows(blocks))}`, network)
   }))
 
   app.get('/block/:id', html(async (req) => {
@@ -314,7 +326,7 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
       ['reward to', addrLink(encodeAddress(h.miner))],
       ['coinbase', esc(eco(b.coinbase))],
       ['transactions', String(b.txs.length)]
-    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Work reports</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}`, network)
+    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Work reports</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}<h2>Operations</h2>${table(['kind', 'node', 'detail'], b.ops.map((op) => { const j = opToJson(op); return [esc(op.kind), nodeText(String(j.nodeId)), esc(op.kind === 'equivocation' ? `${String(j.evidence)} of epoch ${String(j.epoch)}` : op.kind === 'register' ? `${Number(op.millicores) / 1000} cpus, ${op.memoryBytes} B${op.bond > 0n ? `, bond ${eco(op.bond)}` : ''}` : `seq ${op.seq}`)] }))}`, network)
   }))
 
   app.get('/tx/:txid', html(async (req) => {

@@ -116,6 +116,7 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
   const nodes = await get(base, '/nodes')
   t.equal(nodes.status, 200)
   t.match(nodes.body, status.nodeId.slice(0, 12))
+  t.match(nodes.body, /<td>admitted<\/td><td>devnet<\/td>/, 'the ledger\'s admission state: a devnet admits the key')
 
   const search = await get(base, `/search?q=${txid}`)
   t.equal(search.status, 303)
