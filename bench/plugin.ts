@@ -238,10 +238,12 @@ async function dockerRunBench (root: string): Promise<void> {
   const existed = sh('docker', ['plugin', 'inspect', 'econumi']).status === 0
   const daemonJson = existsSync('/etc/docker/daemon.json') ? readFileSync('/etc/docker/daemon.json', 'utf8') : ''
   const wasOn = /"econumi(:latest)?"/.test(daemonJson)
+  const FLOOR = 'econumi-floor'
   let stateDir: string | null = null
-  const authz = (on: boolean): void => {
-    const r = sh('bash', [script, on ? '--enable-authz' : '--disable-authz'])
-    if (r.status !== 0) throw new Error(`build-plugin.sh ${on ? '--enable-authz' : '--disable-authz'}: ${r.out} [E_BENCH_SETUP]`)
+  let floorDir: string | null = null
+  const authz = (on: boolean, name = 'econumi'): void => {
+    const r = sh('bash', [script, '--name', name, on ? '--enable-authz' : '--disable-authz'])
+    if (r.status !== 0) throw new Error(`build-plugin.sh --name ${name} ${on ? '--enable-authz' : '--disable-authz'}: ${r.out} [E_BENCH_SETUP]`)
   }
   try {
     if (!existed) {
@@ -249,6 +251,11 @@ async function dockerRunBench (root: string): Promise<void> {
       const r = sh('bash', [script, '--create', '--set', `state.source=${stateDir}`])
       if (r.status !== 0) throw new Error(`build-plugin.sh --create: ${r.out} [E_BENCH_SETUP]`)
     }
+    authz(false) // build-plugin.sh --create turns authz off first, and its probe would still see econumi
+    // the floor: the same image in ECONUMI_PLUGIN_MODE=floor (plugin/floor.ts), allowing every call unread
+    floorDir = mkdtempSync('/tmp/eco-bench-floor-')
+    const f = sh('bash', [script, '--create', '--name', FLOOR, '--dir', join(floorDir, 'plugin'), '--set', `state.source=${floorDir}`, '--set', 'ECONUMI_PLUGIN_MODE=floor', '--set', `ECONUMI_PLUGIN_NAME=${FLOOR}`])
+    if (f.status !== 0) throw new Error(`build-plugin.sh --create --name ${FLOOR}: ${f.out} [E_BENCH_SETUP]`)
     const timeRun = (): number => {
       const t0 = performance.now()
       const r = sh('docker', ['run', '--rm', 'econumi/busybox:test', 'true'], 60_000)
@@ -257,17 +264,32 @@ async function dockerRunBench (root: string): Promise<void> {
     }
     authz(false)
     timeRun() // warm the image and runtime caches
-    const on: number[] = []
-    const off: number[] = []
-    let enabled = false
-    while (on.length < runs || off.length < runs) {
-      enabled = !enabled
-      authz(enabled)
-      const dest = enabled ? on : off
-      for (let i = 0; i < block && dest.length < runs; i++) dest.push(timeRun())
+    // three sides in rotating blocks (none, the floor, econumi), so all see the same machine load
+    // (one plugin on at a time: build-plugin.sh's probe cannot tell two apart)
+    const sides: Record<'off' | 'floor' | 'on', number[]> = { off: [], floor: [], on: [] }
+    const order = ['off', 'floor', 'on'] as const
+    let current: 'off' | 'floor' | 'on' = 'off'
+    const go = (side: 'off' | 'floor' | 'on'): void => {
+      if (current === 'floor') authz(false, FLOOR)
+      if (current === 'on') authz(false)
+      if (side === 'floor') authz(true, FLOOR)
+      if (side === 'on') authz(true)
+      current = side
     }
-    report({ name: 'plugin-overhead-docker-run', value: median(on), unit: 'ms', baseline: median(off) })
+    for (let k = 0; order.some((s) => sides[s].length < runs); k++) {
+      const side = order[k % 3]
+      go(side)
+      for (let i = 0; i < block && sides[side].length < runs; i++) sides[side].push(timeRun())
+    }
+    go('off')
+    report({ name: 'plugin-overhead-docker-run', value: median(sides.on), unit: 'ms', baseline: median(sides.off) })
+    report({ name: 'plugin-floor-docker-run', value: median(sides.floor), unit: 'ms', baseline: median(sides.off) })
+    report({ name: 'plugin-overhead-vs-floor', value: median(sides.on), unit: 'ms', baseline: median(sides.floor) })
   } finally {
+    // the floor goes first, with econumi off (its probe would keep answering for econumi)
+    sh('bash', [script, '--disable-authz'])
+    sh('bash', [script, '--name', FLOOR, '--remove'])
+    if (floorDir !== null) rmSync(floorDir, { recursive: true, force: true })
     if (!existed) sh('bash', [script, '--remove'])
     else authz(wasOn)
     if (stateDir !== null) rmSync(stateDir, { recursive: true, force: true })
@@ -277,7 +299,7 @@ async function dockerRunBench (root: string): Promise<void> {
 
 const bench: Bench = {
   name: 'plugin-overhead',
-  description: 'docker run --rm median with the econumi authz plugin vs without (goal ≤ 1.03), one plugin round trip p50/p99 vs a bare Node server, and the plugin decision time p50/p99 vs JSON.parse of the same request',
+  description: 'docker run --rm median with the econumi authz plugin vs without (goal ≤ 1.03) and vs an allow-all plugin (the floor of any authz plugin), one plugin round trip p50/p99 vs a bare Node server, and the plugin decision time p50/p99 vs JSON.parse of the same request',
   run: async () => {
     decisionBench()
     await roundTripBench()
