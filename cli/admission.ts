@@ -34,6 +34,13 @@ async function nodeSigner (dataDir: string): Promise<{ signer: Signer, nodeId: s
   return { signer: id.signer, nodeId: id.nodeId }
 }
 
+/** What every admission command starts from: the node's API, the genesis hash, this data dir's node key, its record. */
+async function nodeContext (api: ApiClient, dataDir: string): Promise<{ genesis: Uint8Array, signer: Signer, nodeId: string, rec: NodeJson }> {
+  const status = await api.get<{ genesisHash: string }>('/v1/status')
+  const { signer, nodeId } = await nodeSigner(dataDir)
+  return { genesis: fromHex(status.genesisHash, 32, 'genesis hash'), signer, nodeId, rec: await api.get<NodeJson>(`/v1/nodes/${nodeId}`) }
+}
+
 function millicoresOf (cpus: string): bigint { return BigInt(Math.round(parseCpus(cpus) * 1000)) }
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -78,10 +85,7 @@ export function addAdmissionCommands<G extends AdmissionGlobals> (program: Comma
       const timeout = timeoutOf(o.timeout)
       const api = d.client(g)
       const genesis = await api.get<{ mode: string, bondPerMillicore: string }>('/v1/genesis')
-      const status = await api.get<{ genesisHash: string }>('/v1/status')
-      const gh = fromHex(status.genesisHash, 32, 'genesis hash')
-      const { signer, nodeId } = await nodeSigner(g.dataDir)
-      const rec = await api.get<NodeJson>(`/v1/nodes/${nodeId}`)
+      const { genesis: gh, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
       if (rec.ejected) fail('E_OP_EJECTED', 'this node was ejected for equivocation; it cannot register again')
       if (rec.registration !== null) fail('E_OP_REGISTERED', 'this node is already registered', { nodeId })
       const seq = BigInt(rec.seq)
@@ -120,11 +124,9 @@ export function addAdmissionCommands<G extends AdmissionGlobals> (program: Comma
     .option('--timeout <s>', 'how long to wait for a block to include it', '300')
     .action(d.action(async (g: G, o: { wait: boolean, timeout: string }) => {
       const api = d.client(g)
-      const status = await api.get<{ genesisHash: string }>('/v1/status')
-      const { signer, nodeId } = await nodeSigner(g.dataDir)
-      const rec = await api.get<NodeJson>(`/v1/nodes/${nodeId}`)
+      const { genesis, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
       if (rec.registration === null || rec.registration.unbondEnd !== null) fail('E_OP_NOT_REGISTERED', 'this node has no active registration on chain (genesis nodes stay admitted)', { nodeId })
-      const r = await submitAndWait(api, makeUnregister(signer, fromHex(status.genesisHash, 32, 'genesis hash'), BigInt(rec.seq)), nodeId, BigInt(rec.seq), o.wait, timeoutOf(o.timeout), !g.json && process.stderr.isTTY)
+      const r = await submitAndWait(api, makeUnregister(signer, genesis, BigInt(rec.seq)), nodeId, BigInt(rec.seq), o.wait, timeoutOf(o.timeout), !g.json && process.stderr.isTTY)
       const end = r.record.registration?.unbondEnd ?? null
       d.emit(g, { nodeId, ...r }, `node ${nodeId.slice(0, 16)} unregistration ${r.op.slice(0, 16)}: ${r.status}${end !== null ? `; the bond can be withdrawn from epoch ${end} (econumi withdraw)` : ''}`)
     }))
@@ -135,13 +137,11 @@ export function addAdmissionCommands<G extends AdmissionGlobals> (program: Comma
     .option('--timeout <s>', 'how long to wait for a block to include it', '300')
     .action(d.action(async (g: G, o: { wait: boolean, timeout: string }) => {
       const api = d.client(g)
-      const status = await api.get<{ genesisHash: string }>('/v1/status')
-      const { signer, nodeId } = await nodeSigner(g.dataDir)
-      const rec = await api.get<NodeJson>(`/v1/nodes/${nodeId}`)
+      const { genesis, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
       const reg = rec.registration
       if (reg === null || reg.unbondEnd === null) fail('E_OP_NOT_UNBONDING', 'this node is not unbonding: run `econumi unregister` first', { nodeId })
       if (BigInt(rec.epoch) < BigInt(reg.unbondEnd)) fail('E_OP_UNBONDING', `the bond is locked until epoch ${reg.unbondEnd} (now ${rec.epoch})`, { unbondEnd: reg.unbondEnd, epoch: rec.epoch })
-      const op = makeWithdraw(signer, fromHex(status.genesisHash, 32, 'genesis hash'), BigInt(rec.seq), decodeAddress(reg.owner))
+      const op = makeWithdraw(signer, genesis, BigInt(rec.seq), decodeAddress(reg.owner))
       const r = await submitAndWait(api, op, nodeId, BigInt(rec.seq), o.wait, timeoutOf(o.timeout), !g.json && process.stderr.isTTY)
       d.emit(g, { nodeId, owner: reg.owner, bond: reg.bond, ...r }, `bond of ${formatAmount(BigInt(reg.bond))} ECO to ${reg.owner}: ${r.status}`)
     }))
