@@ -16,13 +16,13 @@ import { createRootCa, issueNodeCa, pemToDer } from './ca.js'
 import { parseCpus, parseMemory } from './config-file.js'
 import { hasWallet, unlockWallet } from './wallet.js'
 
-export interface AdmissionGlobals { dataDir: string, walletDir: string, json: boolean }
+export interface AdmissionGlobals { dataDir: string, walletDir: string, json: boolean, passphraseFile?: string, insecurePassphrase: boolean }
 
 export interface AdmissionDeps<G extends AdmissionGlobals> {
   action: <A extends unknown[]>(fn: (g: G, ...args: A) => Promise<void>) => (...args: unknown[]) => Promise<void>
   client: (g: G) => ApiClient
   emit: (g: G, json: unknown, human: string | string[]) => void
-  getPassphrase: (prompt: string, confirm: boolean) => Promise<string>
+  getPassphrase: (g: G, prompt: string, isNew: boolean) => Promise<string>
 }
 
 interface NodeJson { nodeId: string, seq: string, ejected: boolean, epoch: string, registration: null | { millicores: string, memoryBytes: string, bond: string, owner: string, since: string, unbondEnd: string | null } }
@@ -108,7 +108,7 @@ export function addAdmissionCommands<G extends AdmissionGlobals> (program: Comma
         if (!await hasWallet(g.walletDir, o.from)) fail('E_WALLET_NOT_FOUND', 'no wallet for --from in the wallet directory', { address: o.from, dir: g.walletDir })
         const acct = await api.get<{ balance: string }>(`/v1/accounts/${o.from}`)
         if (BigInt(acct.balance) < bond) fail('E_REGISTER_BALANCE', `${o.from} holds ${formatAmount(BigInt(acct.balance))} ECO, less than the bond`, { balance: formatAmount(BigInt(acct.balance)), bond: formatAmount(bond) })
-        const wallet = await unlockWallet(g.walletDir, o.from, await d.getPassphrase(`Passphrase for ${o.from}: `, false))
+        const wallet = await unlockWallet(g.walletDir, o.from, await d.getPassphrase(g, `Passphrase for ${o.from}: `, false))
         op = makeOpenRegistration(signer, wallet.signer, gh, { seq, millicores, memoryBytes, bond })
       } else {
         return fail('E_OP_MODE', 'this is a devnet: every key is admitted, there is nothing to register')

@@ -10,7 +10,8 @@ import { MAX_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import type { EconumiNode } from './node.js'
-import { blockToJson, genesisToJson } from './views.js'
+import { blockToJson, genesisToJson, txToJson } from './views.js'
+import { transactionId } from '../protocol/transaction.js'
 import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
 
@@ -89,14 +90,25 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
     if (typeof hex !== 'string' || hex.length > 4096 || !/^([0-9a-f]{2})+$/i.test(hex)) fail('E_BAD_REQUEST', 'body must be {"tx": "<hex>"}')
     return { txid: await node.submitTransaction(Buffer.from(hex, 'hex')) }
   }))
+  // Bitcoin Core's gettransaction: the transaction, and where it is (mempool, or a block and its confirmations)
   app.get('/v1/transactions/:txid', wrap(async (req) => {
     const txid = String(req.params.txid).toLowerCase()
     fromHex(txid, 32, 'txid')
-    if (node.mempool.has(txid)) return { txid, status: 'pending' }
+    const pending = node.mempool.get(txid)
+    if (pending !== undefined) return { ...txToJson(pending.tx), status: 'pending', confirmations: 0 }
     const loc = await node.ledger.txLocation(txid)
     if (loc === undefined) fail('E_NOT_FOUND', 'unknown transaction', { txid })
-    return { txid, status: 'confirmed', height: loc.height, blockHash: loc.blockHash }
+    const found = await node.blockByHash(loc.blockHash)
+    const tx = found?.block.txs[loc.index]
+    if (found === null || tx === undefined || toHex(transactionId(tx)) !== txid) fail('E_NOT_FOUND', 'the transaction\'s block is not on the canonical chain', { txid })
+    const height = BigInt(loc.height)
+    return { ...txToJson(tx), status: 'confirmed', height: height.toString(), blockHash: loc.blockHash, time: found.block.header.time.toString(), confirmations: (node.ledger.height - height + 1n).toString() }
   }))
+  app.get('/v1/mempool', wrap(async () => {
+    const i = node.mempool.info()
+    return { ...i, minFee: i.minFee.toString(), networkMinFee: node.params.minFee.toString() }
+  }))
+  app.get('/v1/peers', wrap(async () => ({ peers: node.peers() })))
   app.get('/v1/blocks/:id', wrap(async (req) => {
     const id = String(req.params.id)
     const found = /^[0-9a-f]{64}$/i.test(id) ? await node.blockByHash(id.toLowerCase()) : await node.blockByHeight(parseHeight(id))

@@ -241,6 +241,12 @@ export class Gossip implements PeerHandler {
 
   dropOp (id: string): void { this.ops.delete(id) }
 
+  /** The tip a peer last announced (an announcement: shown, never trusted), or null. */
+  peerTip (peerId: string): { height: bigint, hash: string, at: number } | null {
+    const t = this.peerTips.get(peerId)
+    return t === undefined ? null : { height: t.height, hash: toHex(t.hash), at: t.at }
+  }
+
   pendingOps (): Array<{ id: string, kind: string, node: string, bytes: number }> {
     return [...this.ops].map(([id, op]) => ({ id, kind: op.kind, node: toHex(opNode(op)), bytes: encodeOp(op).length }))
   }

@@ -1,5 +1,5 @@
 // Running a node as a local process (`econumi start --foreground`) and rebuilding its ledger (`reindex`).
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fail } from '../protocol/errors.js'
@@ -49,6 +49,14 @@ export interface ForegroundOptions {
 }
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
+
+/** The API token file: plain text (a JSON string from before 0.2 is read too). */
+export function readTokenFile (path: string): string {
+  const text = readFileSync(path, 'utf8').trim()
+  if (text.startsWith('"')) { try { const j: unknown = JSON.parse(text); if (typeof j === 'string') return j } catch {} }
+  if (!/^[0-9a-f]{16,128}$/.test(text)) fail('E_TOKEN_CORRUPT', `${path} does not hold an API token: delete it and restart the node for a new one`, { path })
+  return text
+}
 
 function parseBootstrapOption (s: string): BootstrapAddress {
   try { return parseBootstrap(s) } catch { return fail('E_BAD_BOOTSTRAP', 'bootstrap must be host:port', { bootstrap: s }) }
@@ -194,8 +202,9 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     if (o.apiPort !== undefined) {
       const tokenPath = join(o.dataDir, 'api.token')
       let token: string
-      if (existsSync(tokenPath)) token = String(readJsonFileSync(tokenPath, 'E_TOKEN_CORRUPT'))
-      else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, JSON.stringify(token), 0o600) }
+      // plain text, like bitcoind's .cookie: `--api-token-file` and `curl -H "Authorization: Bearer $(cat …)"` read it
+      if (existsSync(tokenPath)) token = readTokenFile(tokenPath)
+      else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, token + '\n', 0o600) }
       servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
     }
     if (o.httpPort !== undefined) servers.push(await listenTcp(createExplorerApp(node, { metrics }), o.httpPort, o.httpHost))

@@ -112,6 +112,13 @@ export class Mempool {
 
   get size (): number { return this.byId.size }
 
+  /** Size, bytes, bounds and the fee to get in now (`getmempoolinfo`). */
+  info (): { size: number, bytes: number, capacity: number, maxPerSender: number, senders: number, minFee: bigint } {
+    let bytes = 0
+    for (const e of this.byId.values()) bytes += e.bytes.length
+    return { size: this.byId.size, bytes, capacity: this.capacity, maxPerSender: this.maxPerSender, senders: this.bySender.size, minFee: this.minFee() }
+  }
+
   has (txid: string): boolean { return this.byId.has(txid) }
 
   get (txid: string): MempoolEntry | undefined { return this.byId.get(txid) }

@@ -48,7 +48,12 @@ export interface Peer {
   conn: any
   send: (m: WireMessage) => void
   score: number
+  /** When the connection was made (ms). */
+  connectedAt: number
 }
+
+/** What `getpeerinfo` shows of one connection. */
+export interface PeerConnectionInfo { nodeId: string, address: string | null, inbound: boolean, connectedAt: number, score: number, bytesIn: number, bytesOut: number }
 
 export interface PeerHandler {
   onPeer: (peer: Peer) => void
@@ -192,6 +197,7 @@ export class Network extends EventEmitter {
       id,
       conn,
       score: 0,
+      connectedAt: Date.now(),
       send: (m) => { if (!channel.closed) message.send(Buffer.from(encodeMessage(m))) }
     }
     const prev = this.peers.get(id)
@@ -211,6 +217,24 @@ export class Network extends EventEmitter {
       this.opts.log('peer-banned', { peer: peer.id.slice(0, 16), reason })
       peer.conn.destroy()
     }
+  }
+
+  /** The connections now: who, where, which side dialled, score, and the bytes the UDX stream carried. */
+  peerInfo (): PeerConnectionInfo[] {
+    return [...this.peers.values()].map((p) => {
+      const raw = p.conn.rawStream
+      const host = typeof raw?.remoteHost === 'string' ? raw.remoteHost : null
+      const n = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
+      return {
+        nodeId: p.id,
+        address: host === null ? null : `${host}:${n(raw.remotePort)}`,
+        inbound: p.conn.isInitiator !== true,
+        connectedAt: p.connectedAt,
+        score: p.score,
+        bytesIn: n(raw?.bytesReceived),
+        bytesOut: n(raw?.bytesTransmitted)
+      }
+    })
   }
 
   broadcast (m: WireMessage, except?: Peer): void {

@@ -241,6 +241,14 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     return out.sort((a, b) => (BigInt(String(b.weight)) > BigInt(String(a.weight)) ? 1 : BigInt(String(b.weight)) < BigInt(String(a.weight)) ? -1 : 0))
   }
 
+  /** Connected peers: the connection, the score, and the tip each one announced. */
+  peers (): Array<Record<string, unknown>> {
+    return (this.network?.peerInfo() ?? []).map((p) => {
+      const tip = this.gossip.peerTip(p.nodeId)
+      return { ...p, height: tip === null ? null : tip.height.toString(), tipHash: tip?.hash ?? null }
+    })
+  }
+
   status (): Record<string, unknown> {
     const tip = this.ledger.tip
     const sync = this.syncState()

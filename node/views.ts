@@ -3,7 +3,7 @@ import { encodeAddress } from '../protocol/address.js'
 import type { Block } from '../protocol/block.js'
 import { blockHash } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
-import { recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
+import { type Transaction, recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { paramsToJson } from '../protocol/params.js'
 import { type Op, evidenceEpoch, opHash, opNode } from '../protocol/ops.js'
@@ -21,14 +21,18 @@ export function blockToJson (b: Block): Record<string, unknown> {
     winner: { nodeId: toHex(h.winner.nodeKey), weight: h.weight.toString(), totalWeight: h.totalWeight.toString() },
     reports: b.reports.map((r) => ({ nodeId: toHex(r.nodeKey), epoch: r.epoch.toString(), cu: r.cu.toString(), evidenceRoot: toHex(r.evidenceRoot) })),
     ops: b.ops.map(opToJson),
-    txs: b.txs.map((tx) => ({
-      txid: toHex(transactionId(tx)),
-      from: senderAddress(tx),
-      to: recipientAddress(tx),
-      amount: tx.amount.toString(),
-      fee: tx.fee.toString(),
-      nonce: tx.nonce.toString()
-    }))
+    txs: b.txs.map(txToJson)
+  }
+}
+
+export function txToJson (tx: Transaction): { txid: string, from: string, to: string, amount: string, fee: string, nonce: string } {
+  return {
+    txid: toHex(transactionId(tx)),
+    from: senderAddress(tx),
+    to: recipientAddress(tx),
+    amount: tx.amount.toString(),
+    fee: tx.fee.toString(),
+    nonce: tx.nonce.toString()
   }
 }
 

@@ -50,7 +50,7 @@ fi
 [ -f "$TARBALL" ] || die "no tarball $TARBALL [E_NO_TARBALL]"
 tar -xzf "$TARBALL" -C "$WORK"
 mv "$WORK/package" "$LIB/app"
-[ -f "$LIB/app/dist/cli/main.js" ] || die "the tarball has no dist/cli/main.js (files/prepack broken?) [E_BUILD]"
+[ -f "$LIB/app/dist/cli/entry.js" ] || die "the tarball has no dist/cli/entry.js (files/prepack broken?) [E_BUILD]"
 
 # --- production dependencies: the checkout's node_modules as package-lock.json pinned them ----------
 step "node_modules (npm ls --omit=dev)"

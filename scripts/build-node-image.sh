@@ -36,7 +36,7 @@ if [ "$COMPILE" = 1 ]; then
   step "npm run build"
   (cd "$ROOT" && npm run build --silent) || die "npm run build failed [E_BUILD]"
 fi
-[ -f "$ROOT/dist/cli/main.js" ] && [ -f "$ROOT/dist/node/main.js" ] || die "dist/ is incomplete; run npm run build [E_BUILD]"
+[ -f "$ROOT/dist/cli/entry.js" ] && [ -f "$ROOT/dist/node/main.js" ] || die "dist/ is incomplete; run npm run build [E_BUILD]"
 ensure_base
 
 ctx="$(mktemp -d /tmp/econumi-node-ctx.XXXXXX)"

@@ -24,9 +24,13 @@ t.test('--api-token-file and ECONUMI_API_TOKEN reach a real node\'s TCP API', as
   t.teardown(async () => { await node.stop() })
   await node.ready()
   const url = `http://127.0.0.1:${port}`
-  const token = JSON.parse(readFileSync(join(dir, 'api.token'), 'utf8')) as string
+  const tokenText = readFileSync(join(dir, 'api.token'), 'utf8')
+  t.match(tokenText, /^[0-9a-f]{48}\n$/, 'api.token is the bare token in plain text, like bitcoind\'s .cookie')
+  const token = tokenText.trim()
   const plain = join(root, 'token.txt')
   writeFileSync(plain, token + '\n', { mode: 0o600 })
+  const curlish = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${tokenText.trim()}` } })
+  t.equal(curlish.status, 200, 'a shell reads it as it is: Authorization: Bearer $(cat api.token)')
 
   const viaFile = await cli(['--api-url', url, '--api-token-file', plain, '--json', 'status'])
   t.equal(viaFile.code, 0, `token from a file: ${viaFile.stderr}`)

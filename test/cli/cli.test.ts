@@ -4,7 +4,7 @@
 import t from 'tap'
 import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { promises as fs, existsSync, readdirSync, statSync } from 'node:fs'
+import { promises as fs, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -176,11 +176,23 @@ t.test('createwallet and listaddresses', async (t) => {
 
   assertOneLineError(t, await cli(['createwallet'], env), 'E_NO_PASSPHRASE') // stdin is not a terminal
   assertOneLineError(t, await cli(['createwallet'], { ...env, ECONUMI_PASSPHRASE: '' }), 'E_EMPTY_PASSPHRASE')
-  const a = await cli(['createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw' })
+  assertOneLineError(t, await cli(['createwallet'], { ...env, ECONUMI_PASSPHRASE: 'short' }), 'E_WEAK_PASSPHRASE')
+  t.same(JSON.parse((await cli(['listaddresses', '--json'], env)).stdout), { addresses: [] }, 'a refused passphrase leaves no wallet behind')
+  const throwaway = await cli(['--insecure-passphrase', '--json', 'createwallet'], { ...env, ECONUMI_PASSPHRASE: 'short', ECONUMI_HOME: join(h, 'throwaway') })
+  t.equal(throwaway.code, 0, `--insecure-passphrase allows a short one: ${throwaway.stderr}`)
+  const passFile = join(h, 'pass.txt')
+  writeFileSync(passFile, 'from a file, 1\nsecond line ignored\n', { mode: 0o600 })
+  const viaFile = await cli(['--passphrase-file', passFile, '--wallet-dir', join(h, 'filed'), '--json', 'createwallet'], env)
+  t.equal(viaFile.code, 0, `--passphrase-file: ${viaFile.stderr}`)
+  t.ok(await unlockWallet(join(h, 'filed'), JSON.parse(viaFile.stdout).address, 'from a file, 1'), 'the file\'s first line is the passphrase')
+  assertOneLineError(t, await cli(['--passphrase-file', join(h, 'nope'), 'createwallet'], env), 'E_PASSPHRASE_FILE')
+  writeFileSync(join(h, 'short.txt'), 'abc\n')
+  assertOneLineError(t, await cli(['--passphrase-file', join(h, 'short.txt'), 'createwallet'], env), 'E_WEAK_PASSPHRASE')
+  const a = await cli(['createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw-secret-1' })
   t.equal(a.code, 0)
   const addrA = a.stdout.trim()
   t.doesNotThrow(() => decodeAddress(addrA), 'prints a valid address')
-  const b = await cli(['--json', 'createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw' })
+  const b = await cli(['--json', 'createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw-secret-1' })
   const jb = JSON.parse(b.stdout)
   t.match(jb, { address: String, publicKey: /^[0-9a-f]{64}$/, file: join(h, 'wallets', `${jb.address as string}.json`) })
   t.equal(b.stderr, '', 'nothing but the JSON object with --json')
@@ -191,7 +203,7 @@ t.test('createwallet and listaddresses', async (t) => {
   t.same(list.stdout.trim().split('\n'), [addrA, jb.address].sort())
   t.same(JSON.parse((await cli(['listaddresses', '--json'], env)).stdout), { addresses: [addrA, jb.address].sort().map((address) => ({ address })) })
   const otherDir = join(h, 'elsewhere')
-  const c = await cli(['--wallet-dir', otherDir, 'createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw' })
+  const c = await cli(['--wallet-dir', otherDir, 'createwallet'], { ...env, ECONUMI_PASSPHRASE: 'pw-secret-1' })
   t.same((await cli(['listaddresses', '--wallet-dir', otherDir], env)).stdout.trim(), c.stdout.trim(), '--wallet-dir, also after the command')
 })
 
@@ -291,7 +303,7 @@ async function fakeNode (test: Pick<typeof t, 'teardown'>, opts: { token?: strin
 
 t.test('createwallet --import-node-key: the node key that receives rewards becomes a wallet', async (t) => {
   const h = await freshHome()
-  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw' }
+  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw-secret-1' }
   assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_NO_NODE_KEY')
   await fs.mkdir(join(h, 'node'), { mode: 0o700 })
   const identity = loadOrCreateIdentity(join(h, 'node')) // what a node's first start writes
@@ -302,7 +314,7 @@ t.test('createwallet --import-node-key: the node key that receives rewards becom
   t.equal(statSync(j.file).mode & 0o777, 0o600)
   t.notMatch(await fs.readFile(j.file, 'utf8'), Buffer.from(identity.signer.seed).toString('hex'), 'the key is stored encrypted, not as it is in the node dir')
   assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_WALLET_EXISTS')
-  const unlocked = await unlockWallet(join(h, 'wallets'), identity.address, 'pw')
+  const unlocked = await unlockWallet(join(h, 'wallets'), identity.address, 'pw-secret-1')
   t.same(unlocked.publicKey, identity.signer.publicKey, 'the passphrase unlocks the node key')
   await fs.writeFile(join(h, 'node', 'identity.json'), '{"version":1,"seed":"zz"}')
   assertOneLineError(t, await cli(['createwallet', '--import-node-key'], env), 'E_IDENTITY_CORRUPT')
@@ -311,7 +323,7 @@ t.test('createwallet --import-node-key: the node key that receives rewards becom
 t.test('send: signs locally with the pending nonce, the genesis hash and the minimum fee', async (t) => {
   const node = await fakeNode(t)
   const h = join(node.dataDir, '..')
-  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw' }
+  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw-secret-1' }
   const from = (await cli(['createwallet'], env)).stdout.trim()
   const to = (await cli(['createwallet'], env)).stdout.trim()
 
@@ -351,7 +363,7 @@ t.test('send: wrong passphrase is refused with no node at all', async (t) => {
   // The node is asked first (so a stopped node is reported before typing a passphrase); with the
   // node down the error is E_NODE_NOT_RUNNING, and nothing is unlocked.
   const h = await freshHome()
-  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw' }
+  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw-secret-1' }
   const from = (await cli(['createwallet'], env)).stdout.trim()
   assertOneLineError(t, await cli(['send', from, SOMEONE, '1'], { ...env, ECONUMI_PASSPHRASE: 'wrong' }), 'E_NODE_NOT_RUNNING')
 })
@@ -386,7 +398,7 @@ t.test('read commands against a node', async (t) => {
   t.match((await cli([...g, 'printchain', '--from', '900'])).stdout, 'no blocks from height 900')
 
   const h = join(node.dataDir, '..')
-  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw' }
+  const env = { ECONUMI_HOME: h, ECONUMI_PASSPHRASE: 'pw-secret-1' }
   const w = (await cli(['createwallet'], env)).stdout.trim()
   const withBalances = await cli(['listaddresses', '--balances'], env)
   t.match(withBalances.stdout, `${w}  1234.5 ECO`)

@@ -19,7 +19,7 @@ trap cleanup EXIT
 step "apt-get install -y $DEB"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB" >/dev/null
 [ -x /usr/bin/econumi ] && [ -x /usr/lib/econumi/node/bin/node ] || die "the package did not install /usr/bin/econumi and its runtime"
-for f in Dockerfile.node Dockerfile.agent Dockerfile.plugin config.json scripts/build-node-image.sh scripts/build-agent.sh scripts/build-plugin.sh scripts/build-images.sh dist/cli/main.js; do
+for f in Dockerfile.node Dockerfile.agent Dockerfile.plugin config.json scripts/build-node-image.sh scripts/build-agent.sh scripts/build-plugin.sh scripts/build-images.sh dist/cli/entry.js; do
   [ -e "/usr/lib/econumi/app/$f" ] || die "the package lacks /usr/lib/econumi/app/$f"
 done
 export HOME="$WORK/home" ECONUMI_HOME="$WORK/home/.econumi"

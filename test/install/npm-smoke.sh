@@ -17,7 +17,7 @@ cleanup () {
 trap cleanup EXIT
 
 tar -tzf "$TGZ" > "$WORK/files"
-for f in package/bin/econumi.js package/dist/cli/main.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js \
+for f in package/bin/econumi.js package/dist/cli/entry.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js \
   package/Dockerfile.node package/Dockerfile.agent package/Dockerfile.plugin package/config.json package/agent/package.json package/plugin/package.json \
   package/scripts/build-node-image.sh package/scripts/build-agent.sh package/scripts/build-plugin.sh package/scripts/build-images.sh package/scripts/image-lib.sh; do
   grep -qx "$f" "$WORK/files" || die "the tarball lacks ${f#package/}"

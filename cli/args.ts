@@ -1,0 +1,35 @@
+// Argument checks: each fails with its own code before anything is sent to the node.
+import { parseAmount } from '../protocol/amount.js'
+import { fail } from '../protocol/errors.js'
+
+export function parseHeightArg (text: string): bigint {
+  if (!/^\d{1,20}$/.test(text)) fail('E_BAD_HEIGHT', 'height must be a non-negative integer', { height: text.slice(0, 40) })
+  return BigInt(text)
+}
+
+export function parsePositiveAmount (text: string, what: string): bigint {
+  const units = parseAmount(text)
+  if (units === 0n) fail('E_BAD_AMOUNT', `${what} must be greater than zero`, { amount: text })
+  return units
+}
+
+export function parseIntegerOption (text: string, code: string, what: string, min: bigint, max?: bigint): bigint {
+  if (!/^\d{1,20}$/.test(text)) fail(code, `${what} must be an integer`, { value: text.slice(0, 40) })
+  const n = BigInt(text)
+  if (n < min || (max !== undefined && n > max)) fail(code, max === undefined ? `${what} must be at least ${min}` : `${what} must be between ${min} and ${max}`, { value: text })
+  return n
+}
+
+export function parseBlockId (text: string): string {
+  if (/^\d{1,20}$/.test(text)) return text
+  if (/^[0-9a-f]{64}$/i.test(text)) return text.toLowerCase()
+  fail('E_BAD_BLOCK_ID', 'block id must be a height (non-negative integer) or a 64-character hex hash', { id: text.slice(0, 80) })
+}
+
+export function parseTxid (text: string): string {
+  if (!/^[0-9a-f]{64}$/i.test(text)) fail('E_BAD_TXID', 'a transaction id is 64 hex characters', { txid: text.slice(0, 80) })
+  return text.toLowerCase()
+}
+
+/** commander's accumulator for repeatable options. */
+export function collect (value: string, previous: string[]): string[] { return [...previous, value] }
