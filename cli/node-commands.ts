@@ -148,8 +148,8 @@ async function cmdStart (g: GlobalOptions, o: StartCliOptions): Promise<void> {
       options.onReady = async (log) => {
         const { readConfig } = await import('./config-file.js')
         if ((await readConfig(options.dataDir)).workloads.length === 0) return
-        const { restoreWorkloads } = await import('./console.js')
-        const { dockerClient } = await import('./start-container.js')
+        const { restoreWorkloads } = await import('./workloads.js')
+        const { dockerClient } = await import('./docker.js')
         try {
           const restored = await restoreWorkloads(dockerClient(), options.dataDir)
           log('workloads-restored', { workloads: restored.join(', ') })

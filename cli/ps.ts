@@ -5,7 +5,7 @@
 import type Docker from 'dockerode'
 import { isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
-import { dockerClient, nodeContainerName, requireEngine } from './start-container.js'
+import { dockerClient, nodeContainerName, requireEngine } from './docker.js'
 
 export interface PsRow {
   containerId: string

@@ -13,8 +13,9 @@
 import Docker from 'dockerode'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
+import { fail, isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
+import { DOCKER_SOCKET, dockerClient, dockerError, nodeContainerName, requireEngine, statusCode } from './docker.js'
 import { packageVersion } from './version.js'
 import type { ForegroundOptions } from '../node/main.js'
 
@@ -24,42 +25,13 @@ export interface StartContainerOptions extends ForegroundOptions {
   readyTimeoutMs?: number
 }
 
-export const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock'
 /** Container and volume names; overridable for tests running next to a real installation. */
-export function nodeContainerName (): string { return process.env.ECONUMI_NODE_CONTAINER ?? 'econumi-node' }
 export function dataVolumeName (): string { return process.env.ECONUMI_NODE_VOLUME ?? 'econumi-data' }
 
 /** The node image tag matching this CLI's version. */
 export function imageVersion (): string { return packageVersion() ?? 'latest' }
 
 export function nodeImage (): string { return process.env.ECONUMI_NODE_IMAGE ?? `econumi/econumi-node:${imageVersion()}` }
-
-export function dockerClient (): Docker { return new Docker({ socketPath: DOCKER_SOCKET }) }
-
-const NO_ENGINE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE'])
-
-/** Turns "engine unreachable" errors into E_NO_DOCKER (EACCES: E_DOCKER_PERMISSION); others pass through. */
-export function dockerError (err: unknown, hint = 'or run the node without Docker: `econumi start --foreground`'): unknown {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'EACCES') {
-    // the engine is there; this user may not talk to it
-    return new EconumiError('E_DOCKER_PERMISSION', `permission denied on ${DOCKER_SOCKET}: join the docker group (sudo usermod -aG docker $USER, then log in again) or run as root, ${hint}`, { socket: DOCKER_SOCKET })
-  }
-  if (typeof code === 'string' && NO_ENGINE.has(code)) {
-    return new EconumiError('E_NO_DOCKER', `no Docker engine answers at ${DOCKER_SOCKET} (${code}); start dockerd (scripts/docker-up.sh), ${hint}`, { socket: DOCKER_SOCKET })
-  }
-  return err
-}
-
-/** Pings the engine: E_NO_DOCKER when it does not answer. */
-export async function requireEngine (docker: Docker, hint?: string): Promise<void> {
-  try { await docker.ping() } catch (err) { throw dockerError(err, hint) }
-}
-
-export function statusCode (err: unknown): number | undefined {
-  const s = (err as { statusCode?: unknown } | undefined)?.statusCode
-  return typeof s === 'number' ? s : undefined
-}
 
 /** The running node container of this data dir, or null (no engine, no container, another data dir, stopped). */
 export async function runningNodeContainer (dataDir: string): Promise<{ name: string, container: Docker.Container } | null> {
@@ -231,7 +203,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
   await container.start()
   const s = await waitReady(api, container, o.readyTimeoutMs ?? 90_000)
   // the workloads chosen in `econumi console` come back with the node
-  const { restoreWorkloads } = await import('./console.js')
+  const { restoreWorkloads } = await import('./workloads.js')
   const restored = await restoreWorkloads(docker, dataDir)
   if (restored.length > 0 && !o.json) process.stdout.write(`restarted from econumi.config: ${restored.join(', ')}\n`)
   report(o, s, { id: container.id, name, image, volume }, false, apiSocket)

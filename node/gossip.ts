@@ -11,7 +11,7 @@ import { type Op, encodeOp, evidenceKey, opHash, opNode, verifyOp } from '../pro
 import type { Block } from '../protocol/block.js'
 import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import type { Peer, PeerHandler } from './network.js'
-import type { NodeContext } from './node.js'
+import type { NodeContext } from './context.js'
 import type { ChainSync } from './sync.js'
 
 interface PeerTip extends TipAnnouncement { at: number }

@@ -28,6 +28,9 @@ import { Network, type NetworkOptions } from './network.js'
 import { Producer } from './production.js'
 import { ChainSync } from './sync.js'
 import { VerifyPool } from './verify-pool.js'
+import type { NodeContext } from './context.js'
+
+export type { NodeContext }
 
 export type { LogFn }
 
@@ -45,25 +48,6 @@ export interface NodeOptions {
   now?: () => number
   /** Peer networking; omitted = a standalone node. */
   network?: Omit<NetworkOptions, 'log'>
-}
-
-/** What the roles share: the parts of the node, read-only. */
-export interface NodeContext {
-  readonly params: NetworkParams
-  readonly genesis: Uint8Array
-  readonly identity: NodeIdentity
-  readonly ledger: Ledger
-  readonly chain: Chain
-  readonly store: ChainStore
-  readonly mempool: Mempool
-  readonly verifier: VerifyPool
-  readonly chainLock: Mutex
-  readonly network: Network | null
-  readonly clock: EpochClock
-  readonly log: LogFn
-  readonly now: () => number
-  readonly closed: boolean
-  emit: (event: string, ...args: unknown[]) => boolean
 }
 
 export class EconumiNode extends EventEmitter implements NodeContext {

@@ -20,7 +20,7 @@ import { isEligible, leaderWeight, reportCap } from '../protocol/weights.js'
 import { vrfProofToHash } from '../protocol/vrf.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import type { Gossip } from './gossip.js'
-import type { NodeContext } from './node.js'
+import type { NodeContext } from './context.js'
 import type { ChainSync } from './sync.js'
 
 export interface ProducerEvents {

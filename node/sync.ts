@@ -11,7 +11,7 @@ import { type EconumiError, isEconumiError } from '../protocol/errors.js'
 import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import type { VerifiedBlock } from '../protocol/state.js'
 import type { BlockLocation, Ledger } from './ledger.js'
-import type { NodeContext } from './node.js'
+import type { NodeContext } from './context.js'
 import { type Verdict, verifyInline } from './verify-pool.js'
 
 /** Most peer cores one node replicates; beyond it, announcements are ignored (never penalised: a local limit). */

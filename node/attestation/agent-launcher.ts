@@ -12,17 +12,13 @@ import { resJson } from './credit.js'
 import type { AgentContainerSpec, DockerApi } from './docker-api.js'
 import type { NodeCa } from './pki.js'
 import { AGENT_ROLE, AGENT_ROLE_LABEL, AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, workloadCgroupDir } from './witness.js'
-import type { AttestationLog, Workload } from './workload.js'
+import type { AgentRecord, AttestationLog, Workload } from './workload.js'
+
+export type { AgentRecord }
 
 /** Mount point of <runDir>/agents inside agent containers. */
 export const AGENT_SOCKET_DIR = '/run/econumi-node'
 
-export interface AgentRecord {
-  containerId: string
-  publicKey: string
-  certificate: string
-  startedAt: number
-}
 
 export interface AgentLauncherOptions {
   docker: DockerApi

@@ -3,7 +3,6 @@
 import type { ExitReport, Interval, PollOutcome, SignedExitReport } from '../../protocol/attestation.js'
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
-import type { AgentRecord } from './agent-launcher.js'
 
 export type AttestationLog = (event: string, fields?: Record<string, unknown>) => void
 
@@ -39,4 +38,12 @@ export function newWorkload (id: string): Workload {
     cpuUsageNs: null, health: 'none', agent: null, agentStarting: false, lastAgentStart: 0, everConnected: false, report: null, signed: null,
     polls: new Map(), pending: null, exitedAt: null, exitCode: null, finalized: false, lastCredit: null, reportWaiters: []
   }
+}
+
+/** The sidecar agent started for a workload (node/attestation/agent-launcher.ts). */
+export interface AgentRecord {
+  containerId: string
+  publicKey: string
+  certificate: string
+  startedAt: number
 }
