@@ -194,8 +194,11 @@ export function addNodeCommands (program: Command): void {
     .action(action(cmdStart))
 
   program.command('ps')
-    .description('list the node container, its agents and the workloads with their attestation state (like docker ps)')
-    .action(action(async (g) => { const { runPs } = await import('./ps.js'); await runPs(g.dataDir, g.json) }))
+    .description('list the node (container or foreground process), its agents and the workloads with their attestation state (like docker ps)')
+    .option('-a, --all', 'show stopped containers too (default: running ones)')
+    .option('-q, --quiet', 'only container IDs')
+    .option('--format <template>', 'Go-template subset, e.g. \'{{.ID}} {{.Image}}\' or \'table {{.ID}}\\t{{.Names}}\', or json (one object per line)')
+    .action(action(async (g, o: { all?: boolean, quiet?: boolean, format?: string }) => { const { runPs } = await import('./ps.js'); await runPs(g.dataDir, g.json, undefined, o) }))
 
   program.command('console')
     .description('interactive prompt: show images, start/stop workloads (recorded in econumi.config), ps; works with piped stdin')

@@ -56,8 +56,8 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   // 2. ps
   const ps = cli(['ps'])
   t.equal(ps.status, 0, ps.stderr)
-  t.match(ps.stdout.split('\n')[0], /^CONTAINER ID\s+IMAGE\s+NAME\s+ROLE\s+STATUS\s+POLLS\s+CU$/)
-  t.match(ps.stdout, new RegExp(`${container}\\s+node`))
+  t.match(ps.stdout.split('\n')[0], /^CONTAINER ID\s+IMAGE\s+ROLE\s+STATUS\s+ATTESTED\s+POLLS\s+CU\s+NAMES$/, 'docker\'s columns, NAMES last')
+  t.match(ps.stdout, new RegExp(`\\snode\\s.*\\s${container}$`, 'm'))
   const psj = JSON.parse(cli(['--json', 'ps']).stdout)
   t.ok(psj.containers.some((c: { name: string, role: string }) => c.name === container && c.role === 'node'))
 
@@ -66,7 +66,7 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.equal(con.status, 0, con.stderr)
   t.match(con.stdout, /econumi\/busybox:test\s+[0-9a-f]{12}\s+\S+\s+local/)
   t.match(con.stdout, /started econumi\/busybox:test as [0-9a-f]{12} cpus=0\.5 memory=64m/)
-  t.match(con.stdout, /econumi\/busybox:test\s+\S+\s+workload/)
+  t.match(con.stdout, /econumi\/busybox:test\s+workload/)
   const config = JSON.parse(readFileSync(join(dataDir, 'econumi.config'), 'utf8'))
   t.same(config, { version: 1, workloads: [{ image: 'econumi/busybox:test', cpus: 0.5, memory: '64m', cmd: ['sleep', '600'] }] })
   const wid = con.stdout.match(/as ([0-9a-f]{12})/)?.[1] ?? ''
