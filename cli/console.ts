@@ -2,7 +2,7 @@
 // workloads. The same commands work with piped stdin (no prompt is printed then), so they can be scripted:
 //   show images                                   local econumi/* images (peer announcements: not yet)
 //   start <image> [--cpus N] [--memory M] [-- cmd…] run a detached workload, record it in econumi.config
-//   stop <image|id>                               stop and remove console workloads, drop them from the config
+//   stop <image|name|id>                          stop and remove console workloads, drop them from the config
 //   ps                                            like `econumi ps`
 //   help, exit
 // Errors print one line `econumi: <message> [<CODE>]` on stderr; the session goes on, and a scripted session
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { writeFileAtomicSync } from '../node/atomic-file.js'
 import { ApiClient } from './client.js'
 import { createInterface, type Interface } from 'node:readline'
+import { parse as parseShell } from 'shell-quote'
 import type { Readable, Writable } from 'node:stream'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { parseCpus, parseMemory, readConfig, updateConfig, validateImageName, type WorkloadEntry } from './config-file.js'
@@ -28,10 +29,10 @@ const HELP = [
   'commands:',
   '  show images                                    workload images: local econumi/* images',
   '  start <image> [--cpus N] [--memory M] [-- cmd]  run <image> as a detached workload and add it to econumi.config',
-  '  stop <image|id>                                stop console workloads by image or container id, drop them from econumi.config',
+  '  stop <image|name|id>                           stop console workloads by image, container name or id, drop them from econumi.config',
   '  ps                                             node, agents and workloads (like econumi ps)',
   '  help                                           this list',
-  '  exit                                           leave the console (also quit, Ctrl-D)'
+  '  exit                                           leave the console (also quit, Ctrl-D; Ctrl-C cancels a line)'
 ]
 
 export interface ConsoleOptions {
@@ -43,14 +44,37 @@ export interface ConsoleOptions {
   terminal?: boolean
 }
 
-/** Splits a command line on whitespace; '…' and "…" group words. */
-export function tokenize (line: string): string[] {
-  const out: string[] = []
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g
-  for (let m = re.exec(line); m !== null; m = re.exec(line)) out.push(m[1] ?? m[2] ?? m[3])
-  return out
+/** An unclosed quote, as a shell would see it (a shell would ask for more; a console line is whole). */
+function unclosedQuote (line: string): boolean {
+  let q: string | null = null
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]
+    if (q === null) {
+      if (ch === '\\') { i++; continue }
+      if (ch === '#' && (i === 0 || /\s/.test(line[i - 1]))) return false
+      if (ch === '"' || ch === "'") q = ch
+    } else if (ch === q) q = null
+    else if (q === '"' && ch === '\\') i++
+  }
+  return q !== null
 }
 
+/**
+ * Splits a command line as a POSIX shell does (shell-quote): '…', "…", backslash escapes, # comments. The
+ * console runs no shell, so operators (| ; && > …) are refused rather than passed on as words, and `$VAR`
+ * stays literal.
+ */
+export function tokenize (line: string): string[] {
+  if (unclosedQuote(line)) fail('E_USAGE', 'unclosed quote')
+  const out: string[] = []
+  for (const entry of parseShell(line, (key: string) => `$${key}`)) {
+    if (typeof entry === 'string') { out.push(entry); continue }
+    if ('comment' in entry) break
+    if ('op' in entry && entry.op === 'glob') { out.push(entry.pattern); continue }
+    if ('op' in entry) fail('E_USAGE', `the console runs no shell: quote ${JSON.stringify(entry.op)} to pass it as a word`, { op: entry.op })
+  }
+  return out
+}
 
 export function parseStartArgs (args: string[]): StartArgs {
   let image: string | undefined
@@ -117,9 +141,9 @@ export class EconumiConsole {
 
   /** Runs one line; returns false on exit. Errors are printed, counted, never thrown. */
   async run (line: string): Promise<boolean> {
-    const words = tokenize(line.trim())
-    if (words.length === 0 || words[0].startsWith('#')) return true
     try {
+      const words = tokenize(line.trim())
+      if (words.length === 0) return true
       const [cmd, ...args] = words
       switch (cmd) {
         case 'exit': case 'quit': return false
@@ -131,7 +155,7 @@ export class EconumiConsole {
           break
         case 'start': await this.start(parseStartArgs(args)); break
         case 'stop':
-          if (args.length !== 1) fail('E_USAGE', 'stop needs one image name or container id: stop <image|id>')
+          if (args.length !== 1) fail('E_USAGE', 'stop needs one image, container name or container id: stop <image|name|id>')
           await this.stop(args[0])
           break
         default: fail('E_UNKNOWN_COMMAND', `unknown command "${cmd.slice(0, 40)}"; type help for the list`)
@@ -181,11 +205,12 @@ export class EconumiConsole {
 
   async stop (target: string): Promise<void> {
     const byId = /^[0-9a-f]{4,64}$/.test(target)
-    if (!byId) validateImageName(target)
+    // an image reference or a container name (docker's [a-zA-Z0-9][a-zA-Z0-9_.-]*)
+    if (!byId && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(target)) validateImageName(target)
     await readConfig(this.dataDir)
     const d = await this.engine()
     const list = await d.listContainers({ all: true, filters: { label: ['econumi.console=1'] } } as Docker.ContainerListOptions)
-    const hits = list.filter((c) => (byId && c.Id.startsWith(target)) || c.Labels['econumi.image'] === target || c.Image === target)
+    const hits = list.filter((c) => (byId && c.Id.startsWith(target)) || c.Names.includes(`/${target}`) || c.Labels['econumi.image'] === target || c.Image === target)
     if (hits.length === 0) fail('E_NOT_FOUND', `no console workload matches ${target}; ps lists them`)
     const images = new Set<string>()
     for (const c of hits) {
@@ -231,6 +256,13 @@ export async function runConsole (o: ConsoleOptions): Promise<number> {
   const history = terminal ? loadHistory(historyFile) : []
   const rl: Interface = createInterface({ input, output, terminal, history, historySize: HISTORY_MAX, prompt: 'econumi> ', completer: (line: string) => c.completer(line) })
   if (terminal) {
+    // Ctrl-C cancels the line being typed, as in a shell; Ctrl-D on an empty line (end of input) leaves
+    rl.on('SIGINT', () => {
+      output.write('^C\n')
+      rl.write(null, { ctrl: true, name: 'e' })
+      rl.write(null, { ctrl: true, name: 'u' })
+      rl.prompt()
+    })
     rl.on('history', (h: string[]) => {
       try { writeFileAtomicSync(historyFile, h.slice(0, HISTORY_MAX).reverse().join('\n') + '\n', 0o600) } catch {} // history is a convenience: never fail a command over it
     })

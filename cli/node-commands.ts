@@ -202,7 +202,12 @@ export function addNodeCommands (program: Command): void {
 
   program.command('console')
     .description('interactive prompt: show images, start/stop workloads (recorded in econumi.config), ps; works with piped stdin')
-    .action(action(async (g) => { const { runConsole } = await import('./console.js'); const failed = await runConsole({ dataDir: g.dataDir }); if (failed > 0) fail('E_CONSOLE_FAILED', `${failed} console command(s) failed`) }))
+    .action(action(async (g) => {
+      if (g.json) fail('E_BAD_OPTION', 'the console is interactive and has no --json; script the commands instead (econumi --json ps, econumi --json status, …) or pipe lines to `econumi console`')
+      const { runConsole } = await import('./console.js')
+      const failed = await runConsole({ dataDir: g.dataDir })
+      if (failed > 0) fail('E_CONSOLE_FAILED', `${failed} console command(s) failed`)
+    }))
 
   program.command('stop')
     .description('stop the running node')

@@ -28,6 +28,14 @@ t.test('image names', async (t) => {
 
 t.test('start arguments and tokenizer', async (t) => {
   t.same(tokenize(' start  "a b" \'c\' d '), ['start', 'a b', 'c', 'd'])
+  // a shell's quoting rules (shell-quote): escapes, quotes inside quotes, adjacent pieces, comments
+  t.same(tokenize('start img -- sh -c \'echo "hi there"\''), ['start', 'img', '--', 'sh', '-c', 'echo "hi there"'])
+  t.same(tokenize('start img -- echo \'it\'\\\'\'s\' a\\ b'), ['start', 'img', '--', 'echo', "it's", 'a b'])
+  t.same(tokenize('start img -- echo "x"y\'z\''), ['start', 'img', '--', 'echo', 'xyz'])
+  t.same(tokenize('stop web # the old one'), ['stop', 'web'], 'a # comment ends the line')
+  t.same(tokenize('start img -- echo $HOME *.log'), ['start', 'img', '--', 'echo', '$HOME', '*.log'], 'no expansion: the console runs no shell')
+  t.throws(() => tokenize('start img -- echo "open'), { code: 'E_USAGE', message: /unclosed quote/ })
+  for (const op of ['ps | grep x', 'ps; exit', 'ps && exit', 'ps > out']) t.throws(() => tokenize(op), { code: 'E_USAGE', message: /runs no shell/ }, op)
   t.same(parseStartArgs(['econumi/busybox:test', '--cpus', '0.5', '--memory=64M', '--', 'sleep', '9']), { image: 'econumi/busybox:test', cpus: 0.5, memory: '64m', cmd: ['sleep', '9'] })
   t.throws(() => parseStartArgs([]), { code: 'E_USAGE' })
   t.throws(() => parseStartArgs(['a', 'b']), { code: 'E_USAGE' })
@@ -81,6 +89,13 @@ t.test('console in-process: help, bad commands, exit', async (t) => {
   const tty = await consoleSession(d, 'help\n', true)
   t.match(tty.out, /econumi> /)
   t.equal(tty.failed, 0)
+  // on a terminal: Ctrl-C drops the line being typed and prompts again; Ctrl-D leaves, running nothing more
+  const keys = await consoleSession(d, 'frobnicate\u0003help\r\u0004help\r', true)
+  t.match(keys.out, /\^C\n/, 'Ctrl-C echoes ^C')
+  t.notMatch(keys.err, /frobnicate|E_UNKNOWN_COMMAND/, 'the cancelled line never runs')
+  t.equal(keys.out.match(/commands:/g)?.length, 1, 'the next line runs; nothing after Ctrl-D')
+  const quoted = await consoleSession(d, 'stop "unclosed\nps | grep x\n')
+  t.equal(quoted.failed, 2, 'a line a shell would refuse is one failed command, and the session goes on')
 })
 
 t.test('history on a terminal survives sessions (console_history, 0600); piped sessions leave none', async (t) => {
@@ -113,4 +128,8 @@ t.test('econumi console with piped stdin (CLI)', async (t) => {
   t.equal(bad.status, 1)
   t.match(bad.stderr, /E_UNKNOWN_COMMAND/)
   t.match(bad.stderr, /E_CONSOLE_FAILED/)
+  const json = spawnSync(process.execPath, [BIN, '--data-dir', d, '--json', 'console'], { input: 'help\n', encoding: 'utf8' })
+  t.equal(json.status, 1)
+  t.match(json.stderr, /"code":"E_BAD_OPTION"/, '--json is refused with a message')
+  t.equal(json.stdout, '')
 })

@@ -3,7 +3,7 @@
 // marked attested or not when the node does not attest. compileFormat is also checked on its own.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { compileFormat, type PsRow } from '../../cli/ps.js'
 import { CLI, NodeProcess, REPO, tempDir } from '../helpers/node-process.js'
@@ -87,4 +87,28 @@ t.test('ps with a foreground node and real containers', async (t) => {
   await node.stop()
   t.ok(node.proc !== null && (node.proc.exitCode !== null || node.proc.signalCode !== null), 'the node exited')
   t.notMatch((await cli(dataDir, ['ps'])).stdout, /\(foreground\)/, 'a stopped node is no longer listed')
+})
+
+t.test('console stop accepts a container name', async (t) => {
+  if (!requireDocker(t)) return
+  const release = await acquireEngineLock('ps.test console')
+  t.teardown(release)
+  const dir = tempDir('econumi-console-stop-')
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dataDir = join(dir, 'node')
+  const console = (input: string): ReturnType<typeof run> => run([CLI, '--data-dir', dataDir, 'console'], { cmd: process.execPath, input })
+  const started = console('start econumi/busybox:test -- sleep 300\n')
+  t.equal(started.status, 0, started.stderr)
+  const id = /as ([0-9a-f]{12})/.exec(started.stdout)?.[1] ?? ''
+  t.teardown(() => { run(['rm', '-f', id]) })
+  const name = run(['inspect', '--format', '{{.Name}}', id]).stdout.trim().replace(/^\//, '')
+  t.match(name, /^[a-z0-9_]+$/, `docker named it (${name})`)
+  const stopped = console(`stop ${name}\n`)
+  t.equal(stopped.status, 0, stopped.stderr)
+  t.match(stopped.stdout, new RegExp(`stopped ${id} \\(econumi/busybox:test\\)`))
+  t.not(run(['inspect', id]).status, 0, 'the container is gone')
+  t.same(JSON.parse(readFileSync(join(dataDir, 'econumi.config'), 'utf8')).workloads, [], 'and dropped from econumi.config')
+  const unknown = console('stop no-such-name\n')
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /\[E_NOT_FOUND\]/)
 })
