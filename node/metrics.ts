@@ -4,6 +4,7 @@
 import type { Block } from '../protocol/block.js'
 import type { LogFn } from './log.js'
 import type { EconumiNode } from './node.js'
+import { VERIFY_BUCKETS } from './verify-pool.js'
 
 type Labels = Record<string, string>
 
@@ -115,8 +116,8 @@ export class NodeMetrics {
   }
 
   /** Gauges read now, from the node's public members. */
-  private gauges (): Array<{ name: string, help: string, value: number, labels?: Labels }> {
-    const out: Array<{ name: string, help: string, value: number, labels?: Labels }> = []
+  private gauges (): Array<{ name: string, help: string, value: number, labels?: Labels, type?: 'counter' }> {
+    const out: Array<{ name: string, help: string, value: number, labels?: Labels, type?: 'counter' }> = []
     const mem = process.memoryUsage()
     out.push({ name: 'process_resident_memory_bytes', help: 'Resident memory of the node process', value: mem.rss })
     out.push({ name: 'process_start_time_seconds', help: 'When the metrics of this process started (Unix time)', value: Math.floor(this.startedAt) })
@@ -129,6 +130,8 @@ export class NodeMetrics {
     out.push({ name: 'econumi_epoch', help: 'Current epoch by the clock', value: Number(node.clock.current()) })
     out.push({ name: 'econumi_peers', help: 'Connected peers', value: node.network?.peers.size ?? 0 })
     out.push({ name: 'econumi_mempool_transactions', help: 'Transactions waiting in the mempool', value: node.mempool.size })
+    out.push({ name: 'econumi_verify_queue_depth', help: 'Block and transaction verifications waiting for or inside a verification worker', value: node.verifier.queueDepth })
+    out.push({ name: 'econumi_sync_verified_waiting', help: 'Downloaded blocks verified and waiting to be applied (sync)', value: node.sync.pendingVerified })
     const produced = this.series.get('econumi_blocks_produced_total')!.values.get('') ?? 0
     const applied = this.series.get('econumi_blocks_applied_total')!.values.get('') ?? 0
     out.push({ name: 'econumi_blocks_received_total', help: 'Blocks from peers that became canonical here (applied minus produced)', value: Math.max(0, applied - produced) })
@@ -140,6 +143,13 @@ export class NodeMetrics {
       if (agents !== undefined) out.push({ name: 'econumi_attestation_agents_connected', help: 'Sidecar agents connected now', value: agents })
       const pluginEvents = num(s.pluginEvents)
       if (pluginEvents !== undefined) out.push({ name: 'econumi_plugin_events', help: 'Container lifecycle events the plugin reported to this node', value: pluginEvents })
+      const p = s.plugin as { requests?: unknown, denials?: unknown, dropped?: unknown } | null | undefined
+      if (p !== null && p !== undefined) {
+        // the plugin's own counters (since it started), as it last reported them with its events
+        out.push({ name: 'econumi_plugin_requests_total', type: 'counter', help: 'Docker Engine API calls the authorization plugin decided (as the plugin reported)', value: num(p.requests) ?? 0 })
+        out.push({ name: 'econumi_plugin_denials_total', type: 'counter', help: 'Docker Engine API calls the authorization plugin denied (as the plugin reported)', value: num(p.denials) ?? 0 })
+        out.push({ name: 'econumi_plugin_events_dropped_total', type: 'counter', help: 'Lifecycle events the plugin dropped (queue full or node unreachable)', value: num(p.dropped) ?? 0 })
+      }
     }
     return out
   }
@@ -148,7 +158,14 @@ export class NodeMetrics {
   render (): string {
     const lines: string[] = []
     for (const g of this.gauges()) {
-      lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`, `${g.name}${labelText(g.labels)} ${g.value}`)
+      lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} ${g.type ?? 'gauge'}`, `${g.name}${labelText(g.labels)} ${g.value}`)
+    }
+    const timing = this.node?.verifier.timing
+    if (timing !== undefined) {
+      const name = 'econumi_block_verify_seconds'
+      lines.push(`# HELP ${name} Time to verify one block (signatures, rules, transactions), waiting for a worker included`, `# TYPE ${name} histogram`)
+      VERIFY_BUCKETS.forEach((b, i) => lines.push(`${name}_bucket{le="${b}"} ${timing.buckets[i]}`))
+      lines.push(`${name}_bucket{le="+Inf"} ${timing.count}`, `${name}_sum ${timing.sumSeconds}`, `${name}_count ${timing.count}`)
     }
     for (const [name, s] of this.series) {
       lines.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`)

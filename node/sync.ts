@@ -12,7 +12,7 @@ import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import type { VerifiedBlock } from '../protocol/state.js'
 import type { BlockLocation, Ledger } from './ledger.js'
 import type { NodeContext } from './context.js'
-import { type Verdict, verifyInline } from './verify-pool.js'
+import type { Verdict } from './verify-pool.js'
 
 /** Most peer cores one node replicates; beyond it, announcements are ignored (never penalised: a local limit). */
 export const MAX_KNOWN_CORES = 4096
@@ -274,7 +274,7 @@ export class ChainSync {
         return { loc, error: err }
       }
       // one small block (a new head from a peer) inline: a worker round trip would only add latency
-      const verdict = many || block.txs.length >= THREADED_BLOCK_TXS ? await this.ctx.verifier.verify(block, bytes) : verifyInline(this.ctx.params, this.ctx.genesis, block)
+      const verdict = many || block.txs.length >= THREADED_BLOCK_TXS ? await this.ctx.verifier.verify(block, bytes) : this.ctx.verifier.inline(block)
       return { loc, block, hash: toHex(blockHash(block.header)), verdict }
     }))
     const gap = items.indexOf(null)

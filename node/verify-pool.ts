@@ -77,7 +77,14 @@ export function verifyInline (params: NetworkParams, genesis: Uint8Array, block:
   }
 }
 
+/** Upper bounds (seconds) of the block verification time histogram in /metrics. */
+export const VERIFY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
+
+/** Blocks verified and how long each took, waiting for a worker included (for /metrics). */
+export interface VerifyTiming { count: number, sumSeconds: number, buckets: number[] }
+
 export class VerifyPool {
+  readonly timing: VerifyTiming = { count: 0, sumSeconds: 0, buckets: VERIFY_BUCKETS.map(() => 0) }
   private readonly workers: Worker[] = []
   private readonly owed = new Map<Worker, number>() // answers a worker still owes (loading counts as one)
   private readonly pending = new Map<number, { block: Block, transactions: boolean, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
@@ -203,7 +210,28 @@ export class VerifyPool {
    * when no other block is being verified, has them checked in chunks across all the workers while one checks
    * the rest, so it takes a fraction of one thread's time.
    */
+  /** Verification requests waiting for or inside a worker, and transactions waiting to be sent to one. */
+  get queueDepth (): number { return this.pending.size + this.pendingTxs.size + this.txQueue.length }
+
+  private observe (t0: number): void {
+    const s = (performance.now() - t0) / 1000
+    this.timing.count++
+    this.timing.sumSeconds += s
+    VERIFY_BUCKETS.forEach((b, i) => { if (s <= b) this.timing.buckets[i]++ })
+  }
+
+  /** One block on this thread (a new head from a peer: a worker round trip would only add latency), timed. */
+  inline (block: Block): Verdict {
+    const t0 = performance.now()
+    try { return verifyInline(this.params, this.genesis, block) } finally { this.observe(t0) }
+  }
+
   async verify (block: Block, bytes: Uint8Array): Promise<Verdict> {
+    const t0 = performance.now()
+    try { return await this.verifyUntimed(block, bytes) } finally { this.observe(t0) }
+  }
+
+  private async verifyUntimed (block: Block, bytes: Uint8Array): Promise<Verdict> {
     if (this.closed) fail('E_NODE_CLOSING', 'verification pool is closed')
     if (!this.start()) return verifyInline(this.params, this.genesis, block)
     // split only a block that would otherwise leave workers idle: many in flight (a sync) keep them all busy

@@ -8,7 +8,7 @@ import { mkdir, readFile, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { decideRequest, decideResponse, parseUri, type DecideContext, type Decision } from './decide.js'
 import { PluginState } from './state.js'
-import { EVENTS_PATH, NODE_TOKEN_HEADER, type AuthZRequest, type AuthZResponse, type PluginEvent } from './types.js'
+import { EVENTS_PATH, NODE_TOKEN_HEADER, PLUGIN_STATS_HEADER, STATS_INTERVAL_MS, type AuthZRequest, type AuthZResponse, type PluginEvent } from './types.js'
 
 export interface PluginServerOptions {
   /** Where dockerd looks for the plugin: /run/docker/plugins/<config.json interface.socket>. */
@@ -79,11 +79,23 @@ export class EventQueue {
   private idleWaiters: Array<() => void> = []
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 })
 
-  constructor (private readonly opts: PluginServerOptions, private readonly stats: PluginStats, private readonly token: () => string | null) {}
+  /** The counters the node last received: an empty batch carries new ones when no event does. */
+  private reported = ''
+  private readonly statsTimer: NodeJS.Timeout
+
+  constructor (private readonly opts: PluginServerOptions, private readonly stats: PluginStats, private readonly token: () => string | null) {
+    this.statsTimer = setInterval(() => {
+      if (!this.inFlight && !this.scheduled && this.queue.length === 0 && this.statsText() !== this.reported) this.send(true)
+    }, STATS_INTERVAL_MS)
+    this.statsTimer.unref()
+  }
+
+  private statsText (): string { return `requests=${this.stats.requests};denials=${this.stats.denials};dropped=${this.stats.eventsDropped}` }
 
   /** Drops the kept-alive connection to the node (shutdown). */
   close (): void {
     if (this.timer !== null) this.timer.unref()
+    clearInterval(this.statsTimer)
     this.agent.destroy()
   }
 
@@ -123,8 +135,8 @@ export class EventQueue {
     }, this.queue.length >= this.opts.batchMax ? 0 : this.opts.eventDelayMs)
   }
 
-  private send (): void {
-    if (this.queue.length === 0) return this.settle()
+  private send (statsOnly = false): void {
+    if (this.queue.length === 0 && !statsOnly) return this.settle()
     const batch = this.queue.splice(0, this.opts.batchMax)
     const body = JSON.stringify(batch)
     this.inFlight = true
@@ -132,13 +144,14 @@ export class EventQueue {
     const finish = (ok: boolean): void => {
       if (done) return
       done = true
-      if (ok) this.stats.eventsSent += batch.length
+      if (ok) { this.stats.eventsSent += batch.length; this.reported = stats }
       else this.stats.eventsDropped += batch.length
       this.inFlight = false
       if (this.queue.length > 0) this.kick()
       else this.settle()
     }
-    const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }
+    const stats = this.statsText()
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), [PLUGIN_STATS_HEADER]: stats }
     const token = this.token()
     if (token !== null) headers[NODE_TOKEN_HEADER] = token
     const req = request({ socketPath: this.opts.nodeSocket, path: EVENTS_PATH, method: 'POST', headers, timeout: this.opts.nodeTimeoutMs, agent: this.agent }, (res) => {

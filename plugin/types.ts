@@ -43,6 +43,12 @@ export const NODE_TOKEN_HEADER = 'X-Econumi-Node-Token'
 export const AGENT_LABEL = 'econumi.role'
 export const AGENT_LABEL_VALUE = 'agent'
 export const AGENT_NAME_PREFIX = 'econumi-agent-'
+/**
+ * Header on every event POST: the plugin's counters since it started, `requests=N;denials=N;dropped=N`. An
+ * empty batch carries them when nothing else is sent (at most every STATS_INTERVAL_MS), for the node's /metrics.
+ */
+export const PLUGIN_STATS_HEADER = 'X-Econumi-Plugin-Stats'
+export const STATS_INTERVAL_MS = 10_000
 /** Path on the node's unix socket that receives `PluginEvent[]`. */
 export const EVENTS_PATH = '/v1/plugin/events'
 

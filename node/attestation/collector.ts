@@ -489,6 +489,7 @@ export class AttestationCollector {
       capacity: resJson(this.capacity),
       agentsConnected: this.sessions.size,
       pluginEvents: this.plugin?.count ?? 0,
+      plugin: this.plugin?.pluginStats ?? null,
       lastCredit: this.lastCredit,
       workloads: this.workloadStatus()
     }

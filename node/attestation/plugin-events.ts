@@ -6,7 +6,7 @@ import { chmodSync, rmSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import type { Reservation } from '../../protocol/compute-units.js'
-import { EVENTS_PATH, NODE_TOKEN_HEADER, type PluginEvent } from '../../plugin/types.js'
+import { EVENTS_PATH, NODE_TOKEN_HEADER, PLUGIN_STATS_HEADER, type PluginEvent } from '../../plugin/types.js'
 import { reservationFromHostConfig } from './witness.js'
 const MAX_BODY = 1 << 20
 const MAX_CREATES = 10_000
@@ -16,6 +16,8 @@ export class PluginEvents {
   private readonly creates = new Map<string, Reservation>()
   /** Events received (all kinds), for status. */
   count = 0
+  /** The plugin's own counters (authorization requests, denials, events it dropped), as it last reported them. */
+  pluginStats: { requests: number, denials: number, dropped: number } | null = null
   readonly path: string
 
   constructor (runDir: string, private readonly token: string) {
@@ -37,6 +39,7 @@ export class PluginEvents {
       req.on('data', (c: Buffer) => { size += c.length; if (size <= MAX_BODY) chunks.push(c) })
       req.on('end', () => {
         try {
+          this.onStats(req.headers[PLUGIN_STATS_HEADER.toLowerCase()])
           const list = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
           if (Array.isArray(list)) for (const e of list) this.onEvent(e)
           res.writeHead(204).end()
@@ -60,6 +63,13 @@ export class PluginEvents {
     this.server = null
     if (s !== null) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections() })
     rmSync(this.path, { force: true })
+  }
+
+  /** `requests=N;denials=N;dropped=N` from an authenticated plugin; anything else is ignored. */
+  private onStats (header: unknown): void {
+    if (typeof header !== 'string' || header.length > 200) return
+    const m = /^requests=(\d{1,15});denials=(\d{1,15});dropped=(\d{1,15})$/.exec(header)
+    if (m !== null) this.pluginStats = { requests: Number(m[1]), denials: Number(m[2]), dropped: Number(m[3]) }
   }
 
   private onEvent (e: unknown): void {

@@ -8,6 +8,7 @@ import t from 'tap'
 import { acquireEngineLock } from '../helpers/docker.js'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { createServer as createNetServer } from 'node:net'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -75,11 +76,16 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   }
 
   // ---- the node -------------------------------------------------------------------------------------------
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    const srv = createNetServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => { const p = (srv.address() as { port: number }).port; srv.close(() => resolve(p)) })
+  })
   const dataDir = mkdtempSync(join(tmpdir(), 'econumi-e2e-attest-'))
   const lines: any[] = []
   // the real command, as an operator runs it (the build step above compiled dist/)
   const home = mkdtempSync(join(tmpdir(), 'econumi-e2e-home-'))
-  const child = spawn(process.execPath, [join(ROOT, 'bin/econumi.js'), 'start', '--foreground', '--attest', '--offline', '--epoch', String(EPOCH_MS), '--data-dir', dataDir, '--json'], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/econumi.js'), 'start', '--foreground', '--attest', '--offline', '--epoch', String(EPOCH_MS), '--data-dir', dataDir, '--json', '--http-port', String(httpPort)], {
     cwd: ROOT, env: { ...process.env, ECONUMI_HOME: home }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
@@ -291,6 +297,15 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     agreed = true
   }
   t.ok(agreed, 'a read at one tip happened')
+
+  // ---- /metrics: attestation and the plugin's own counters (reported with its events) ----------------------------
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+  const metric = (name: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${name} `))?.slice(name.length + 1) ?? NaN)
+  t.ok(metric('econumi_plugin_requests_total') >= 12 * 3, `the plugin decided the ${metric('econumi_plugin_requests_total')} API calls of these docker runs`)
+  t.ok(metric('econumi_plugin_denials_total') >= 1, `and its denials are counted (${metric('econumi_plugin_denials_total')}: the agent-key attacks above)`)
+  t.ok(metric('econumi_attested_workloads_total') >= 3, 'attested workloads')
+  t.ok(metric('econumi_cu_credited_total') > 0, 'CU credited')
+  t.ok(metric('econumi_polls_answered_total') > 0, 'polls answered')
 
   // ---- the node exits on SIGTERM, leaving no API socket ---------------------------------------------------------
   child.kill('SIGTERM')

@@ -175,6 +175,12 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
   t.equal(value('econumi_peers'), 0)
   t.equal(value('econumi_reorgs_total'), 0)
   t.ok(value('econumi_cu_reported_total') >= 100)
+  t.equal(value('econumi_verify_queue_depth'), 0, 'nothing waits for verification on an idle node')
+  t.equal(value('econumi_sync_verified_waiting'), 0)
+  t.match(m.body, /# TYPE econumi_block_verify_seconds histogram/)
+  t.ok(value('econumi_block_verify_seconds_count') >= Number(confirmed.height) + 1, 'every block produced was verified and timed')
+  t.ok(value('econumi_block_verify_seconds_sum') > 0, 'verification time')
+  t.ok(value('econumi_block_verify_seconds_bucket{le="+Inf"}') === value('econumi_block_verify_seconds_count'), 'the +Inf bucket is the count')
 
   // bound to loopback only: another address of this machine does not answer
   const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
