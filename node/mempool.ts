@@ -4,6 +4,7 @@
 // later nonces, which cannot be mined without it) and a minimum fee that rises after each eviction and
 // decays over time keeps an attacker from churning the pool at the minimum fee. Every transaction has the
 // same size (TX_LENGTH), so the fee is the fee rate.
+import { eco } from '../protocol/amount.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import type { Account } from '../protocol/state.js'
@@ -157,10 +158,10 @@ export class Mempool {
   private checkFee (tx: Transaction, txid: string): void {
     const min = this.minFee()
     // below the network's own minimum is checkTransaction's E_TX_FEE
-    if (tx.fee < min && min > this.ledger.params.minFee) fail('E_MEMPOOL_FEE', 'fee is below the mempool\'s minimum (raised after evictions); pay at least minFee', { txid, fee: tx.fee, minFee: min })
+    if (tx.fee < min && min > this.ledger.params.minFee) fail('E_MEMPOOL_FEE', 'fee is below the mempool\'s minimum (raised after evictions); pay at least minFee', { txid, fee: eco(tx.fee), minFee: eco(min) })
     const cheapest = this.byFee.peek()
     if (this.byId.size >= this.capacity && cheapest !== undefined && cheapest.tx.fee >= tx.fee) {
-      fail('E_MEMPOOL_FULL', 'mempool is full of transactions paying as much; pay more than the cheapest or try again later', { txid, fee: tx.fee, minFee: cheapest.tx.fee + 1n })
+      fail('E_MEMPOOL_FULL', 'mempool is full of transactions paying as much; pay more than the cheapest or try again later', { txid, fee: eco(tx.fee), minFee: eco(cheapest.tx.fee + 1n) })
     }
   }
 
@@ -210,12 +211,12 @@ export class Mempool {
     if (tx.nonce > expected) fail('E_TX_NONCE_GAP', 'nonce skips ahead of the account\'s next nonce', { txid, from, nonce: tx.nonce, next: expected })
     if (pending.count >= this.maxPerSender) fail('E_TX_TOO_MANY_PENDING', 'the sender has too many pending transactions; wait for a block', { txid, from, pending: pending.count, max: this.maxPerSender })
     const cost = tx.amount + tx.fee
-    if (acct.balance - pending.cost < cost) fail('E_TX_OVERDRAFT', 'balance does not cover amount and fee (counting pending transactions)', { txid, from, balance: acct.balance, pending: pending.cost, cost })
+    if (acct.balance - pending.cost < cost) fail('E_TX_OVERDRAFT', 'balance does not cover amount and fee (counting pending transactions)', { txid, from, balance: eco(acct.balance), pending: eco(pending.cost), cost: eco(cost) })
     this.checkFee(tx, txid) // again: the pool may have filled while the signature was checked
     if (this.byId.size >= this.capacity) {
       const cheapest = this.byFee.peek()!
       // evicting it would take this sender's earlier nonces, so this one could never be mined
-      if (cheapest.from === from) fail('E_MEMPOOL_FULL', 'mempool is full and this sender\'s own pending transactions are the cheapest', { txid, fee: cheapest.tx.fee })
+      if (cheapest.from === from) fail('E_MEMPOOL_FULL', 'mempool is full and this sender\'s own pending transactions are the cheapest', { txid, fee: eco(cheapest.tx.fee) })
       this.evict(cheapest)
     }
     const entry: MempoolEntry = { txid, tx, bytes: new Uint8Array(bytes), from, cost, seq: this.seq++, heapPos: -1 }

@@ -24,3 +24,12 @@ export function formatAmount (units: bigint): string {
   const frac = (abs % COIN).toString().padStart(DECIMALS, '0').replace(/0+$/, '')
   return `${neg ? '-' : ''}${whole}${frac.length > 0 ? '.' + frac : ''}`
 }
+
+/** An amount in an error's details: the value stays in base units, the message shows it in ECO. */
+export class Eco {
+  constructor (readonly units: bigint) {}
+  toString (): string { return `${formatAmount(this.units)} ECO` }
+  toJSON (): string { return this.units.toString() }
+}
+
+export function eco (units: bigint): Eco { return new Eco(units) }

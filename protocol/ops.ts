@@ -13,6 +13,7 @@
 //   whistleblower reward to the including leader, the rest burned).
 //
 // Replay: every register/unregister/withdraw names the node record's `seq`, which each of them increments.
+import { eco } from './amount.js'
 import { X509Certificate } from 'node:crypto'
 import forge from 'node-forge'
 import { ADDRESS_BYTES, ADDRESS_VERSION, addressFromPublicKey, encodeAddress } from './address.js'
@@ -277,7 +278,7 @@ export function verifyOp (p: NetworkParams, genesis: Uint8Array, op: Op, timeMs:
   if (op.certDer.length !== 0) fail('E_REGISTER_CERT', 'an open registration carries no certificate', { node })
   if (!verify(op.owner, m, op.ownerSignature)) fail('E_OP_SIGNATURE', 'registration is not signed by the bond owner', { node })
   const min = op.millicores * p.bondPerMillicore
-  if (op.bond < min) fail('E_REGISTER_BOND', 'bond is below capacity × the network\'s bond rate', { node, bond: op.bond, min })
+  if (op.bond < min) fail('E_REGISTER_BOND', 'bond is below capacity × the network\'s bond rate', { node, bond: eco(op.bond), min: eco(min) })
 }
 
 function verifyEquivocation (genesis: Uint8Array, e: Equivocation): void {

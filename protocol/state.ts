@@ -1,6 +1,7 @@
 // The state transition: applyBlock(state, block) → effects. Pure: the caller supplies the accounts and node
 // records a block touches (see `touchedAddresses`, `touchedNodes`) and persists the returned effects however it
 // likes. verifyBlock holds the stateless checks (run on worker threads); applyBlock the contextual ones.
+import { eco } from './amount.js'
 import { encodeAddress } from './address.js'
 import { type Block, blockHash, computeReportRoot, txRootOfIds, verifyBlockSignature } from './block.js'
 import { MAX_BLOCK_OPS, type Op, WHISTLEBLOWER_QUOTIENT, computeOpRoot, evidenceKey, opAddress, opHash, opNode, verifyOp } from './ops.js'
@@ -205,7 +206,7 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
       const owner = opAddress(op)
       if (owner !== null) {
         const acct = get(owner)
-        if (acct.balance < op.bond) fail('E_REGISTER_BALANCE', 'bond owner\'s balance does not cover the bond', { ...ctx, owner, balance: acct.balance, bond: op.bond })
+        if (acct.balance < op.bond) fail('E_REGISTER_BALANCE', 'bond owner\'s balance does not cover the bond', { ...ctx, owner, balance: eco(acct.balance), bond: eco(op.bond) })
         put(owner, { ...acct, balance: acct.balance - op.bond })
       }
       putNode(node, { ...rec, seq: rec.seq + 1n, registration: { millicores: op.millicores, memoryBytes: op.memoryBytes, bond: op.bond, owner: owner ?? '', since: h.epoch, unbondEnd: -1n } })
@@ -238,7 +239,7 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
     const sender = get(from)
     if (tx.nonce !== sender.nonce) fail('E_TX_NONCE', 'transaction nonce is not the account\'s next nonce (replay or gap)', { txid: idHex, from, nonce: tx.nonce, expected: sender.nonce })
     const cost = tx.amount + tx.fee
-    if (sender.balance < cost) fail('E_TX_OVERDRAFT', 'sender balance does not cover amount and fee', { txid: idHex, from, balance: sender.balance, cost })
+    if (sender.balance < cost) fail('E_TX_OVERDRAFT', 'sender balance does not cover amount and fee', { txid: idHex, from, balance: eco(sender.balance), cost: eco(cost) })
     put(from, { balance: sender.balance - cost, nonce: sender.nonce + 1n })
     const recipient = get(to)
     put(to, { balance: recipient.balance + tx.amount, nonce: recipient.nonce })

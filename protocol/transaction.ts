@@ -1,7 +1,7 @@
 // Account-model transfer: from (public key), to (address), amount, fee, nonce, signature.
 // The signature also covers the genesis hash, so a transaction is valid on one network only.
 import { ADDRESS_BYTES, ADDRESS_VERSION, addressBytesFromPublicKey, addressFromPublicKey, encodeAddress } from './address.js'
-import { MAX_MONEY } from './amount.js'
+import { MAX_MONEY, eco } from './amount.js'
 import { Reader, Writer, equalBytes } from './encoding.js'
 import { fail } from './errors.js'
 import { taggedHash } from './hash.js'
@@ -77,9 +77,9 @@ export function recipientAddress (tx: UnsignedTransaction): string {
 
 /** Checks that need no account state: amounts, fee floor and the signature. */
 export function checkTransaction (tx: Transaction, genesis: Uint8Array, minFee: bigint): void {
-  if (tx.amount <= 0n) fail('E_TX_AMOUNT', 'amount must be positive', { amount: tx.amount })
-  if (tx.amount > MAX_MONEY || tx.fee > MAX_MONEY) fail('E_TX_AMOUNT', 'amount or fee exceeds the money supply', { amount: tx.amount, fee: tx.fee })
-  if (tx.fee < minFee) fail('E_TX_FEE', 'fee is below the network minimum', { fee: tx.fee, minFee })
+  if (tx.amount <= 0n) fail('E_TX_AMOUNT', 'amount must be positive', { amount: eco(tx.amount) })
+  if (tx.amount > MAX_MONEY || tx.fee > MAX_MONEY) fail('E_TX_AMOUNT', 'amount or fee exceeds the money supply', { amount: eco(tx.amount), fee: eco(tx.fee) })
+  if (tx.fee < minFee) fail('E_TX_FEE', 'fee is below the network minimum', { fee: eco(tx.fee), minFee: eco(minFee) })
   if (equalBytes(addressBytesFromPublicKey(tx.from), tx.to)) fail('E_TX_SELF', 'sender and recipient are the same address', { address: recipientAddress(tx) })
   if (!verify(tx.from, signingMessage(tx, genesis), tx.signature)) fail('E_TX_SIGNATURE', 'transaction signature does not verify', { from: senderAddress(tx), nonce: tx.nonce })
 }

@@ -89,6 +89,11 @@ t.test('getblockcount, getbestblockhash, gettransaction, getmempoolinfo, getbala
   t.match(human, /amount\s+1\.25 ECO/, 'amounts in ECO')
   t.equal((await json(home, ['getmempoolinfo'])).size, 0, 'the mempool is empty again')
 
+  // errors name amounts in ECO, not base units
+  const overdraft = await cli(home, ['send', alice, bob, '1000'])
+  t.equal(overdraft.code, 1)
+  t.match(overdraft.stderr, /^econumi: balance does not cover amount and fee[^\n]* balance=98\.7499\d* ECO [^\n]*cost=1000\.00001 ECO[^\n]* \[E_TX_OVERDRAFT\]\n$/, `amounts in ECO: ${overdraft.stderr.trim()}`)
+
   // bad input: one line, a stable code
   const bad = await cli(home, ['gettransaction', 'xyz'])
   t.equal(bad.code, 1)
