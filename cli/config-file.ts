@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { fail } from '../protocol/errors.js'
+import { issuesText, z } from '../protocol/schema.js'
 import { IMAGE_REFERENCE } from '../protocol/wire.js'
 import { writeFileAtomic } from '../node/atomic-file.js'
 
@@ -49,6 +50,17 @@ export function parseMemory (text: string): bigint {
   return bytes
 }
 
+/** econumi.config as JSON carries it (the version first: a later format is refused, not misread). */
+const CONFIG_SCHEMA = z.object({
+  version: z.literal(1, 'unsupported version, expected 1'),
+  workloads: z.array(z.object({
+    image: z.string().regex(IMAGE_REFERENCE, 'not a valid image name'),
+    cpus: z.number().positive('must be a positive number').optional(),
+    memory: z.string().regex(/^\d{1,13}[bkmg]?$/i, 'must be a size such as 64m').optional(),
+    cmd: z.array(z.string()).max(256).optional()
+  }).strict()).max(1000)
+}).strict()
+
 function corrupt (path: string, why: string): never {
   fail('E_CONFIG_CORRUPT', `${path} is corrupt (${why}); the file was left untouched: fix it by hand or move it away (mv ${path} ${path}.bad) to start with an empty one`, { path })
 }
@@ -65,24 +77,9 @@ export async function readConfig (dataDir: string): Promise<EconumiConfig> {
   }
   let json: unknown
   try { json = JSON.parse(text) } catch (err) { corrupt(path, `not JSON: ${(err as Error).message}`) }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) corrupt(path, 'not a JSON object')
-  const o = json as Record<string, unknown>
-  if (o.version !== 1) corrupt(path, `unsupported version ${JSON.stringify(o.version)?.slice(0, 20)}, expected 1`)
-  if (!Array.isArray(o.workloads)) corrupt(path, '"workloads" must be an array')
-  const workloads: WorkloadEntry[] = o.workloads.map((w: unknown, i: number) => {
-    if (typeof w !== 'object' || w === null) corrupt(path, `workloads[${i}] is not an object`)
-    const e = w as Record<string, unknown>
-    if (typeof e.image !== 'string' || !IMAGE_REFERENCE.test(e.image)) corrupt(path, `workloads[${i}].image is not a valid image name`)
-    if (e.cpus !== undefined && (typeof e.cpus !== 'number' || !(e.cpus > 0))) corrupt(path, `workloads[${i}].cpus must be a positive number`)
-    if (e.memory !== undefined && (typeof e.memory !== 'string' || !/^\d{1,13}[bkmg]?$/i.test(e.memory))) corrupt(path, `workloads[${i}].memory must be a size such as 64m`)
-    if (e.cmd !== undefined && (!Array.isArray(e.cmd) || !e.cmd.every((a) => typeof a === 'string'))) corrupt(path, `workloads[${i}].cmd must be an array of strings`)
-    const entry: WorkloadEntry = { image: e.image }
-    if (e.cpus !== undefined) entry.cpus = e.cpus as number
-    if (e.memory !== undefined) entry.memory = e.memory as string
-    if (e.cmd !== undefined) entry.cmd = e.cmd as string[]
-    return entry
-  })
-  return { version: 1, workloads }
+  const r = CONFIG_SCHEMA.safeParse(json)
+  if (!r.success) corrupt(path, issuesText(r.error))
+  return { version: 1, workloads: r.data.workloads.map((w) => ({ ...w })) }
 }
 
 export async function writeConfig (dataDir: string, config: EconumiConfig): Promise<void> {

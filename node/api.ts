@@ -9,6 +9,7 @@ import { fromHex, toHex } from '../protocol/encoding.js'
 import { MAX_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
+import { parseWith, z } from '../protocol/schema.js'
 import type { EconumiNode } from './node.js'
 import { blockToJson, genesisToJson, txToJson } from './views.js'
 import { transactionId } from '../protocol/transaction.js'
@@ -39,6 +40,11 @@ export interface ApiHooks {
   /** Byte budget of a /v1/blocks page (default BLOCKS_PAGE_BYTES). */
   blocksPageBytes?: number
 }
+
+const hexOf = (maxBytes: number): z.ZodString => z.string().max(2 * maxBytes, `at most ${maxBytes} bytes`).regex(/^([0-9a-f]{2})+$/i, 'must be hex')
+/** The request bodies, checked before anything is decoded. */
+const TX_BODY = z.object({ tx: hexOf(2048) }).strict()
+const OP_BODY = z.object({ op: hexOf(MAX_OP_BYTES) }).strict()
 
 export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): express.Express {
   const app = express()
@@ -71,8 +77,7 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
   }))
   // block operations (registrations, unbonding, withdrawals, evidence): pooled, gossiped, put in a block by a leader
   app.post('/v1/ops', wrap(async (req) => {
-    const hex = (req.body as { op?: unknown } | undefined)?.op
-    if (typeof hex !== 'string' || hex.length > 2 * MAX_OP_BYTES || !/^([0-9a-f]{2})+$/i.test(hex)) fail('E_BAD_REQUEST', 'body must be {"op": "<hex>"}')
+    const { op: hex } = parseWith(OP_BODY, req.body ?? null, 'E_BAD_REQUEST', 'request body (expected {"op": "<hex>"})')
     const op = decodeOp(Buffer.from(hex, 'hex'))
     await node.gossip.acceptOp(op, null)
     return { op: toHex(opHash(op)), kind: op.kind, status: 'pending' }
@@ -86,8 +91,7 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
     return { address, balance: acct.balance.toString(), nonce: acct.nonce.toString(), pendingNonce: (await node.mempool.pendingNonce(address)).toString() }
   }))
   app.post('/v1/transactions', wrap(async (req) => {
-    const hex = (req.body as { tx?: unknown } | undefined)?.tx
-    if (typeof hex !== 'string' || hex.length > 4096 || !/^([0-9a-f]{2})+$/i.test(hex)) fail('E_BAD_REQUEST', 'body must be {"tx": "<hex>"}')
+    const { tx: hex } = parseWith(TX_BODY, req.body ?? null, 'E_BAD_REQUEST', 'request body (expected {"tx": "<hex>"})')
     return { txid: await node.submitTransaction(Buffer.from(hex, 'hex')) }
   }))
   // Bitcoin Core's gettransaction: the transaction, and where it is (mempool, or a block and its confirmations)

@@ -4,6 +4,7 @@ import { parseAmount } from './amount.js'
 import { fail } from './errors.js'
 import { Writer } from './encoding.js'
 import { taggedHash } from './hash.js'
+import { parseWith, uint, z } from './schema.js'
 import { MAX_SUPPLY } from './reward.js'
 
 export interface Allocation { address: string, amount: bigint }
@@ -166,39 +167,46 @@ export function formatTau (milli: bigint): string {
   return `${milli / 1000n}${frac === '' ? '' : '.' + frac}`
 }
 
-function big (v: unknown, field: string): bigint {
-  if ((typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && /^\d{1,30}$/.test(v))) return BigInt(v)
-  return fail('E_BAD_PARAMS', `${field} must be a non-negative integer`, { field, value: String(v) })
-}
+
+/** The genesis file as JSON carries it. Unknown keys are refused: a misspelt field must not silently default. */
+const GENESIS_SCHEMA = z.object({
+  network: z.string().min(1).max(64),
+  genesisTime: uint,
+  epochMs: uint,
+  maxClaimCu: uint.optional(),
+  minFee: uint.optional(),
+  maxBlockTxs: z.number().int().positive().optional(),
+  allocations: z.array(z.object({ address: z.string().max(128), amount: uint }).strict()).max(100_000).optional(),
+  mode: z.enum(['devnet', 'consortium', 'open']).optional(),
+  tau: z.string().max(16).optional(),
+  weightWindow: uint.optional(),
+  reorgBound: uint.optional(),
+  nodes: z.array(z.object({ nodeKey: z.string().max(128), millicores: uint, memoryBytes: uint }).strict()).max(10_000).optional(),
+  rootCas: z.array(z.string().max(16_384)).max(64).optional(),
+  bondPerMillicore: uint.optional(),
+  unbondingEpochs: uint.optional()
+}).strict()
 
 export function paramsFromJson (j: unknown): NetworkParams {
-  if (j === null || typeof j !== 'object') fail('E_BAD_PARAMS', 'genesis must be a JSON object')
-  const o = j as Record<string, unknown>
-  const allocations = o.allocations ?? []
-  if (!Array.isArray(allocations)) fail('E_BAD_PARAMS', 'allocations must be an array')
+  const o = parseWith(GENESIS_SCHEMA, j, 'E_BAD_PARAMS', 'genesis')
+  const reorgBound = o.reorgBound ?? DEFAULT_REORG_BOUND
   return validateParams({
-    network: String(o.network),
-    genesisTime: big(o.genesisTime, 'genesisTime'),
-    epochMs: big(o.epochMs, 'epochMs'),
-    maxClaimCu: o.maxClaimCu === undefined ? DEFAULT_MAX_CLAIM_CU : big(o.maxClaimCu, 'maxClaimCu'),
-    minFee: o.minFee === undefined ? DEFAULT_MIN_FEE : big(o.minFee, 'minFee'),
-    maxBlockTxs: o.maxBlockTxs === undefined ? DEFAULT_MAX_BLOCK_TXS : Number(o.maxBlockTxs),
-    allocations: allocations.map((a: { address?: unknown, amount?: unknown }) => ({ address: String(a?.address), amount: big(a?.amount, 'allocation amount') })),
-    mode: (o.mode ?? 'devnet') as AdmissionMode,
-    tauMilli: o.tau === undefined ? DEFAULT_TAU_MILLI : parseTau(String(o.tau)),
-    weightWindow: o.weightWindow === undefined ? DEFAULT_WEIGHT_WINDOW : big(o.weightWindow, 'weightWindow'),
-    reorgBound: o.reorgBound === undefined ? DEFAULT_REORG_BOUND : big(o.reorgBound, 'reorgBound'),
-    nodes: list(o.nodes, 'nodes').map((n: any) => ({ nodeKey: String(n?.nodeKey), millicores: big(n?.millicores, 'node millicores'), memoryBytes: big(n?.memoryBytes, 'node memoryBytes') })),
-    rootCas: list(o.rootCas, 'rootCas').map((x: unknown) => String(x)),
-    bondPerMillicore: o.bondPerMillicore === undefined ? DEFAULT_BOND_PER_MILLICORE : big(o.bondPerMillicore, 'bondPerMillicore'),
-    unbondingEpochs: o.unbondingEpochs === undefined ? 2n * (o.reorgBound === undefined ? DEFAULT_REORG_BOUND : big(o.reorgBound, 'reorgBound')) : big(o.unbondingEpochs, 'unbondingEpochs')
+    network: o.network,
+    genesisTime: o.genesisTime,
+    epochMs: o.epochMs,
+    maxClaimCu: o.maxClaimCu ?? DEFAULT_MAX_CLAIM_CU,
+    minFee: o.minFee ?? DEFAULT_MIN_FEE,
+    maxBlockTxs: o.maxBlockTxs ?? DEFAULT_MAX_BLOCK_TXS,
+    allocations: o.allocations ?? [],
+    mode: o.mode ?? 'devnet',
+    tauMilli: o.tau === undefined ? DEFAULT_TAU_MILLI : parseTau(o.tau),
+    weightWindow: o.weightWindow ?? DEFAULT_WEIGHT_WINDOW,
+    reorgBound,
+    nodes: o.nodes ?? [],
+    rootCas: o.rootCas ?? [],
+    bondPerMillicore: o.bondPerMillicore ?? DEFAULT_BOND_PER_MILLICORE,
+    unbondingEpochs: o.unbondingEpochs ?? 2n * reorgBound
   })
-}
-
-function list (v: unknown, field: string): any[] {
-  if (v === undefined) return []
-  if (!Array.isArray(v)) fail('E_BAD_PARAMS', `${field} must be an array`)
-  return v
 }
 
 export function paramsToJson (p: NetworkParams): ParamsJson {

@@ -117,3 +117,33 @@ t.test('/v1/blocks pages by bytes, and the client follows `next` to the end', as
   const last = await get({ socketPath: join(dir, 'api.sock') }, '/v1/blocks?from=10&limit=1000')
   t.equal(last.body.next, null, 'null at the end')
 })
+
+t.test('request bodies are read with a schema: the error names the field and the problem', async (t) => {
+  const { node, dir } = await openNode(t)
+  const server = await listenUnix(createApp(node, { shutdown: () => {} }), join(dir, 'api.sock'))
+  t.teardown(() => server.close())
+  const post = async (path: string, body: string): Promise<Reply> => await new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(dir, 'api.sock'), method: 'POST', path, headers: { 'content-type': 'application/json' } }, (res) => {
+      let data = ''
+      res.on('data', (d) => { data += d })
+      res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(data) }) } catch (err) { reject(err) } })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+  const cases: Array<[string, string, RegExp]> = [
+    ['/v1/transactions', '{}', /tx: /],
+    ['/v1/transactions', '{"tx": 5}', /tx: .*expected string/i],
+    ['/v1/transactions', '{"tx": "zz"}', /tx: must be hex/],
+    ['/v1/transactions', `{"tx": "${'ab'.repeat(3000)}"}`, /tx: at most 2048 bytes/],
+    ['/v1/transactions', '{"tx": "abcd", "fee": 1}', /unrecognized key.*fee/i],
+    ['/v1/ops', '{"op": "abc"}', /op: must be hex/],
+    ['/v1/ops', '[]', /\(top level\)/]
+  ]
+  for (const [path, body, why] of cases) {
+    const r = await post(path, body)
+    t.equal(r.status, 400, `${path} ${body.slice(0, 30)}: 400`)
+    t.equal(r.body.error.code, 'E_BAD_REQUEST')
+    t.match(r.body.error.message, why, `names what is wrong: ${r.body.error.message}`)
+  }
+})
