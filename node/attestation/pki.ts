@@ -5,13 +5,15 @@
 // (--ca-cert/--ca-key, PEM; RSA, ECDSA P-256 or Ed25519 keys). Either way the node's identity key signs the
 // CA certificate's SHA-256 fingerprint (the *endorsement*), so a peer can check agent → CA → node.
 //
-// Agent certificates: node-forge can only put RSA keys in certificates (publicKeyToAsn1 is RSA-only) and
-// cannot sign with anything else. So the agent certificate's TBSCertificate is assembled with forge's
-// ASN.1 (issuer copied byte for byte from the CA, validity, subject, extensions including the URI SAN
-// `econumi://<nodeId>/container/<containerId>`), its SubjectPublicKeyInfo is the agent's real Ed25519 key,
-// and it is signed with node:crypto under the CA key. The result is a standard X.509 v3 certificate that
-// OpenSSL (node:crypto X509Certificate) parses and verifies; forge itself cannot parse it, which is fine:
-// verification below uses node:crypto only.
+// Agent certificates: node-forge's certificate object holds RSA keys only and signs with RSA only. So the
+// agent certificate (RFC 5280 TBSCertificate: issuer copied byte for byte from the CA, validity, subject,
+// basicConstraints, keyUsage and the URI SAN `econumi://<nodeId>/container/<containerId>`) is written with
+// forge's public ASN.1 encoder, carries the agent's real Ed25519 key, and is signed with node:crypto under the
+// CA key (RSA, ECDSA or Ed25519). node:crypto's X509Certificate (OpenSSL) parses and verifies it; forge itself
+// cannot parse it, which is fine: verification below uses node:crypto only.
+// Why not @peculiar/x509 (Ed25519 on WebCrypto): it would replace these lines with eleven packages, a
+// dependency-injection container and a global reflect polyfill, and make issuing asynchronous; node-forge is the
+// design card's choice, and with its encoder and node:crypto nothing here is a workaround any more.
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -92,36 +94,40 @@ function algorithmIdentifier (key: KeyObject): { asn1: forge.asn1.Asn1, digest: 
 export function issueAgentCertificate (ca: { certPem: string, keyPem: string, nodeId: string }, o: { agentPublicKey: Uint8Array, containerId: string, now: number, validityMs?: number }): string {
   if (o.agentPublicKey.length !== 32) fail('E_AGENT_KEY', 'agent public key must be 32 bytes (Ed25519)', { length: o.agentPublicKey.length })
   if (!/^[0-9a-f]{64}$/.test(o.containerId)) fail('E_ATTEST_CONTAINER_ID', 'container id must be 64 lowercase hex characters', { containerId: o.containerId })
-  const { asn1, pki } = forge
+  const { asn1 } = forge
+  const U = asn1.Class.UNIVERSAL
+  const T = asn1.Type
+  const seq = (items: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(U, T.SEQUENCE, true, items)
+  const oid = (o: string): forge.asn1.Asn1 => asn1.create(U, T.OID, false, asn1.oidToDer(o).getBytes())
+  const utf8 = (text: string): forge.asn1.Asn1 => asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(text))
+  const time = (d: Date): forge.asn1.Asn1 => d.getUTCFullYear() < 2050 ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d)) : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(d))
+  const extension = (id: string, critical: boolean, valueDer: string): forge.asn1.Asn1 => seq([oid(id), asn1.create(U, T.BOOLEAN, false, critical ? '\xff' : '\x00'), asn1.create(U, T.OCTETSTRING, false, valueDer)])
   const caKey = createPrivateKey(ca.keyPem)
   const alg = algorithmIdentifier(caKey)
-  const cert = pki.createCertificate()
-  // placeholder RSA key: forge only encodes RSA; the SubjectPublicKeyInfo is replaced below
-  cert.publicKey = pki.setRsaPublicKey(new forge.jsbn.BigInteger('3', 10), new forge.jsbn.BigInteger('65537', 10))
-  cert.serialNumber = '01' + randomBytes(15).toString('hex')
-  cert.validity.notBefore = new Date(o.now - 60_000)
-  cert.validity.notAfter = new Date(o.now + (o.validityMs ?? AGENT_CERT_VALIDITY_MS))
-  cert.setSubject([{ name: 'commonName', value: `econumi agent ${o.containerId.slice(0, 12)}` }, { name: 'organizationName', value: 'econumi' }])
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, critical: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: agentUri(ca.nodeId, o.containerId) }] }
-  ])
-  ;(cert as unknown as { siginfo: { algorithmOid: string } }).siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption
-  const tbs = (pki as unknown as { getTBSCertificate: (c: forge.pki.Certificate) => forge.asn1.Asn1 }).getTBSCertificate(cert)
-  const fields = tbs.value as forge.asn1.Asn1[]
   const caTbs = ((asn1.fromDer(certDer(ca.certPem)).value as forge.asn1.Asn1[])[0].value as forge.asn1.Asn1[])
   const caSubject = caTbs[(caTbs[0].tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0) + 4]
-  fields[2] = alg.asn1 // signature algorithm of the CA key
-  fields[3] = caSubject // issuer = the CA's subject, byte for byte
-  fields[6] = asn1.fromDer(Buffer.concat([ED25519_SPKI_PREFIX, o.agentPublicKey]).toString('binary'))
+  const serial = Buffer.concat([Buffer.from([0x01]), randomBytes(15)]) // positive, 16 bytes (RFC 5280: at most 20)
+  // RFC 5280 §4.1: TBSCertificate, built with forge's ASN.1 encoder (forge's certificate object holds RSA keys only)
+  const tbs = seq([
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, T.INTEGER, false, '\x02')]), // v3
+    asn1.create(U, T.INTEGER, false, serial.toString('binary')),
+    alg.asn1, // the CA key's signature algorithm
+    caSubject, // issuer = the CA's subject, byte for byte
+    seq([time(new Date(o.now - 60_000)), time(new Date(o.now + (o.validityMs ?? AGENT_CERT_VALIDITY_MS)))]),
+    seq([
+      asn1.create(U, T.SET, true, [seq([oid('2.5.4.3'), utf8(`econumi agent ${o.containerId.slice(0, 12)}`)])]),
+      asn1.create(U, T.SET, true, [seq([oid('2.5.4.10'), utf8('econumi')])])
+    ]),
+    asn1.fromDer(Buffer.concat([ED25519_SPKI_PREFIX, o.agentPublicKey]).toString('binary')), // the agent's Ed25519 key
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq([
+      extension('2.5.29.19', true, asn1.toDer(seq([])).getBytes()), // basicConstraints: not a CA
+      extension('2.5.29.15', true, asn1.toDer(asn1.create(U, T.BITSTRING, false, '\x07\x80')).getBytes()), // keyUsage: digitalSignature
+      extension('2.5.29.17', false, asn1.toDer(seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, agentUri(ca.nodeId, o.containerId))])).getBytes()) // SAN URI
+    ])])
+  ])
   const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary')
   const signature = cryptoSign(alg.digest, tbsDer, caKey)
-  const certAsn1 = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-    tbs,
-    alg.asn1,
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\x00' + signature.toString('binary'))
-  ])
+  const certAsn1 = seq([tbs, alg.asn1, asn1.create(U, T.BITSTRING, false, '\x00' + signature.toString('binary'))])
   return forge.pem.encode({ type: 'CERTIFICATE', body: asn1.toDer(certAsn1).getBytes() }, { maxline: 64 }).replace(/\r\n/g, '\n')
 }
 
