@@ -211,6 +211,11 @@ export class AttestationCollector {
     } catch (err) {
       this.log('attestation-no-docker', { error: (err as Error).message })
     }
+    // without the plugin no `docker run` is witnessed: say so at start, with the fix, rather than earn nothing
+    if (this.dockerOk && !(await this.docker.authzActive())) {
+      fail('E_PLUGIN_NOT_ENABLED', 'dockerd does not run the econumi authorization plugin, so no workload can be attested: install it and enable it for dockerd ' +
+        '(scripts/build-plugin.sh --create --enable-authz; or `docker plugin install <registry>/econumi:<version> --alias econumi`, then "authorization-plugins": ["econumi"] in /etc/docker/daemon.json and SIGHUP dockerd)')
+    }
     if (this.dockerOk) {
       await this.watch.follow()
       await this.adoptRunning()

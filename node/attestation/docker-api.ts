@@ -42,7 +42,16 @@ export interface DockerApi {
   createAttachStart: (spec: AgentContainerSpec) => Promise<Duplex>
   /** Force-removes a container; a missing one is not an error. */
   remove: (idOrName: string) => Promise<void>
+  /**
+   * Does the econumi plugin decide this engine's calls? Asked as anyone else would (no node token): stopping a
+   * container named like an agent that does not exist is denied by the plugin (403, E_AGENT_PROTECTED) and is
+   * a plain 404 without it. Behaviour, not `docker info`: it proves the plugin is enabled *and* answering.
+   */
+  authzActive: () => Promise<boolean>
 }
+
+/** The name the probe asks dockerd to stop (agent-shaped, never created). */
+export const AUTHZ_PROBE_PREFIX = 'econumi-agent-probe-'
 
 export function dockerodeApi (socketPath: string, token: string): DockerApi {
   const docker = new Docker({ socketPath, headers: { [NODE_TOKEN_HEADER]: token } } as Docker.DockerOptions)
@@ -62,6 +71,16 @@ export function dockerodeApi (socketPath: string, token: string): DockerApi {
       const stream = await container.attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true }) as unknown as Duplex
       await container.start()
       return stream
+    },
+    authzActive: async () => {
+      const anyone = new Docker({ socketPath })
+      try {
+        await anyone.getContainer(`${AUTHZ_PROBE_PREFIX}${process.pid}-${Date.now()}`).stop({ t: 0 })
+        return false // no such container was stopped by anyone: nothing asked the plugin
+      } catch (err) {
+        const e = err as { statusCode?: number, message?: string }
+        return e.statusCode === 403 && /E_AGENT_PROTECTED/.test(String(e.message))
+      }
     },
     remove: async (idOrName) => {
       try {

@@ -4,14 +4,14 @@
 // persisted; a restart adopts the running agent and never credits an interval twice; the plugin's create
 // event can only lower a reservation.
 import t from 'tap'
-import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent } from '../../agent/agent.js'
 import type { AgentBoot } from '../../agent/wire.js'
 import { computeUnits } from '../../protocol/compute-units.js'
 import { Signer } from '../../protocol/keys.js'
-import { type AttestationChain, AttestationCollector } from '../../node/attestation/collector.js'
+import { type AttestationChain, AttestationCollector, startAttestation } from '../../node/attestation/collector.js'
 import { FakeDocker } from './fake-docker.js'
 
 const EPOCH_MS = 10_000n
@@ -140,4 +140,22 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   t.ok(logs.some((l) => l.event === 'exit-report'), `exit report accepted (${JSON.stringify(logs.filter((l) => String(l.event).startsWith('exit-report')))})`)
   t.ok(docker.removed.includes(`econumi-agent-${WID.slice(0, 12)}`), 'agent container removed')
   t.equal(records.length, 2, 'exit report appended to the attestations core')
+})
+
+t.test('collector: refuses to start when dockerd does not run the econumi plugin, leaving no socket behind', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'econumi-collector-'))
+  const runDir = mkdtempSync(join(tmpdir(), 'econumi-collector-run-'))
+  const identity = { signer: new Signer(new Uint8Array(32).fill(6)), nodeId: '' }
+  identity.nodeId = Buffer.from(identity.signer.publicKey).toString('hex')
+  const chain: AttestationChain = { identity, params: { genesisTime: 0n, epochMs: EPOCH_MS }, tipHash: () => new Uint8Array(32), appendRecord: async () => 0 }
+  const docker = new FakeDocker()
+  docker.authz = false
+  await t.rejects(startAttestation(chain, { dataDir, runDir, docker, capacity: { nanoCpus: 1_000_000_000n, memoryBytes: 1n << 30n }, log: () => {} }),
+    { code: 'E_PLUGIN_NOT_ENABLED', message: /authorization-plugins.*daemon\.json/ }, 'the error says how to enable it')
+  t.notOk(existsSync(join(runDir, 'node.sock')), 'the plugin socket is closed again')
+  t.same(readdirSync(join(runDir, 'agents')).filter((f) => f.endsWith('.sock')), [], 'and no agent socket is left')
+  docker.authz = true
+  const ok = await startAttestation(chain, { dataDir, runDir, docker, capacity: { nanoCpus: 1_000_000_000n, memoryBytes: 1n << 30n }, log: () => {} })
+  t.ok(existsSync(join(runDir, 'node.sock')), 'with the plugin it starts')
+  await ok.close()
 })

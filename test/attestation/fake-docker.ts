@@ -37,6 +37,9 @@ export class FakeDocker implements DockerApi {
   }
 
   async remove (name: string): Promise<void> { this.removed.push(name) }
+  /** Whether the plugin decides this fake engine's calls (the collector refuses to start without it). */
+  authz = true
+  async authzActive (): Promise<boolean> { return this.authz }
   addWorkload (id: string, hc: ContainerInspect['HostConfig']): void {
     this.containers.set(id, { inspect: { Name: '/work', Image: 'sha256:' + '11'.repeat(32), Config: { Image: 'econumi/busybox:test' }, HostConfig: hc, State: { Running: true } }, summary: { Id: id, Names: ['/work'], Labels: {}, State: 'running' } })
   }

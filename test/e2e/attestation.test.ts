@@ -60,6 +60,8 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     ['base and workload images', [join(ROOT, 'scripts/build-images.sh')]],
     ['agent image', [join(ROOT, 'scripts/build-agent.sh')]],
     ['plugin create + enable', [join(ROOT, 'scripts/build-plugin.sh'), '--create']],
+    ['authz off (dockerd runs the plugin only once daemon.json names it)', [join(ROOT, 'scripts/build-plugin.sh'), '--disable-authz']],
+    ['--attest refused while dockerd does not run the plugin', []],
     ['authz through daemon.json + SIGHUP', [join(ROOT, 'scripts/build-plugin.sh'), '--enable-authz', '--no-build']]
   ]
   t.teardown(() => {
@@ -68,6 +70,17 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     if (r.status !== 0) process.stderr.write(`e2e teardown: could not disable authz:\n${r.out}\n`)
   })
   for (const [what, cmd] of steps) {
+    if (cmd.length === 0) {
+      // the real CLI with --attest on an engine whose authz does not include econumi: a clear error, non-zero exit
+      const dir = mkdtempSync(join(tmpdir(), 'econumi-noauthz-'))
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'start', '--foreground', '--attest', '--offline', '--data-dir', join(dir, 'node'), '--json'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ECONUMI_HOME: dir } })
+      t.not(r.status, 0, `${what}: non-zero exit`)
+      t.match(r.stderr, /E_PLUGIN_NOT_ENABLED/, 'names the problem')
+      t.match(r.stderr, /authorization-plugins/, 'and the fix')
+      t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+      t.equal(r.signal, null, 'it exited by itself')
+      continue
+    }
     let r = script(cmd)
     // the engine is shared with other suites that toggle the same plugin: retry a step once
     if (r.status !== 0) { await sleep(5000); r = script(cmd) }
