@@ -118,9 +118,28 @@ async function lastLogLine (container: Docker.Container): Promise<string> {
   } catch { return '' }
 }
 
-function report (o: StartContainerOptions, s: StatusJson, c: { id: string, name: string, image: string, volume: string }, already: boolean, apiSocket: string): void {
+/**
+ * The options of this `econumi start` that the running node was not started with: they change nothing until the
+ * node is stopped and started again, so the user is told (docker's `run` on a running name would fail outright).
+ */
+export function ignoredOptions (given: string[], running: string[]): string[] {
+  const groups = (args: string[]): string[] => {
+    const out: string[] = []
+    for (let i = 0; i < args.length; i++) {
+      if (args[i].startsWith('--') && i + 1 < args.length && !args[i + 1].startsWith('--')) { out.push(`${args[i]} ${args[i + 1]}`); i++ } else out.push(args[i])
+    }
+    return out
+  }
+  const have = new Set(groups(running))
+  return groups(given).filter((g) => !have.has(g))
+}
+
+function report (o: StartContainerOptions, s: StatusJson, c: { id: string, name: string, image: string, volume: string }, already: boolean, apiSocket: string, ignored: string[] = []): void {
+  if (ignored.length > 0 && !o.json) {
+    process.stderr.write(`econumi: warning: the node already runs, so these options were ignored: ${ignored.join(' ')}; to use them, \`econumi stop\` and start it again [W_OPTIONS_IGNORED]\n`)
+  }
   if (o.json) {
-    process.stdout.write(JSON.stringify({ started: !already, alreadyRunning: already, container: c.name, containerId: c.id.slice(0, 12), image: c.image, volume: c.volume, nodeId: s.nodeId, rewardAddress: s.rewardAddress, apiSocket, network: s.network, height: s.height }) + '\n')
+    process.stdout.write(JSON.stringify({ started: !already, alreadyRunning: already, ignoredOptions: ignored, container: c.name, containerId: c.id.slice(0, 12), image: c.image, volume: c.volume, nodeId: s.nodeId, rewardAddress: s.rewardAddress, apiSocket, network: s.network, height: s.height }) + '\n')
     return
   }
   const rows: Array<[string, string]> = [
@@ -164,7 +183,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
       // A node that is still shutting down (after `econumi stop`) exits soon: then it is started afresh.
       const s = await waitReady(api, docker.getContainer(name), o.readyTimeoutMs ?? 90_000, true)
       if (s !== null) {
-        report(o, s, { id: existing.Id, name, image: existing.Config.Image, volume }, true, apiSocket)
+        report(o, s, { id: existing.Id, name, image: existing.Config.Image, volume }, true, apiSocket, ignoredOptions(nodeArgs(o), existing.Config.Cmd ?? []))
         return
       }
     }

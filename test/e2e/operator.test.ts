@@ -41,9 +41,14 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.ok(first.rewardAddress.length > 20)
   const s2 = cli(['--json', 'start', '--offline'])
   t.equal(s2.status, 0, s2.stderr)
-  t.match(JSON.parse(s2.stdout), { alreadyRunning: true, nodeId: first.nodeId })
+  t.match(JSON.parse(s2.stdout), { alreadyRunning: true, nodeId: first.nodeId, ignoredOptions: [] }, 'options it already runs with are not "ignored"')
   const human = cli(['start'])
   t.match(human.stdout, /node already running[\s\S]*node id\s+[0-9a-f]{64}[\s\S]*api socket/)
+  t.equal(human.stderr, '', 'no warning when nothing was asked for')
+  const withOthers = cli(['start', '--epoch', '700', '--offline', '--http-port', '18999'])
+  t.equal(withOthers.status, 0, withOthers.stderr)
+  t.match(withOthers.stderr, /^econumi: warning: the node already runs, so these options were ignored: --epoch 700 --http-port 18999; [^\n]*econumi stop[^\n]*\[W_OPTIONS_IGNORED\]\n$/, 'other options: says they were ignored, and what to do')
+  t.same(JSON.parse(cli(['--json', 'start', '--epoch', '700']).stdout).ignoredOptions, ['--epoch 700'])
 
   // blocks are produced; wait for height >= 2
   let height = -1
