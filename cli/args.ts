@@ -33,3 +33,13 @@ export function parseTxid (text: string): string {
 
 /** commander's accumulator for repeatable options. */
 export function collect (value: string, previous: string[]): string[] { return [...previous, value] }
+
+/** A size such as 512m, 2g or 1048576b (binary units). */
+export function parseSize (text: string, what: string): bigint {
+  const m = /^(\d{1,13})([bkmg]?)$/i.exec(text)
+  if (m === null) fail('E_BAD_SIZE', `${what} must be a size such as 512m or 2g`, { value: text.slice(0, 40) })
+  const unit: Record<string, bigint> = { '': 1n, b: 1n, k: 1024n, m: 1024n ** 2n, g: 1024n ** 3n }
+  const bytes = BigInt(m[1]) * unit[m[2].toLowerCase()]
+  if (bytes === 0n) fail('E_BAD_SIZE', `${what} must be more than 0`)
+  return bytes
+}

@@ -20,6 +20,9 @@ import { parseCpus, parseMemory, readConfig, updateConfig, validateImageName, ty
 import { runPs } from './ps.js'
 import { dockerClient, dockerError, requireEngine, statusCode } from './docker.js'
 import { type StartArgs, runWorkload } from './workloads.js'
+import { ensureImage } from './image-fetch.js'
+import { isInfrastructureImage } from '../protocol/wire.js'
+import type { ImagesJson } from '../node/api-types.js'
 
 export type { StartArgs }
 
@@ -105,7 +108,7 @@ export class EconumiConsole {
   private docker: Docker | null = null
   private imageCache: string[] = []
   failures = 0
-  constructor (private readonly dataDir: string, private readonly out: (s: string) => void, private readonly err: (s: string) => void) {}
+  constructor (private readonly dataDir: string, private readonly out: (s: string) => void, private readonly err: (s: string) => void, private readonly terminal = false) {}
 
   private async engine (): Promise<Docker> {
     if (this.docker === null) {
@@ -171,29 +174,40 @@ export class EconumiConsole {
 
   async showImages (): Promise<void> {
     const d = await this.engine()
-    const imgs = await d.listImages({ filters: { reference: ['econumi/*'] } } as Docker.ListImagesOptions)
-    const rows = imgs.flatMap((i) => (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((t) => [t, i.Id.replace(/^sha256:/, '').slice(0, 12), formatSize(i.Size), 'local']))
-    // images other nodes announce over the network, with who offers them (needs a running node)
-    const offered = await new ApiClient({ socketPath: join(this.dataDir, 'api.sock') }, { timeoutMs: 3000 })
-      .get<{ peers: Array<{ nodeId: string, images: string[] }> }>('/v1/images').catch(() => null)
-    for (const p of offered?.peers ?? []) for (const img of p.images) rows.push([img, '-', '-', `peer ${p.nodeId.slice(0, 16)}`])
-    rows.sort((a, b) => a[0].localeCompare(b[0]) || a[3].localeCompare(b[3]))
-    this.imageCache = [...new Set(rows.filter((r) => r[3] === 'local').map((r) => r[0]))]
+    const imgs = await d.listImages()
+    // one row per image: reference, image ID (the content digest), size, who offers it; econumi's own images are not workloads
+    const rows = new Map<string, { ref: string, id: string, size: string, by: string[] }>()
+    for (const i of imgs) {
+      for (const ref of (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>' && !isInfrastructureImage(t))) {
+        rows.set(ref, { ref, id: i.Id.replace(/^sha256:/, '').slice(0, 12), size: formatSize(i.Size), by: ['local'] })
+      }
+    }
+    // images other nodes offer over the network (needs a running node)
+    const offered = await new ApiClient({ socketPath: join(this.dataDir, 'api.sock') }, { timeoutMs: 3000 }).get<ImagesJson>('/v1/images').catch(() => null)
+    for (const p of offered?.peers ?? []) {
+      for (const img of p.images) {
+        if (isInfrastructureImage(img.ref)) continue
+        const row = rows.get(img.ref) ?? { ref: img.ref, id: img.imageId.slice(0, 12), size: formatSize(Number(img.size)), by: [] }
+        row.by.push(`peer ${p.nodeId.slice(0, 16)}`)
+        rows.set(img.ref, row)
+      }
+    }
+    const sorted = [...rows.values()].sort((a, b) => a.ref.localeCompare(b.ref))
+    this.imageCache = sorted.map((r) => r.ref)
     const header = ['IMAGE', 'IMAGE ID', 'SIZE', 'OFFERED BY']
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-    this.out([header, ...rows].map((r) => r.map((v, i) => v.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n')
-    if (offered === null) this.out('(node not running: images announced by peers are not shown)\n')
+    const cells = sorted.map((r) => [r.ref, r.id, r.size, r.by.join(', ')])
+    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)))
+    this.out([header, ...cells].map((r) => r.map((v, i) => v.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n')
+    if (offered === null) this.out('(node not running: images offered by peers are not shown)\n')
   }
 
   async start (a: StartArgs): Promise<void> {
     await readConfig(this.dataDir) // a corrupt config is reported before anything runs
     const d = await this.engine()
-    try {
-      await d.getImage(a.image).inspect()
-    } catch (err) {
-      if (statusCode(err) === 404) fail('E_IMAGE_NOT_FOUND', `image ${a.image} not found on this engine; build or load it first (docker images lists what is there)`, { image: a.image })
-      throw err
-    }
+    // not on this engine: a registry (docker pull), else a peer that offers it (verified before it is loaded)
+    const source = await ensureImage(d, this.dataDir, a.image, { write: this.err, terminal: this.terminal })
+    if (source === 'pulled') this.out(`pulled ${a.image}\n`)
+    if (source === 'peer') this.out(`downloaded ${a.image} from a peer, verified against its image ID, loaded\n`)
     const container = await runWorkload(d, a)
     const entry: WorkloadEntry = { image: a.image }
     if (a.cpus !== undefined) entry.cpus = a.cpus
@@ -250,7 +264,7 @@ export async function runConsole (o: ConsoleOptions): Promise<number> {
   const output = o.output ?? process.stdout
   const errorOutput = o.errorOutput ?? process.stderr
   const terminal = o.terminal ?? ((input as { isTTY?: boolean }).isTTY === true)
-  const c = new EconumiConsole(o.dataDir, (s) => output.write(s), (s) => errorOutput.write(s))
+  const c = new EconumiConsole(o.dataDir, (s) => output.write(s), (s) => errorOutput.write(s), terminal)
   // history survives sessions on a terminal: <data-dir>/console_history, newest last, rewritten atomically
   const historyFile = join(o.dataDir, 'console_history')
   const history = terminal ? loadHistory(historyFile) : []

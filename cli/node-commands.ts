@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { decodeAddress } from '../protocol/address.js'
 import { formatAmount } from '../protocol/amount.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { collect, parseIntegerOption, parsePositiveAmount } from './args.js'
+import { collect, parseIntegerOption, parsePositiveAmount, parseSize } from './args.js'
 import { type GlobalOptions, action, client, emit, table } from './output.js'
 
 // ---- node entry points, loaded only by the commands that need them ----
@@ -91,6 +91,7 @@ interface StartCliOptions {
   caCert?: string
   caKey?: string
   offerImage: string[]
+  maxImageSize?: string
 }
 
 function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
@@ -135,6 +136,7 @@ function startOptions (g: GlobalOptions, o: StartCliOptions): StartOptions {
   if ((o.caCert === undefined) !== (o.caKey === undefined)) fail('E_BAD_OPTION', '--ca-cert and --ca-key go together')
   if (o.caCert !== undefined) { options.caCert = o.caCert; options.caKey = o.caKey }
   if (o.offerImage.length > 0) options.offerImages = o.offerImage
+  if (o.maxImageSize !== undefined) options.maxImageBytes = parseSize(o.maxImageSize, '--max-image-size')
   return options
 }
 
@@ -186,7 +188,8 @@ export function addNodeCommands (program: Command): void {
     .option('--network <name>', 'network name')
     .option('--genesis <file>', 'join an existing network: its genesis.json (first start only)')
     .option('--offline', 'run without peers')
-    .option('--offer-image <image>', 'announce a workload image to peers (repeatable; local econumi/* images are announced anyway)', collect, [])
+    .option('--offer-image <image>', 'serve a workload image to peers (repeatable; local econumi/* workload images are served anyway)', collect, [])
+    .option('--max-image-size <size>', 'largest image this node downloads from a peer, e.g. 2g (default 4g)')
     .option('--attest', 'attest this Docker engine\'s workloads (needs the econumi plugin and root) and claim their compute units')
     .option('--ca-cert <file>', 'use an existing PKI: CA certificate (PEM) that certifies the agents')
     .option('--ca-key <file>', 'use an existing PKI: the CA\'s private key (PEM)')

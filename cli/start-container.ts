@@ -82,6 +82,7 @@ export function nodeArgs (o: StartContainerOptions): string[] {
   if (o.genesisFile !== undefined) args.push('--genesis', '/etc/econumi/genesis.json')
   if (o.attest === true) args.push('--attest')
   for (const i of o.offerImages ?? []) args.push('--offer-image', i)
+  if (o.maxImageBytes !== undefined) args.push('--max-image-size', `${o.maxImageBytes}b`)
   if (o.caCert !== undefined && o.caKey !== undefined) args.push('--ca-cert', '/etc/econumi/ca-cert.pem', '--ca-key', '/etc/econumi/ca-key.pem')
   return args
 }

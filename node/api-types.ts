@@ -56,3 +56,9 @@ export interface PeerJson {
   height: string | null
   tipHash: string | null
 }
+
+/** One image offer in GET /v1/images (an announcement: the bytes are verified when fetched). */
+export interface ImageOfferJson { ref: string, imageId: string, size: string, core: string, blocks: number }
+
+/** GET /v1/images. */
+export interface ImagesJson { local: ImageOfferJson[], peers: Array<{ nodeId: string, images: ImageOfferJson[] }> }

@@ -9,7 +9,7 @@ import { encodeTransaction, senderAddress, type Transaction } from '../protocol/
 import { isAdmitted, reportCap } from '../protocol/weights.js'
 import { type Op, encodeOp, evidenceKey, opHash, opNode, verifyOp } from '../protocol/ops.js'
 import type { Block } from '../protocol/block.js'
-import { MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { type ImageOffer, MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import type { Peer, PeerHandler } from './network.js'
 import type { NodeContext } from './context.js'
 import type { ChainSync } from './sync.js'
@@ -28,8 +28,8 @@ const OPS_PER_PEER_PER_EPOCH = 64
 
 export class Gossip implements PeerHandler {
   private readonly peerTips = new Map<string, PeerTip>()
-  private readonly peerImages = new Map<string, string[]>()
-  private offered: string[] = []
+  private readonly peerImages = new Map<string, ImageOffer[]>()
+  private offered: ImageOffer[] = []
   private readonly recentTx = new Set<string>()
   /** node → its pending reports, ascending epoch */
   private readonly reports = new Map<string, WorkReport[]>()
@@ -72,7 +72,8 @@ export class Gossip implements PeerHandler {
         for (const k of m.cores) if (!(await this.sync.addAnnouncedCore(toHex(k), peer.id))) return // quota or local limit: ignored, not charged
         return
       case MSG_IMAGES:
-        this.peerImages.set(peer.id, [...new Set(m.images)])
+        // an announcement: listed, and used only to find which core to read (the bytes are verified on arrival)
+        this.peerImages.set(peer.id, m.images)
         return
       case MSG_TIP:
         this.peerTips.set(peer.id, { ...m.tip, at: this.ctx.now() })
@@ -291,14 +292,16 @@ export class Gossip implements PeerHandler {
   }
 
   /** Announce the workload images this node offers (replaces the previous list). */
-  offerImages (images: string[]): void {
-    const next = [...new Set(images)].sort().slice(0, MAX_IMAGES_PER_MESSAGE)
-    if (next.join('\n') === this.offered.join('\n')) return
+  offerImages (images: ImageOffer[]): void {
+    const next = [...images].sort((a, b) => a.ref.localeCompare(b.ref)).slice(0, MAX_IMAGES_PER_MESSAGE)
+    const key = (l: ImageOffer[]): string => l.map((o) => `${o.ref} ${toHex(o.imageId)} ${toHex(o.core)}`).join('\n')
+    if (key(next) === key(this.offered)) return
     this.offered = next
     this.ctx.network?.broadcast({ type: MSG_IMAGES, images: next })
   }
 
-  images (): { local: string[], peers: Array<{ nodeId: string, images: string[] }> } {
+  /** This node's offers and each peer's. */
+  images (): { local: ImageOffer[], peers: Array<{ nodeId: string, images: ImageOffer[] }> } {
     return { local: this.offered, peers: [...this.peerImages].map(([nodeId, images]) => ({ nodeId, images })) }
   }
 

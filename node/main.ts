@@ -17,6 +17,8 @@ import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
 import { isImageReference } from '../protocol/wire.js'
+import DockerClient from 'dockerode'
+import { DEFAULT_MAX_IMAGE_BYTES, ImageLibrary, imageRoutes, isInfrastructureImage } from './images.js'
 import { type BootstrapAddress, localBootstrapPort, parseBootstrap } from './network.js'
 
 export interface ForegroundOptions {
@@ -44,6 +46,8 @@ export interface ForegroundOptions {
   caKey?: string
   /** Workload images to offer to the network in addition to the engine's local econumi/* images. */
   offerImages?: string[]
+  /** Bound on one image downloaded from a peer (--max-image-size). */
+  maxImageBytes?: bigint
   /** Runs once the node is ready (the CLI restarts the workloads saved in econumi.config). */
   onReady?: (log: LogFn) => Promise<void>
 }
@@ -169,7 +173,12 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     log,
     network: o.offline === true ? undefined : { bootstrap: (o.bootstrap ?? []).map(parseBootstrapOption), publicNetwork: o.publicNetwork }
   }).catch((err) => { throw storageError(err, o.dataDir) })
-  const imageOffers = startImageOffers(node, o.offerImages ?? [], log)
+  const library = new ImageLibrary(node.store.store, o.dataDir, () => new DockerClient({ socketPath: DOCKER_SOCKET }), log)
+  const imageOffers = startImageOffers(node, library, o.offerImages ?? [], log)
+  const extend = (app: import('express').Express): void => {
+    attestation?.extend(app)
+    imageRoutes(app, node, library, o.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES)
+  }
   metrics.attach(node, attestation)
   let stopping: Promise<void> | null = null
   const servers: Array<import('node:http').Server> = []
@@ -198,14 +207,14 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     })()
   }
   try {
-    servers.push(await listenUnix(createApp(node, { shutdown, extend: attestation?.extend }), apiSocketPath(o.dataDir)))
+    servers.push(await listenUnix(createApp(node, { shutdown, extend }), apiSocketPath(o.dataDir)))
     if (o.apiPort !== undefined) {
       const tokenPath = join(o.dataDir, 'api.token')
       let token: string
       // plain text, like bitcoind's .cookie: `--api-token-file` and `curl -H "Authorization: Bearer $(cat …)"` read it
       if (existsSync(tokenPath)) token = readTokenFile(tokenPath)
       else { token = randomBytes(24).toString('hex'); writeFileAtomicSync(tokenPath, token + '\n', 0o600) }
-      servers.push(await listenTcp(createApp(node, { shutdown, extend: attestation?.extend }, token), o.apiPort))
+      servers.push(await listenTcp(createApp(node, { shutdown, extend }, token), o.apiPort))
     }
     if (o.httpPort !== undefined) servers.push(await listenTcp(createExplorerApp(node, { metrics }), o.httpPort, o.httpHost))
   } catch (err) {
@@ -264,22 +273,23 @@ const LINGER_MS = 3_000
 const DOCKER_SOCKET = process.env.ECONUMI_DOCKER_SOCKET ?? '/var/run/docker.sock'
 
 /** Offer the given images plus the engine's local econumi/* images to peers, refreshed every 30 s. */
-function startImageOffers (node: EconumiNode, explicit: string[], log: LogFn): NodeJS.Timeout {
+function startImageOffers (node: EconumiNode, library: ImageLibrary, explicit: string[], log: LogFn): NodeJS.Timeout {
   const refresh = async (): Promise<void> => {
     let local: string[] = []
     if (existsSync(DOCKER_SOCKET)) {
       try {
         const { default: Docker } = await import('dockerode')
         const imgs: Array<{ RepoTags?: string[] }> = await new Docker({ socketPath: DOCKER_SOCKET }).listImages({ filters: { reference: ['econumi/*'] } } as any) as any
-        local = imgs.flatMap((i) => i.RepoTags ?? []).filter((t: string) => t !== '<none>:<none>' && isImageReference(t))
+        local = imgs.flatMap((i) => i.RepoTags ?? []).filter((t: string) => t !== '<none>:<none>' && isImageReference(t) && !isInfrastructureImage(t))
       } catch (err) {
         log('images-unavailable', { error: (err as Error).message })
       }
     }
-    node.offerImages([...explicit, ...local])
+    // each image is cached in a core of this node's once (docker save), then announced with its ID and core
+    node.offerImages(await library.offer([...new Set([...explicit, ...local])]))
   }
-  void refresh()
-  const timer = setInterval(() => { void refresh() }, 30_000)
+  void refresh().catch((err: Error) => { log('images-unavailable', { error: err.message }) })
+  const timer = setInterval(() => { void refresh().catch((err: Error) => { log('images-unavailable', { error: err.message }) }) }, 30_000)
   timer.unref()
   return timer
 }

@@ -29,6 +29,8 @@ import { Producer } from './production.js'
 import { ChainSync } from './sync.js'
 import { VerifyPool } from './verify-pool.js'
 import type { NodeContext } from './context.js'
+import type { ImageOffer } from '../protocol/wire.js'
+import type { ImageOfferJson } from './api-types.js'
 
 export type { NodeContext }
 
@@ -162,10 +164,23 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   async produce (epoch: bigint): Promise<Block | null> { return await this.producer.produce(epoch) }
 
   /** Announce the workload images this node offers (replaces the previous list). */
-  offerImages (images: string[]): void { this.gossip.offerImages(images) }
+  offerImages (images: ImageOffer[]): void { this.gossip.offerImages(images) }
 
-  /** Images offered across the network: this node's and each peer's. */
-  images (): { local: string[], peers: Array<{ nodeId: string, images: string[] }> } { return this.gossip.images() }
+  /** Images offered across the network, as JSON: this node's and each peer's (ref, image ID, size, core). */
+  images (): { local: ImageOfferJson[], peers: Array<{ nodeId: string, images: ImageOfferJson[] }> } {
+    const j = (o: ImageOffer): ImageOfferJson => ({ ref: o.ref, imageId: toHex(o.imageId), size: o.size.toString(), core: toHex(o.core), blocks: o.blocks })
+    const { local, peers } = this.gossip.images()
+    return { local: local.map(j), peers: peers.map((p) => ({ nodeId: p.nodeId, images: p.images.map(j) })) }
+  }
+
+  /** A peer's offer of `ref` (or of the image ID `ref`), or null. */
+  findOffer (ref: string): { nodeId: string, offer: ImageOffer } | null {
+    for (const p of this.gossip.images().peers) {
+      const o = p.images.find((i) => i.ref === ref || toHex(i.imageId) === ref.replace(/^sha256:/, ''))
+      if (o !== undefined) return { nodeId: p.nodeId, offer: o }
+    }
+    return null
+  }
 
   syncState (): { height: bigint, target: bigint, syncing: boolean } { return this.gossip.syncState() }
 

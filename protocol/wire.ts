@@ -30,9 +30,22 @@ export const IMAGE_REFERENCE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9-]+)
 
 export function isImageReference (s: string): boolean { return s.length <= 200 && IMAGE_REFERENCE.test(s) }
 
+/** econumi's own images are infrastructure, not workloads: never listed or offered as such. */
+export function isInfrastructureImage (ref: string): boolean {
+  return /^econumi\/(econumi-node|agent|plugin|node-base)(:|@|$)/.test(ref) || /(^|\/)econumi:/.test(ref)
+}
+
 /** What a peer says its head is: shown as sync progress, never acted on until its blocks are verified. */
 export interface TipAnnouncement { height: bigint, hash: Uint8Array }
 export interface Hello { genesis: Uint8Array, blocksCore: Uint8Array, recordsCore: Uint8Array, tip: TipAnnouncement | null }
+
+/**
+ * An image a node serves: its reference, the image ID (sha256 of its config: what the downloader verifies the
+ * `docker save` output against), the size of that output, and the Hypercore that holds it in CHUNK-sized blocks.
+ */
+export interface ImageOffer { ref: string, imageId: Uint8Array, size: bigint, core: Uint8Array, blocks: number }
+/** Blocks of an image core: `docker save` output cut in pieces of this size (the last one shorter). */
+export const IMAGE_CHUNK_BYTES = 64 * 1024
 
 export type WireMessage =
   | { type: typeof MSG_HELLO, hello: Hello }
@@ -40,7 +53,7 @@ export type WireMessage =
   | { type: typeof MSG_REPORT, report: WorkReport }
   | { type: typeof MSG_TIP, tip: TipAnnouncement }
   | { type: typeof MSG_CORES, cores: Uint8Array[] }
-  | { type: typeof MSG_IMAGES, images: string[] }
+  | { type: typeof MSG_IMAGES, images: ImageOffer[] }
   | { type: typeof MSG_OP, op: Op }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
@@ -64,7 +77,7 @@ export function encodeMessage (m: WireMessage): Uint8Array {
     case MSG_TIP: writeTip(w, m.tip); break
     case MSG_IMAGES:
       w.u32(m.images.length)
-      for (const i of m.images) w.bytes(Buffer.from(i))
+      for (const i of m.images) w.bytes(Buffer.from(i.ref)).fixed(i.imageId, 32).u64(i.size).fixed(i.core, 32).u32(i.blocks)
       break
     case MSG_OP: writeOp(w, m.op); break
     case MSG_CORES:
@@ -95,11 +108,14 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
     }
     case MSG_IMAGES: {
       const n = r.count(MAX_IMAGES_PER_MESSAGE)
-      const images: string[] = []
+      const images: ImageOffer[] = []
       for (let i = 0; i < n; i++) {
-        const name = Buffer.from(r.bytes(200)).toString('utf8')
-        if (!isImageReference(name)) fail('E_WIRE_BAD', 'announced image is not an image reference', { image: name.slice(0, 60) })
-        images.push(name)
+        const ref = Buffer.from(r.bytes(200)).toString('utf8')
+        if (!isImageReference(ref)) fail('E_WIRE_BAD', 'announced image is not an image reference', { image: ref.slice(0, 60) })
+        const offer = { ref, imageId: r.fixed(32), size: r.u64(), core: r.fixed(32), blocks: r.u32() }
+        // the blocks must be exactly the size cut in chunks: a core of other length is not this image
+        if (BigInt(offer.blocks) !== (offer.size + BigInt(IMAGE_CHUNK_BYTES) - 1n) / BigInt(IMAGE_CHUNK_BYTES)) fail('E_WIRE_BAD', 'image offer: blocks do not match the size', { image: ref.slice(0, 60) })
+        images.push(offer)
       }
       m = { type, images }
       break

@@ -122,9 +122,11 @@ t.test('random valid chains conserve money and match a simple model', async (t) 
 
 t.test('peer messages: round trip, and hostile frames are rejected with codes', async (t) => {
   const { decodeMessage, encodeMessage, MSG_IMAGES, MSG_TIP } = await import('../../protocol/wire.js')
-  const m = { type: MSG_IMAGES as typeof MSG_IMAGES, images: ['econumi/busybox:test', '127.0.0.1:5000/team/app:v1'] }
+  const offer = (ref: string, size: bigint, blocks: number): import('../../protocol/wire.js').ImageOffer => ({ ref, imageId: new Uint8Array(32).fill(1), size, core: new Uint8Array(32).fill(2), blocks })
+  const m = { type: MSG_IMAGES as typeof MSG_IMAGES, images: [offer('econumi/busybox:test', 65536n, 1), offer('127.0.0.1:5000/team/app:v1', 65537n, 2)] }
   t.same(decodeMessage(encodeMessage(m)), m)
-  t.throws(() => decodeMessage(encodeMessage({ type: MSG_IMAGES, images: ['Not An Image!'] })), { code: 'E_WIRE_BAD' })
+  t.throws(() => decodeMessage(encodeMessage({ type: MSG_IMAGES, images: [offer('Not An Image!', 1n, 1)] })), { code: 'E_WIRE_BAD' })
+  t.throws(() => decodeMessage(encodeMessage({ type: MSG_IMAGES, images: [offer('app:v1', 65537n, 1)] })), { code: 'E_WIRE_BAD' }, 'blocks that do not fit the size')
   t.throws(() => decodeMessage(new Uint8Array(5000)), { code: 'E_WIRE_OVERSIZE' })
   t.throws(() => decodeMessage(new Uint8Array([2, 99])), { code: 'E_WIRE_TYPE' })
   t.throws(() => decodeMessage(new Uint8Array([1, 1])), { code: 'E_WIRE_VERSION' })

@@ -1,0 +1,87 @@
+// Workloads from across the network, against a real dockerd and real node processes on loopback: node A offers
+// an image (cached in a Hypercore of its own), the image is removed from the engine, and node B's console
+// `start` downloads it from A, verifies it against the image ID, loads it and runs it. Node C offers another
+// image whose cached core has one byte flipped (ECONUMI_TEST_TAMPER_IMAGE_BLOCK): B refuses it and leaves
+// nothing loaded and no temp file. `show images` lists peer offers and never econumi's own images.
+import t from 'tap'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { CLI, NodeProcess, REPO, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
+import { acquireEngineLock, requireDocker, run } from '../helpers/docker.js'
+
+t.test('an image downloaded from a peer, verified, loaded and run; a tampered one refused', async (t) => {
+  if (!requireDocker(t)) return
+  const release = await acquireEngineLock('images.test')
+  t.teardown(release)
+  const build = run([join(REPO, 'scripts/build-images.sh'), '--only', 'busybox'], { cmd: 'bash', timeoutMs: 300_000 })
+  t.equal(build.status, 0, build.stderr)
+  const tag = `${process.pid}`
+  const good = `wl-good-${tag}:v1`
+  const bad = `wl-bad-${tag}:v1`
+  // images of their own (a config of their own: a label), on busybox's layer
+  for (const ref of [good, bad]) {
+    const r = run(['build', '-q', '-t', ref, '-'], { input: `FROM econumi/busybox:test\nLABEL econumi.test=${ref}\nCMD ["sleep", "300"]\n` })
+    t.equal(r.status, 0, `docker build ${ref}: ${r.stderr}`)
+  }
+  const goodId = run(['image', 'inspect', '--format', '{{.Id}}', good]).stdout.trim()
+  const containers: string[] = []
+  t.teardown(() => { for (const c of containers) run(['rm', '-f', c]); run(['rmi', '-f', good, bad]) })
+
+  const dir = tempDir('econumi-images-')
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const genesis = writeGenesis(dir, { epochMs: 2000 })
+  const bs = await localBootstrap()
+  t.teardown(async () => { await bs.close() })
+  const net = ['--genesis', genesis, '--bootstrap', bs.address]
+  const a = new NodeProcess(join(dir, 'a'), [...net, '--offer-image', good]).start()
+  const c = new NodeProcess(join(dir, 'c'), [...net, '--offer-image', bad], { ECONUMI_TEST_TAMPER_IMAGE_BLOCK: '2' }).start()
+  t.teardown(async () => { await a.stop(); await c.stop() })
+  await a.ready(); await c.ready()
+  const cachedA = await a.waitFor((e) => e.event === 'image-cached', 60_000, 'A cached its image')
+  await c.waitFor((e) => e.event === 'image-cached', 60_000, 'C cached its image')
+  t.equal(cachedA.imageId, goodId.replace(/^sha256:/, '').slice(0, 12), 'A caches the image it offers, by image ID')
+  t.ok(Number(cachedA.blocks) > 3, `in ${String(cachedA.blocks)} blocks of 64 KiB`)
+
+  // now the engine no longer has them: only A and C can provide them
+  t.equal(run(['rmi', good, bad]).status, 0, 'images removed from the engine')
+
+  const bDir = join(dir, 'b')
+  const b = new NodeProcess(bDir, net).start()
+  t.teardown(async () => { await b.stop() })
+  await b.ready()
+  const aId = (await a.status()).nodeId as string
+  await until(async () => {
+    const r = (await b.api('GET', '/v1/images')).body as { peers: Array<{ nodeId: string, images: Array<{ ref: string }> }> }
+    return r.peers.some((p) => p.images.some((i) => i.ref === good)) && r.peers.some((p) => p.images.some((i) => i.ref === bad))
+  }, 30_000, 'B sees both offers')
+
+  const consoleB = (input: string): ReturnType<typeof run> => run([CLI, '--data-dir', bDir, 'console'], { cmd: process.execPath, input, timeoutMs: 180_000 })
+  const shown = consoleB('show images\n')
+  t.equal(shown.status, 0, shown.stderr)
+  t.match(shown.stdout, /^IMAGE\s+IMAGE ID\s+SIZE\s+OFFERED BY$/m)
+  t.match(shown.stdout, new RegExp(`^${good.replace(/[.:]/g, '\\$&')}\\s+${goodId.replace(/^sha256:/, '').slice(0, 12)}\\s+\\S+\\s+peer ${aId.slice(0, 16)}$`, 'm'), 'the peer offer: reference, image ID, size, who offers it')
+  t.match(shown.stdout, /^econumi\/busybox:test\s+[0-9a-f]{12}\s+\S+\s+local(, peer [0-9a-f]{16})*$/m, 'local workload images (and the peers that offer them too)')
+  t.notMatch(shown.stdout, /econumi\/(econumi-node|agent|plugin|node-base)/, 'not econumi\'s own images')
+
+  const started = consoleB(`start ${good} -- sleep 120\n`)
+  t.equal(started.status, 0, `console start: ${started.stderr}`)
+  t.match(started.stderr, new RegExp(`downloading ${good.replace(/[.:]/g, '\\$&')} from ${aId.slice(0, 16)}: 100%`), 'progress is shown')
+  t.match(started.stdout, /downloaded .* from a peer, verified against its image ID, loaded/)
+  const id = /as ([0-9a-f]{12})/.exec(started.stdout)?.[1] ?? ''
+  containers.push(id)
+  t.equal(run(['image', 'inspect', '--format', '{{.Id}}', good]).stdout.trim(), goodId, 'the engine has the very image A offered')
+  t.equal(run(['inspect', '--format', '{{.State.Running}}', id]).stdout.trim(), 'true', 'and it runs')
+
+  const refused = consoleB(`start ${bad}\n`)
+  t.equal(refused.status, 1, 'a tampered image is refused')
+  t.match(refused.stderr, /\[E_IMAGE_(VERIFY|ARCHIVE)\]/, refused.stderr.trim().split('\n').pop() ?? '')
+  t.not(run(['image', 'inspect', bad]).status, 0, 'nothing was loaded')
+  t.same(existsSync(join(bDir, 'tmp')) ? readdirSync(join(bDir, 'tmp')) : [], [], 'and no partial download is left')
+  // (spawnSync held this process: B's log lines are read now)
+  const fetched = await b.waitFor((e) => e.event === 'image-fetched', 10_000, 'B logged the download')
+  t.equal(fetched.image, good, 'B logged the good download')
+  t.equal(b.events.filter((e) => e.event === 'image-fetched').length, 1, 'and only that one')
+
+  for (const n of [a, b, c]) await n.stop()
+  for (const [name, n] of [['A', a], ['B', b], ['C', c]] as const) t.ok(n.proc !== null && (n.proc.exitCode !== null || n.proc.signalCode !== null), `node ${name} exited`)
+})
