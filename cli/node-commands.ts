@@ -1,7 +1,7 @@
 // Node commands: start (a container, or --foreground), stop, reindex, ps, console, genesis create, identity.
 import type { Command } from 'commander'
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { decodeAddress } from '../protocol/address.js'
 import { formatAmount } from '../protocol/amount.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
@@ -244,6 +244,27 @@ export function addNodeCommands (program: Command): void {
       const { json, hash } = writeGenesis(params, o.out)
       if (o.out === undefined) { process.stdout.write(json); return }
       emit(g, { ok: true, out: o.out, network: params.network, mode: params.mode, genesisHash: hash, nodes: params.nodes.length }, `genesis of ${params.network} (${params.mode}, ${params.nodes.length} admitted node${params.nodes.length === 1 ? '' : 's'}) written to ${o.out}; hash ${hash}`)
+    }))
+
+  program.command('build-image')
+    .description('build econumi\'s own images on this engine from the build inputs that ship with the CLI (no checkout needed)')
+    .argument('[which]', 'node, agent or plugin', 'node')
+    .option('--force', 'node: rebuild even when the image exists')
+    .action(action(async (g, which: string, opts: { force?: boolean }) => {
+      const scripts: Record<string, string> = { node: 'build-node-image.sh', agent: 'build-agent.sh', plugin: 'build-plugin.sh' }
+      if (scripts[which] === undefined) fail('E_USAGE', 'build-image builds node, agent or plugin', { which: which.slice(0, 20) })
+      const { existsSync } = await import('node:fs')
+      const { fileURLToPath } = await import('node:url')
+      const { spawnSync } = await import('node:child_process')
+      const root = fileURLToPath(new URL('../..', import.meta.url))
+      const script = join(root, 'scripts', scripts[which])
+      if (!existsSync(script)) fail('E_NOT_BUILT', `the build inputs are missing from this installation (${script})`)
+      // an installed package has dist/ and no compiler: build from what is there
+      const args = which === 'node' && !existsSync(join(root, 'tsconfig.build.json')) ? ['--no-compile'] : []
+      if (which === 'node' && opts.force === true) args.push('--force')
+      const r = spawnSync('bash', [script, ...args], { stdio: g.json ? ['ignore', 'ignore', 'inherit'] : 'inherit', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } })
+      if (r.status !== 0) fail('E_BUILD', `${scripts[which]} failed (exit ${r.status ?? r.signal ?? 'unknown'})`)
+      emit(g, { ok: true, built: which }, `built the ${which} image`)
     }))
 
   program.command('identity')

@@ -196,8 +196,13 @@ export async function startContainer (options: StartContainerOptions): Promise<v
   try {
     await docker.getImage(image).inspect()
   } catch (err) {
-    if (statusCode(err) === 404) fail('E_IMAGE_NOT_FOUND', `node image ${image} not found; build it with scripts/build-node-image.sh`, { image })
-    throw dockerError(err)
+    if (statusCode(err) !== 404) throw dockerError(err)
+    // missing: a registry that has it (docker pull), else the build that ships with the CLI
+    const { progressPrinter, pullImage } = await import('./image-fetch.js')
+    const bar = progressPrinter((t) => process.stderr.write(t), process.stderr.isTTY === true && !o.json)
+    const pulled = await pullImage(docker, image, bar.update)
+    bar.end()
+    if (!pulled) fail('E_IMAGE_NOT_FOUND', `node image ${image} is not on this engine and no registry has it; build it here with \`econumi build-image node\` (the build inputs ship with the CLI)`, { image })
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   await ensureVolume(docker, volume, dataDir)

@@ -128,6 +128,7 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.teardown(() => rmSync(other, { recursive: true, force: true }))
   const missing = run([BIN, '--data-dir', other, 'start'], { cmd: process.execPath, env: { ...env, ECONUMI_NODE_IMAGE: 'econumi/does-not-exist:1', ECONUMI_NODE_CONTAINER: `${container}-x`, ECONUMI_NODE_VOLUME: `${volume}-x` } })
   oneLine(missing, 'E_IMAGE_NOT_FOUND')
+  t.match(missing.stderr, /no registry has it; build it here with `econumi build-image node`/, 'a missing node image: no registry, so the shipped build is named')
   oneLine(cli(['start'], undefined, { ECONUMI_DOCKER_SOCKET: '/nonexistent/docker.sock' }), 'E_NO_DOCKER')
   oneLine(cli(['ps'], undefined, { ECONUMI_DOCKER_SOCKET: '/nonexistent/docker.sock' }), 'E_NO_DOCKER')
   writeFileSync(join(other, 'econumi.config'), '{"version":1,"workloads":[')

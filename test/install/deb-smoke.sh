@@ -53,8 +53,8 @@ NODE_PID=""
 step "node stopped"
 
 if [ "${ECONUMI_DEB_SMOKE_IMAGES:-0}" = 1 ]; then
-  step "node image from the installed build inputs (no checkout)"
-  PATH="/usr/lib/econumi/node/bin:$PATH" /usr/lib/econumi/app/scripts/build-node-image.sh --force
+  step "node image from the installed build inputs (no checkout): econumi build-image node"
+  econumi build-image node --force || die "econumi build-image node failed"
 fi
 
 step "apt-get purge -y econumi"
