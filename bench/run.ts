@@ -9,7 +9,8 @@ const registry: Array<() => Promise<Bench>> = [
   async () => (await import('./sync.js')).syncFullBlocks,
   async () => (await import('./network.js')).convergence,
   async () => (await import('./network.js')).txPropagation,
-  async () => (await import('./leader.js')).default
+  async () => (await import('./leader.js')).default,
+  async () => (await import('./image-transfer.js')).default
 ]
 
 async function main (): Promise<void> {

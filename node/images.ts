@@ -141,6 +141,7 @@ export class ImageLibrary {
     const imageId = hex(offer.imageId)
     if (offer.size > maxBytes) fail('E_IMAGE_TOO_LARGE', `${offer.ref} is ${offer.size} bytes, more than the ${maxBytes} allowed (--max-image-size)`, { image: offer.ref, size: offer.size, max: maxBytes })
     const total = Number(offer.size)
+    const t0 = Date.now()
     const core = this.corestore.get({ key: Buffer.from(offer.core) })
     await core.ready()
     mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 })
@@ -175,6 +176,7 @@ export class ImageLibrary {
       await new Promise<void>((resolve, reject) => { out.end(() => resolve()); out.once('error', reject) })
       if (read !== total) fail('E_IMAGE_VERIFY', `${offer.ref}: ${read} bytes arrived, ${total} were offered: refused`, { image: offer.ref })
       const archive = verifier.finish(imageId)
+      const downloadMs = Date.now() - t0
       await this.load(file)
       const loaded = String((await this.docker().getImage(`sha256:${imageId}`).inspect()).Id).replace(/^sha256:/, '')
       if (loaded !== imageId) fail('E_IMAGE_VERIFY', 'dockerd loaded another image than the one verified', { image: offer.ref })
@@ -182,7 +184,7 @@ export class ImageLibrary {
         const [repo, tag] = splitRef(offer.ref)
         await this.docker().getImage(`sha256:${imageId}`).tag({ repo, tag })
       }
-      this.log('image-fetched', { image: offer.ref, imageId: imageId.slice(0, 12), bytes: read })
+      this.log('image-fetched', { image: offer.ref, imageId: imageId.slice(0, 12), bytes: read, downloadMs, loadMs: Date.now() - t0 - downloadMs })
       return { imageId, ref: offer.ref, bytes: read }
     } finally {
       out.destroy()
