@@ -12,7 +12,7 @@ import { recipientAddress, senderAddress, transactionId } from '../protocol/tran
 import { Mutex } from './mutex.js'
 import type { EconumiNode } from './node.js'
 import { opToJson } from './views.js'
-import { METRICS_CONTENT_TYPE, type NodeMetrics } from './metrics.js'
+import type { NodeMetrics } from './metrics.js'
 
 /** Blocks on the front page. */
 const RECENT = 20
@@ -369,8 +369,10 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
     } catch (err) { next(err) }
   })
 
-  app.get('/metrics', (_req: Request, res: Response) => {
-    res.set('content-type', METRICS_CONTENT_TYPE).send(o.metrics?.render() ?? '')
+  app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {
+    if (o.metrics === undefined) { res.type('text/plain').send(''); return }
+    const m = o.metrics
+    m.render().then((text) => { res.set('content-type', m.contentType).send(text) }, next)
   })
 
   app.use((_req: Request, _res: Response, next: NextFunction) => { next(new EconumiError('E_NOT_FOUND', 'no such page')) })

@@ -77,14 +77,9 @@ export function verifyInline (params: NetworkParams, genesis: Uint8Array, block:
   }
 }
 
-/** Upper bounds (seconds) of the block verification time histogram in /metrics. */
-export const VERIFY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
-
-/** Blocks verified and how long each took, waiting for a worker included (for /metrics). */
-export interface VerifyTiming { count: number, sumSeconds: number, buckets: number[] }
-
 export class VerifyPool {
-  readonly timing: VerifyTiming = { count: 0, sumSeconds: 0, buckets: VERIFY_BUCKETS.map(() => 0) }
+  /** Told how long each block took to verify, waiting for a worker included (/metrics). */
+  onVerified: ((seconds: number) => void) | null = null
   private readonly workers: Worker[] = []
   private readonly owed = new Map<Worker, number>() // answers a worker still owes (loading counts as one)
   private readonly pending = new Map<number, { block: Block, transactions: boolean, resolve: (v: Verdict) => void, reject: (e: Error) => void }>()
@@ -214,10 +209,7 @@ export class VerifyPool {
   get queueDepth (): number { return this.pending.size + this.pendingTxs.size + this.txQueue.length }
 
   private observe (t0: number): void {
-    const s = (performance.now() - t0) / 1000
-    this.timing.count++
-    this.timing.sumSeconds += s
-    VERIFY_BUCKETS.forEach((b, i) => { if (s <= b) this.timing.buckets[i]++ })
+    this.onVerified?.((performance.now() - t0) / 1000)
   }
 
   /** One block on this thread (a new head from a peer: a worker round trip would only add latency), timed. */

@@ -1,6 +1,7 @@
 // Workloads from across the network, against a real dockerd and real node processes on loopback: node A offers
 // an image (cached in a Hypercore of its own), the image is removed from the engine, and node B's console
-// `start` downloads it from A, verifies it against the image ID, loads it and runs it. Node C offers another
+// `start` downloads it from A, verifies it against the image ID, loads it and runs it as an attested workload
+// (B runs with --attest, the plugin enabled for dockerd). Node C offers another
 // image whose cached core has one byte flipped (ECONUMI_TEST_TAMPER_IMAGE_BLOCK): B refuses it and leaves
 // nothing loaded and no temp file. `show images` lists peer offers and never econumi's own images.
 import t from 'tap'
@@ -45,8 +46,14 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
   // now the engine no longer has them: only A and C can provide them
   t.equal(run(['rmi', good, bad]).status, 0, 'images removed from the engine')
 
+  // B attests this engine's workloads: the agent image, the plugin, and dockerd told to use it
+  for (const [what, args] of [['agent image', ['scripts/build-agent.sh']], ['plugin', ['scripts/build-plugin.sh', '--create']], ['authz on', ['scripts/build-plugin.sh', '--enable-authz', '--no-build']]] as const) {
+    const r = run([join(REPO, args[0]), ...args.slice(1)], { cmd: 'bash', timeoutMs: 600_000 })
+    t.equal(r.status, 0, `${what}: ${r.stderr.slice(-2000)}`)
+  }
+  t.teardown(() => { run([join(REPO, 'scripts/build-plugin.sh'), '--disable-authz'], { cmd: 'bash', timeoutMs: 120_000 }) })
   const bDir = join(dir, 'b')
-  const b = new NodeProcess(bDir, net).start()
+  const b = new NodeProcess(bDir, [...net, '--attest']).start()
   t.teardown(async () => { await b.stop() })
   await b.ready()
   const aId = (await a.status()).nodeId as string
@@ -71,6 +78,11 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
   containers.push(id)
   t.equal(run(['image', 'inspect', '--format', '{{.Id}}', good]).stdout.trim(), goodId, 'the engine has the very image A offered')
   t.equal(run(['inspect', '--format', '{{.State.Running}}', id]).stdout.trim(), 'true', 'and it runs')
+  await until(async () => {
+    const w = (await b.api('GET', '/v1/workloads')).body as { workloads: Array<{ id: string, agent: { connected: boolean } | null }> }
+    return w.workloads.some((x) => x.id.startsWith(id) && x.agent?.connected === true)
+  }, 60_000, 'B attests it: an agent for the downloaded workload')
+  t.pass('it runs as an attested workload (B\'s collector witnesses it with an agent)')
 
   const refused = consoleB(`start ${bad}\n`)
   t.equal(refused.status, 1, 'a tampered image is refused')

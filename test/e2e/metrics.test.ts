@@ -24,7 +24,7 @@ t.test('log lines feed the counters; the text is valid exposition format', async
   log('attestation-credit', { epoch: 4n, cu: 250n })
   log('workload-start', {})
   t.same(seen, ['head', 'head', 'reorg', 'reorg', 'block-rejected', 'block-invalid', 'poll-missed', 'exit-report', 'attestation-credit', 'workload-start'], 'every line still reaches the log')
-  const text = m.render()
+  const text = await m.render()
   t.equal(sample(text, 'econumi_blocks_applied_total'), 4)
   t.equal(sample(text, 'econumi_reorgs_total'), 2)
   t.equal(sample(text, 'econumi_reorg_depth_bucket{le="2"}'), 1, 'depth 2 in le=2')
@@ -40,10 +40,11 @@ t.test('log lines feed the counters; the text is valid exposition format', async
   // every non-comment line is `name{labels} value`; every series has HELP and TYPE before its samples
   const typed = new Set<string>()
   for (const line of text.trim().split('\n')) {
-    const ty = /^# TYPE (\w+) (counter|gauge|histogram)$/.exec(line)
+    if (line === '') continue // prom-client separates metrics with a blank line
+    const ty = /^# TYPE (\w+) (counter|gauge|histogram|summary)$/.exec(line)
     if (ty !== null) { typed.add(ty[1]); continue }
     if (line.startsWith('# HELP ')) continue
-    const s = /^(\w+?)(_bucket|_sum|_count)?(\{[^}]*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?)$/.exec(line)
+    const s = /^(\w+?)(_bucket|_sum|_count)?(\{[^}]*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?|[Nn]a[Nn]|[+-]Inf)$/.exec(line)
     t.ok(s !== null, `sample line: ${line}`)
     if (s !== null) t.ok(typed.has(s[1]) || typed.has(s[1] + (s[2] ?? '')), `${s[1]} has a TYPE line`)
   }
@@ -53,10 +54,10 @@ t.test('label sets are bounded; hostile codes are escaped', async (t) => {
   const m = new NodeMetrics()
   for (let i = 0; i < 500; i++) m.onLog('block-rejected', { code: `E_X${i}` })
   m.onLog('block-rejected', { code: 'E_"q"\n\\' })
-  const lines = m.render().split('\n').filter((l) => l.startsWith('econumi_blocks_rejected_total{'))
+  const lines = (await m.render()).split('\n').filter((l) => l.startsWith('econumi_blocks_rejected_total{'))
   t.ok(lines.length <= 65, `at most 64 label sets and "other" (${lines.length})`)
-  t.equal(sample(m.render(), 'econumi_blocks_rejected_total{code="other"}'), 501 - 64)
+  t.equal(sample(await m.render(), 'econumi_blocks_rejected_total{code="other"}'), 501 - 64)
   const m2 = new NodeMetrics()
   m2.onLog('block-rejected', { code: 'E_"q"\n\\' })
-  t.match(m2.render(), 'econumi_blocks_rejected_total{code="E_\\"q\\"\\n\\\\"} 1')
+  t.match(await m2.render(), 'econumi_blocks_rejected_total{code="E_\\"q\\"\\n\\\\"} 1')
 })

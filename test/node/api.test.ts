@@ -147,3 +147,26 @@ t.test('request bodies are read with a schema: the error names the field and the
     t.match(r.body.error.message, why, `names what is wrong: ${r.body.error.message}`)
   }
 })
+
+t.test('a real node\'s answers have the shapes node/api-types.ts declares', async (t) => {
+  // one sample per type, checked by the compiler against the interface (every field present), compared at runtime
+  const status: Required<import('../../node/api-types.js').StatusJson> = { network: '', mode: '', genesisHash: '', nodeId: '', pid: 0, rewardAddress: '', height: '', tipHash: '', epoch: '', epochMs: '', mempool: 0, peers: 0, sync: { height: '', target: '', syncing: false } }
+  const mempool: Required<import('../../node/api-types.js').MempoolJson> = { size: 0, bytes: 0, capacity: 0, maxPerSender: 0, senders: 0, minFee: '', networkMinFee: '' }
+  const account: Required<import('../../node/api-types.js').AccountJson> = { address: '', balance: '', nonce: '', pendingNonce: '' }
+  const block: Required<import('../../node/api-types.js').BlockJson> = { hash: '', height: '', prevHash: '', epoch: '', time: '', miner: '', coinbase: '', winner: { nodeId: '', weight: '', totalWeight: '' }, reports: [], ops: [], txs: [] }
+  const images: Required<import('../../node/api-types.js').ImagesJson> = { local: [], peers: [] }
+  const shape = (v: unknown): unknown => v === null ? 'string' : Array.isArray(v) ? 'array' : typeof v === 'object' ? Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, shape(x)]).sort()) : typeof v
+  const epoch = 1n
+  const { node, dir } = await openNode(t, () => Number(epochStart(p, epoch)) + 1)
+  t.ok(await node.produce(epoch), 'a block')
+  const server = await listenUnix(createApp(node, { shutdown: () => {} }), join(dir, 'api.sock'))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const where = { socketPath: join(dir, 'api.sock') }
+  const rewardAddress = (await get(where, '/v1/status')).body.rewardAddress as string
+  const cases: Array<[string, unknown]> = [['/v1/status', status], ['/v1/mempool', mempool], [`/v1/accounts/${rewardAddress}`, account], ['/v1/blocks/0', block], ['/v1/images', images]]
+  for (const [path, sample] of cases) {
+    const r = await get(where, path)
+    t.equal(r.status, 200, path)
+    t.same(shape(r.body), shape(sample), `${path} answers the declared shape`)
+  }
+})
