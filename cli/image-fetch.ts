@@ -82,7 +82,11 @@ export async function fetchFromPeer (dataDir: string, ref: string, progress: Pro
           if (m.done !== undefined) { settle(null, { imageId: m.done.imageId, nodeId }); return }
         }
       })
-      res.on('end', () => settle(new EconumiError('E_IMAGE_FETCH', 'the node ended the download without a result')))
+      res.on('end', () => {
+        // a refusal before the download started is one JSON error object (no newline)
+        try { const m = JSON.parse(buf) as FetchLine; if (m.error !== undefined) { settle(new EconumiError(m.error.code, m.error.message)); return } } catch {}
+        settle(new EconumiError('E_IMAGE_FETCH', 'the node ended the download without a result'))
+      })
       res.on('error', (err) => settle(err))
     })
     req.on('error', (err: NodeJS.ErrnoException) => {

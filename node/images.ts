@@ -86,8 +86,10 @@ export class ImageLibrary {
       try {
         id = String((await this.docker().getImage(ref).inspect()).Id).replace(/^sha256:/, '')
       } catch (err) {
-        this.log('image-offer-skipped', { image: ref, error: (err as Error).message.split('\n')[0] })
-        continue
+        // served from the cache even once the engine no longer has it: the core holds the whole archive
+        const kept = [...this.cached.values()].find((c) => c.ref === ref)
+        if (kept === undefined) { this.log('image-offer-skipped', { image: ref, error: (err as Error).message.split('\n')[0] }); continue }
+        id = kept.imageId
       }
       let c = this.cached.get(id)
       if (c === undefined) {

@@ -289,7 +289,8 @@ function startImageOffers (node: EconumiNode, library: ImageLibrary, explicit: s
     node.offerImages(await library.offer([...new Set([...explicit, ...local])]))
   }
   void refresh().catch((err: Error) => { log('images-unavailable', { error: err.message }) })
-  const timer = setInterval(() => { void refresh().catch((err: Error) => { log('images-unavailable', { error: err.message }) }) }, 30_000)
+  const every = Number(process.env.ECONUMI_IMAGE_REFRESH_MS ?? 30_000) // tests shorten it
+  const timer = setInterval(() => { void refresh().catch((err: Error) => { log('images-unavailable', { error: err.message }) }) }, every >= 100 ? every : 30_000)
   timer.unref()
   return timer
 }

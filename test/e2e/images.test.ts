@@ -34,8 +34,9 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
   const bs = await localBootstrap()
   t.teardown(async () => { await bs.close() })
   const net = ['--genesis', genesis, '--bootstrap', bs.address]
-  const a = new NodeProcess(join(dir, 'a'), [...net, '--offer-image', good]).start()
-  const c = new NodeProcess(join(dir, 'c'), [...net, '--offer-image', bad], { ECONUMI_TEST_TAMPER_IMAGE_BLOCK: '2' }).start()
+  // offers are refreshed every second here (30 s by default), so the removal below is seen by A and C
+  const a = new NodeProcess(join(dir, 'a'), [...net, '--offer-image', good], { ECONUMI_IMAGE_REFRESH_MS: '1000' }).start()
+  const c = new NodeProcess(join(dir, 'c'), [...net, '--offer-image', bad], { ECONUMI_TEST_TAMPER_IMAGE_BLOCK: '2', ECONUMI_IMAGE_REFRESH_MS: '1000' }).start()
   t.teardown(async () => { await a.stop(); await c.stop() })
   await a.ready(); await c.ready()
   const cachedA = await a.waitFor((e) => e.event === 'image-cached', 60_000, 'A cached its image')
@@ -45,6 +46,7 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
 
   // now the engine no longer has them: only A and C can provide them
   t.equal(run(['rmi', good, bad]).status, 0, 'images removed from the engine')
+  await new Promise((resolve) => setTimeout(resolve, 2500)) // A and C look at the engine again: they keep offering from their cores
 
   // B attests this engine's workloads: the agent image, the plugin, and dockerd told to use it
   for (const [what, args] of [['agent image', ['scripts/build-agent.sh']], ['plugin', ['scripts/build-plugin.sh', '--create']], ['authz on', ['scripts/build-plugin.sh', '--enable-authz', '--no-build']]] as const) {
