@@ -30,7 +30,7 @@ import { ChainSync } from './sync.js'
 import { VerifyPool } from './verify-pool.js'
 import type { NodeContext } from './context.js'
 import type { ImageOffer } from '../protocol/wire.js'
-import type { ImageOfferJson } from './api-types.js'
+import type { ImageOfferJson, PeerJson, StatusJson } from './api-types.js'
 
 export type { NodeContext }
 
@@ -241,14 +241,14 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   }
 
   /** Connected peers: the connection, the score, and the tip each one announced. */
-  peers (): Array<Record<string, unknown>> {
+  peers (): PeerJson[] {
     return (this.network?.peerInfo() ?? []).map((p) => {
       const tip = this.gossip.peerTip(p.nodeId)
       return { ...p, height: tip === null ? null : tip.height.toString(), tipHash: tip?.hash ?? null }
     })
   }
 
-  status (): Record<string, unknown> {
+  status (): StatusJson {
     const tip = this.ledger.tip
     const sync = this.syncState()
     return {

@@ -1,4 +1,5 @@
-// JSON shapes of the HTTP API. BigInt values travel as decimal strings.
+// JSON shapes of the HTTP API (declared in api-types.ts). BigInt values travel as decimal strings.
+import type { BlockJson, TxJson } from './api-types.js'
 import { encodeAddress } from '../protocol/address.js'
 import type { Block } from '../protocol/block.js'
 import { blockHash } from '../protocol/block.js'
@@ -8,7 +9,7 @@ import type { NetworkParams } from '../protocol/params.js'
 import { paramsToJson } from '../protocol/params.js'
 import { type Op, evidenceEpoch, opHash, opNode } from '../protocol/ops.js'
 
-export function blockToJson (b: Block): Record<string, unknown> {
+export function blockToJson (b: Block): BlockJson {
   const h = b.header
   return {
     hash: toHex(blockHash(h)),
@@ -25,7 +26,7 @@ export function blockToJson (b: Block): Record<string, unknown> {
   }
 }
 
-export function txToJson (tx: Transaction): { txid: string, from: string, to: string, amount: string, fee: string, nonce: string } {
+export function txToJson (tx: Transaction): TxJson {
   return {
     txid: toHex(transactionId(tx)),
     from: senderAddress(tx),
