@@ -70,7 +70,8 @@ export class NodeProcess {
 
   async api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
     return await new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+      // a new connection each time: a kept-alive one the node closes (5 s idle) while we reuse it fails with EPIPE
+      const req = request({ socketPath: this.socket, method, path, headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
         let data = ''
         res.on('data', (d) => { data += d })
         res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) }) } catch (err) { reject(err) } })
