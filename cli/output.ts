@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path'
 import { formatAmount } from '../protocol/amount.js'
 import { fail } from '../protocol/errors.js'
 import { ApiClient, type ApiEndpoint } from './client.js'
+import { tokenFromText } from '../node/api-token.js'
 
 export interface GlobalOptions {
   dataDir: string
@@ -47,9 +48,8 @@ export function action<A extends unknown[]> (fn: (g: GlobalOptions, ...args: A) 
 /** A token file: the bare token (the node's `<data-dir>/api.token` is one, like bitcoind's `.cookie`). */
 function readTokenFile (path: string): string {
   let text: string
-  try { text = readFileSync(path, 'utf8').trim() } catch (err) { fail('E_API_TOKEN_FILE', `cannot read the API token file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { path }) }
-  try { const j: unknown = JSON.parse(text); if (typeof j === 'string') return j } catch {} // an older node wrote a JSON string
-  return text
+  try { text = readFileSync(path, 'utf8') } catch (err) { fail('E_API_TOKEN_FILE', `cannot read the API token file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { path }) }
+  return tokenFromText(text)
 }
 
 export function client (g: GlobalOptions): ApiClient {

@@ -156,7 +156,11 @@ export class ImageLibrary {
       try {
         const ahead: Array<Promise<Buffer | null>> = []
         for (let i = 0; i < offer.blocks; i++) {
-          while (ahead.length < READ_AHEAD && i + ahead.length < offer.blocks) ahead.push(core.get(i + ahead.length, { timeout: BLOCK_TIMEOUT_MS }))
+          while (ahead.length < READ_AHEAD && i + ahead.length < offer.blocks) {
+            const p = core.get(i + ahead.length, { timeout: BLOCK_TIMEOUT_MS }) as Promise<Buffer | null>
+            p.catch(() => {}) // read ahead: a refusal below abandons these, and their timeouts must not crash the node
+            ahead.push(p)
+          }
           let block: Buffer | null
           try {
             block = await ahead.shift()!
@@ -171,7 +175,6 @@ export class ImageLibrary {
           if (!out.write(block)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
           onProgress({ bytes: read, total })
         }
-        for (const p of ahead) p.catch(() => {})
       } finally {
         range.destroy?.()
       }

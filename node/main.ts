@@ -6,6 +6,7 @@ import { fail } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
 import { genesisHash, DEFAULT_EPOCH_MS, DEFAULT_MAX_BLOCK_TXS, DEFAULT_MAX_CLAIM_CU, DEFAULT_MIN_FEE, type NetworkParams, paramsFromJson, paramsToJson, parseAllocation, withConsensusDefaults } from '../protocol/params.js'
 import { createApp, listenTcp, listenUnix } from './api.js'
+import { tokenFromText } from './api-token.js'
 import { createExplorerApp } from './explorer.js'
 import { NodeMetrics } from './metrics.js'
 import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
@@ -54,12 +55,11 @@ export interface ForegroundOptions {
 
 export function apiSocketPath (dataDir: string): string { return join(dataDir, 'api.sock') }
 
-/** The API token file: plain text (a JSON string from before 0.2 is read too). */
+/** The node's own API token file: plain text, as the CLI reads it (cli/output.ts tokenFromText). */
 export function readTokenFile (path: string): string {
-  const text = readFileSync(path, 'utf8').trim()
-  if (text.startsWith('"')) { try { const j: unknown = JSON.parse(text); if (typeof j === 'string') return j } catch {} }
-  if (!/^[0-9a-f]{16,128}$/.test(text)) fail('E_TOKEN_CORRUPT', `${path} does not hold an API token: delete it and restart the node for a new one`, { path })
-  return text
+  const token = tokenFromText(readFileSync(path, 'utf8'))
+  if (!/^[0-9a-f]{16,128}$/.test(token)) fail('E_TOKEN_CORRUPT', `${path} does not hold an API token: delete it and restart the node for a new one`, { path })
+  return token
 }
 
 function parseBootstrapOption (s: string): BootstrapAddress {

@@ -56,10 +56,14 @@ export class NodeMetrics {
     this.gauges()
   }
 
+  /** Blocks produced and applied here, kept for the derived `econumi_blocks_received_total`. */
+  private readonly totals = new Map<string, number>()
+
   /** Add to a counter (negative or unknown: ignored). */
   inc (name: string, by = 1): void {
     if (!(by >= 0)) return
     this.counters.get(name)?.inc(by)
+    this.totals.set(name, (this.totals.get(name) ?? 0) + by)
   }
 
   /** Read the node's state on each scrape and count its events. */
@@ -136,11 +140,8 @@ export class NodeMetrics {
     gauge('econumi_plugin_events_dropped', 'Lifecycle events the plugin dropped since it started (queue full or node unreachable)', (m) => plugin(m, 'dropped'))
   }
 
-  /** A counter's value now (tests, derived gauges). */
-  value (name: string): number {
-    const c = this.counters.get(name) as unknown as { hashMap?: Record<string, { value: number }> } | undefined
-    return Object.values(c?.hashMap ?? {}).reduce((s, v) => s + v.value, 0)
-  }
+  /** A counter's value now (derived gauges). */
+  value (name: string): number { return this.totals.get(name) ?? 0 }
 
   /** The text exposition of every metric. */
   async render (): Promise<string> { return await this.registry.metrics() }
