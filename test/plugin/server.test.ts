@@ -172,7 +172,8 @@ t.test('agents: learned from create, protected by name/id/prefix, registry survi
 })
 
 t.test('events of a burst of calls go to the node in one POST over one kept-alive connection', async (t) => {
-  const { plugin, opts } = await setup(t)
+  // the delay runs from a burst's first event: 1 s, not the default 50 ms, so that a slow machine's 12 calls fit
+  const { plugin, opts } = await setup(t, { eventDelayMs: 1000 })
   const node = await fakeNode(opts.nodeSocket as string)
   t.teardown(node.close)
   let connections = 0
