@@ -15,7 +15,16 @@ import type { LogFn } from './log.js'
 /** Meta key of the block a node won in an epoch (equivocation evidence is two different ones). */
 const wonKey = (winner: string, epoch: string): string => `won:${winner}:${epoch}`
 
-export type AddResult = 'known' | 'orphan' | 'invalid' | 'stored' | 'head'
+/**
+ * 'stale': a block whose parent is unknown and whose height is more than the reorg bound below the head: it can
+ * never join the chain, so it is not kept. 'deferred': the orphan pool (or this core's share of it) is full; the
+ * block is neither kept nor marked indexed, and its core is indexed again once another block joins the tree.
+ */
+export type AddResult = 'known' | 'orphan' | 'stale' | 'deferred' | 'invalid' | 'stored' | 'head'
+
+/** Most blocks waiting for their parent, in all and from one core (DESIGN.md "Bounds"; an honest sync needs few). */
+export const MAX_ORPHANS = 4096
+export const MAX_ORPHANS_PER_CORE = 256
 
 export interface ChainEvents {
   /** Blocks that left the canonical chain: their transactions go back to the mempool. */
@@ -69,11 +78,8 @@ export class Chain {
     try {
       tip = await this.statelessCheck(block, hash, pre)
     } catch (err) {
+      if (isEconumiError(err) && err.code === 'E_PARENT_UNKNOWN') return await this.addOrphan(block, hash, loc, marker)
       if (marker.length > 0) await this.ledger.db.batch(marker)
-      if (isEconumiError(err) && err.code === 'E_PARENT_UNKNOWN') {
-        await this.ledger.putOrphan(toHex(block.header.prevHash), hash, loc)
-        return 'orphan'
-      }
       throw err
     }
     const entry = makeEntry(block, loc, tip)
@@ -101,6 +107,17 @@ export class Chain {
    */
   private pastDecisionDeadline (epoch: bigint): boolean {
     return BigInt(this.now()) > epochStart(this.ledger.params, epoch + 1n) + MAX_CLOCK_DRIFT_MS
+  }
+
+  private async addOrphan (block: Block, hash: string, loc: BlockLocation, marker: BatchOp[]): Promise<AddResult> {
+    const head = this.ledger.tip
+    if (head !== null && block.header.height + this.ledger.params.reorgBound < head.height) {
+      if (marker.length > 0) await this.ledger.db.batch(marker)
+      return 'stale'
+    }
+    if (await this.ledger.orphanCount() >= MAX_ORPHANS || await this.ledger.orphanCount(loc.core) >= MAX_ORPHANS_PER_CORE) return 'deferred'
+    await this.ledger.putOrphan(toHex(block.header.prevHash), hash, loc, marker)
+    return 'orphan'
   }
 
   /** Blocks that waited for `parent`: index them now. */

@@ -329,21 +329,50 @@ export class Ledger {
     return out
   }
 
+  /** Orphans waiting, in all and per core (counted once from the database, then kept up to date). */
+  private orphanCounts: { total: number, perCore: Map<string, number> } | null = null
+
+  async orphanCount (core?: string): Promise<number> {
+    if (this.orphanCounts === null) {
+      const perCore = new Map<string, number>()
+      let total = 0
+      for await (const v of this.db.values({ gte: 'orphan:', lt: 'orphan;' })) {
+        const c = (JSON.parse(v) as BlockLocation).core
+        perCore.set(c, (perCore.get(c) ?? 0) + 1)
+        total++
+      }
+      this.orphanCounts = { total, perCore }
+    }
+    return core === undefined ? this.orphanCounts.total : this.orphanCounts.perCore.get(core) ?? 0
+  }
+
+  private countOrphans (core: string, delta: number): void {
+    if (this.orphanCounts === null) return
+    const n = (this.orphanCounts.perCore.get(core) ?? 0) + delta
+    if (n <= 0) this.orphanCounts.perCore.delete(core); else this.orphanCounts.perCore.set(core, n)
+    this.orphanCounts.total += delta
+  }
+
   /** A block whose parent is not known yet, remembered durably until the parent arrives. */
   async putOrphan (prevHash: string, hash: string, location: BlockLocation, extra: BatchOp[] = []): Promise<void> {
-    await this.db.batch([...extra, { type: 'put', key: `orphan:${prevHash}:${hash}`, value: JSON.stringify(location) }])
+    await this.orphanCount()
+    const key = `orphan:${prevHash}:${hash}`
+    const had = await this.db.get(key) !== undefined
+    await this.db.batch([...extra, { type: 'put', key, value: JSON.stringify({ core: location.core, seq: location.seq }) }])
+    if (!had) this.countOrphans(location.core, 1)
   }
 
   /** Whether any block waits for its parent (lets bulk sync skip a lookup per block). */
   async hasOrphans (): Promise<boolean> {
-    for await (const _ of this.db.keys({ gte: 'orphan:', lt: 'orphan;', limit: 1 })) return true
-    return false
+    return await this.orphanCount() > 0
   }
 
   async takeOrphans (prevHash: string): Promise<BlockLocation[]> {
+    await this.orphanCount()
     const out: Array<{ key: string, loc: BlockLocation }> = []
     for await (const [k, v] of this.db.iterator({ gte: `orphan:${prevHash}:`, lt: `orphan:${prevHash};` })) out.push({ key: k, loc: JSON.parse(v) })
     if (out.length > 0) await this.db.batch(out.map((o) => ({ type: 'del' as const, key: o.key })))
+    for (const o of out) this.countOrphans(o.loc.core, -1)
     return out.map((o) => o.loc)
   }
 

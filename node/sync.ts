@@ -32,6 +32,8 @@ const RUN_BLOCK_COST = 16
 const SYNC_RUNS_AHEAD = 4
 /** A single block with at least this many transactions is verified on a worker thread. */
 const THREADED_BLOCK_TXS = 8
+/** Blocks of a peer core replicated ahead of the indexed position. */
+const DOWNLOAD_AHEAD = 1024
 /** Longest wait before a held future block is looked at again. */
 const FUTURE_RECHECK_MAX_MS = 60_000
 
@@ -53,6 +55,10 @@ export class ChainSync {
   private readonly processing = new Map<string, Promise<void>>()
   private readonly rerun = new Set<string>()
   private readonly heldUntil = new Map<string, NodeJS.Timeout>()
+  /** Cores whose indexing stopped at an orphan because the pool was full (see Chain.addBlock 'deferred'). */
+  private readonly deferred = new Map<string, number>()
+  /** Each peer core's download range: a window ahead of what is indexed, never the whole core. */
+  private readonly downloads = new Map<string, { end: number, range: { destroy?: () => void } }>()
   /** Blocks fetched and verified as valid that are not committed yet: the node is behind while this is > 0. */
   pendingVerified = 0
   /**
@@ -111,6 +117,8 @@ export class ChainSync {
   async close (): Promise<void> {
     for (const t of this.heldUntil.values()) clearTimeout(t)
     this.heldUntil.clear()
+    for (const d of this.downloads.values()) d.range.destroy?.()
+    this.downloads.clear()
     await Promise.allSettled([...this.processing.values()])
   }
 
@@ -160,7 +168,6 @@ export class ChainSync {
     if (!(core as any).__econumiWatched) {
       (core as any).__econumiWatched = true
       core.on('append', () => this.scheduleIndex(key))
-      ;(core as any).download({ start: 0, end: -1 })
     }
     this.scheduleIndex(key)
   }
@@ -204,6 +211,7 @@ export class ChainSync {
    */
   private async indexCore (key: string, length: number, localOnly = false): Promise<void> {
     let from = await this.ctx.chain.indexedUpTo(key)
+    if (!localOnly) await this.downloadAhead(key, from)
     if (from >= length && length > 0 && !localOnly) this.firstRun.delete(key) // nothing new in it
     const ahead: Array<Promise<PreparedRun>> = []
     // run length from the transactions per block seen so far (until then: as if blocks were a quarter full)
@@ -230,7 +238,10 @@ export class ChainSync {
       const stop = run.unavailable
       if (stop) this.drop(ahead) // later runs start after a gap: drop them, index from the gap on retry
       else refill()
-      const { held, extended } = await this.commitRun(key, run)
+      const { held, extended, deferred } = await this.commitRun(key, run)
+      if (deferred === true) { this.drop(ahead); return }
+      this.deferred.delete(key)
+      if (extended) this.retryDeferred(key)
       this.firstRun.delete(key)
       if (extended && (ahead.length > 0 || more() || run.unavailable)) this.extendingCores.set(key, this.ctx.now())
       else this.extendingCores.delete(key)
@@ -293,9 +304,9 @@ export class ChainSync {
    * Commit a run. `held`: it stopped at a block from an epoch that has not begun (held, not applied); `extended`:
    * its blocks moved the head.
    */
-  private async commitRun (key: string, run: PreparedRun): Promise<{ held: boolean, extended: boolean }> {
+  private async commitRun (key: string, run: PreparedRun): Promise<{ held: boolean, extended: boolean, deferred?: boolean }> {
     const headBefore = this.ctx.ledger.tip?.hash
-    const result = (held: boolean): { held: boolean, extended: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore })
+    const result = (held: boolean, deferred = false): { held: boolean, extended: boolean, deferred: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore, deferred })
     try {
       let done = 0
       let held = -1
@@ -318,16 +329,25 @@ export class ChainSync {
           continue
         }
         const { block, loc, verdict } = it
-        await this.ctx.chainLock.run(async () => {
-          if (this.ctx.closed) return
+        const r = await this.ctx.chainLock.run(async () => {
+          if (this.ctx.closed) return 'known'
           try {
             const r = await this.ctx.chain.addBlock(block, loc, true, verdict)
-            if (r !== 'orphan') await this.markProven(key)
+            if (r === 'stored' || r === 'head' || r === 'known') await this.markProven(key)
+            return r
           } catch (err) {
             if (!isEconumiError(err)) throw err
             this.rejectBlock(loc, err)
+            return 'invalid'
           }
         })
+        if (r === 'stored' || r === 'head') this.retryDeferred(key)
+        if (r === 'deferred') {
+          // the orphan pool is full: this core waits (from this block on) until another block joins the tree
+          if (this.deferred.get(key) !== loc.seq) this.ctx.log('index-deferred', { core: key.slice(0, 16), seq: loc.seq, reason: 'orphan pool full' })
+          this.deferred.set(key, loc.seq)
+          return result(false, true)
+        }
       }
       if (held >= 0) {
         const block = run.items[held].block!
@@ -346,6 +366,25 @@ export class ChainSync {
     } finally {
       this.pendingVerified -= countValid(run)
     }
+  }
+
+  /**
+   * Replicate a window of DOWNLOAD_AHEAD blocks past `from` in the background (a core that is all junk costs at most
+   * that much disk before its blocks are judged); blocks beyond it are fetched when indexing reaches them.
+   */
+  private async downloadAhead (key: string, from: number): Promise<void> {
+    if (key === this.ctx.store.ownKey) return
+    const d = this.downloads.get(key)
+    if (d !== undefined && d.end - from >= DOWNLOAD_AHEAD / 2) return
+    d?.range.destroy?.()
+    const core = await this.ctx.store.core(key)
+    const end = from + DOWNLOAD_AHEAD
+    this.downloads.set(key, { end, range: (core as any).download({ start: from, end }) })
+  }
+
+  /** A block joined the tree: the parent a deferred core waited for may be known now. */
+  private retryDeferred (except: string): void {
+    for (const k of this.deferred.keys()) if (k !== except) this.scheduleIndex(k)
   }
 
   /** An invalid block from a core: logged, and its source penalised. */

@@ -14,7 +14,8 @@ import { encodeBlock } from '../../protocol/block.js'
 import { taggedHash } from '../../protocol/hash.js'
 import { genesisHash, paramsFromJson } from '../../protocol/params.js'
 import { MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MSG_CORES, MSG_HELLO, MSG_TIP, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
-import { genesisState, makeBlock } from '../helpers/chain.js'
+import { genesisState, makeBlock, nextLeadEpoch, signerFrom } from '../helpers/chain.js'
+import { MAX_ORPHANS_PER_CORE } from '../../node/chain.js'
 import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
 
 interface RawPeer {
@@ -189,4 +190,35 @@ t.test('a core-announcement flood: a quota per peer, nothing persisted or relaye
   for await (const k of db.keys({ gte: 'meta:core:', lt: 'meta:core;' })) persisted.push(k)
   await db.close()
   t.same(persisted, [], `no unproven core was persisted (${persisted.length})`)
+})
+
+t.test('an orphan flood: blocks on unknown parents are bounded per core, never penalised, and the node keeps producing', async (t) => {
+  const { node, g, blocks, records, send } = await connectedPeer(t)
+  const params = paramsFromJson(JSON.parse(readFileSync(join(node.dir, '..', 'genesis.json'), 'utf8')))
+  const state = genesisState(params)
+  // a key that leads in an epoch that has begun: its blocks pass every check but the parent lookup
+  let signer = signerFrom('orphan-0')
+  for (let i = 1; nextLeadEpoch(state, signer, 1n) > 2n; i++) signer = signerFrom(`orphan-${i}`)
+  const epoch = nextLeadEpoch(state, signer, 1n)
+  const flood = MAX_ORPHANS_PER_CORE + 64
+  const frames: Buffer[] = []
+  for (let i = 0; i < flood; i++) frames.push(Buffer.from(encodeBlock(makeBlock(state, [], { signer, epoch, prevHash: randomBytes(32), height: 5n + BigInt(i) }))))
+  await blocks.append(frames)
+  const before = Number((await node.status()).height)
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  const deferred = await node.waitFor((e) => e.event === 'index-deferred', 30_000, 'the core is deferred once its share of the pool is full')
+  t.equal(deferred.seq, MAX_ORPHANS_PER_CORE, 'deferred at the first block over the per-core bound')
+  await stillProducing(t, node, before)
+  t.equal((await node.status()).peers, 1, 'the peer is still connected')
+  t.same(of(node, 'peer-penalized'), [], 'orphans are not provably bad: no penalty')
+  t.equal(of(node, 'index-deferred').length, 1, 'logged once, not at every retry')
+  await node.stop()
+  t.equal(node.proc?.exitCode, 0, 'node process exited cleanly')
+  const { ClassicLevel } = await import('classic-level')
+  const db = new ClassicLevel<string, string>(join(node.dir, 'ledger'), { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  await db.open()
+  let orphans = 0
+  for await (const _ of db.keys({ gte: 'orphan:', lt: 'orphan;' })) orphans++
+  await db.close()
+  t.equal(orphans, MAX_ORPHANS_PER_CORE, `orphans kept: ${orphans} of ${flood} sent`)
 })
