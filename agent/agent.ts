@@ -4,10 +4,12 @@
 // workload gone it sends a last checkpoint and exits (`onGone`), so its last signed checkpoint is the exit
 // report: stopTime = the last instant it saw the workload alive.
 import { type Socket, createConnection } from 'node:net'
-import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, signPollAnswer, windowOf } from '../protocol/attestation.js'
+import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, windowOf } from '../protocol/attestation.js'
+import { type Checkpoint, checkpointHash, signAgentSpan, signCheckpoint } from '../protocol/checkpoint.js'
+import { ZERO_HASH } from '../protocol/hash.js'
 import { Signer } from '../protocol/keys.js'
 import { type ProcessView, readProcess } from './proc.js'
-import { type AgentBoot, type AgentMessage, type DockerHealth, HEALTH_VALUES, isHealthy, lineReader } from './wire.js'
+import { type AgentBoot, type AgentMessage, type DockerHealth, type SignedSpan, HEALTH_VALUES, isHealthy, lineReader } from './wire.js'
 
 export interface AgentOptions {
   boot: Omit<AgentBoot, 'secretKey'>
@@ -40,6 +42,8 @@ export class Agent {
   private readonly answered = new Set<string>()
   private firstWindow: bigint | null = null
   private lastWindow: bigint | null = null
+  /** Hash of the last checkpoint signed: the next one names it (ZERO_HASH before the first). */
+  private prev: Uint8Array = ZERO_HASH
   private readonly publicKeyHex: string
 
   constructor (private readonly o: AgentOptions) {
@@ -116,6 +120,15 @@ export class Agent {
     return signExitReport(this.o.signer, r)
   }
 
+  /** The span (first and last instant seen alive) and the reservation, signed for the evidence. */
+  span (): SignedSpan | null {
+    if (this.attestedFrom === null) return null
+    const span = { attestedFrom: BigInt(this.attestedFrom), lastAlive: BigInt(this.lastAlive) }
+    const r = this.o.boot.reservations
+    const signature = signAgentSpan(this.o.signer, this.o.boot.containerId, span, { nanoCpus: BigInt(r.nanoCpus), memoryBytes: BigInt(r.memoryBytes) })
+    return { attestedFrom: this.attestedFrom, lastAlive: this.lastAlive, signature: Buffer.from(signature).toString('hex') }
+  }
+
   private send (m: AgentMessage): void {
     if (this.socket !== null && !this.socket.destroyed) this.socket.write(JSON.stringify(m) + '\n')
   }
@@ -123,7 +136,8 @@ export class Agent {
   private sendReport (): void {
     this.observe()
     const report = this.report()
-    if (report !== null) this.send({ t: 'report', report })
+    const span = this.span()
+    if (report !== null && span !== null) this.send({ t: 'report', report, span })
   }
 
   private connect (): void {
@@ -157,13 +171,15 @@ export class Agent {
       const alive = this.observe()
       const healthy = isHealthy(alive, this.health)
       const nonce = Buffer.from(m.nonce, 'hex')
-      const signature = signPollAnswer(this.o.signer, { containerId: this.o.boot.containerId, window, nonce, healthy })
+      const cp: Checkpoint = signCheckpoint(this.o.signer, this.o.boot.containerId, { window, nonce, healthy, prev: this.prev })
+      this.prev = checkpointHash(this.o.boot.containerId, cp)
       this.answered.add(m.window)
       if (this.firstWindow === null || window < this.firstWindow) this.firstWindow = window
       if (this.lastWindow === null || window > this.lastWindow) this.lastWindow = window
       const report = this.report()
-      if (report === null) return
-      this.send({ t: 'answer', window: m.window, nonce: m.nonce, healthy, signature: Buffer.from(signature).toString('hex'), report })
+      const span = this.span()
+      if (report === null || span === null) return
+      this.send({ t: 'answer', window: m.window, nonce: m.nonce, healthy, prev: Buffer.from(cp.prev).toString('hex'), signature: Buffer.from(cp.signature).toString('hex'), span, report })
       return
     }
     if (m.t === 'checkpoint') this.sendReport()

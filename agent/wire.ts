@@ -6,9 +6,11 @@
 //   node  → agent  {t:'hello', nonce}                       on connect (32-byte hex nonce)
 //   agent → node   {t:'hello', containerId, publicKey, signature}   signature over helloMessage(nonce, containerId)
 //   node  → agent  {t:'challenge', window, nonce, health}  at the node's random instant of each 5 s window
-//   agent → node   {t:'answer', window, nonce, healthy, signature, report}
+//   agent → node   {t:'answer', window, nonce, healthy, prev, signature, span, report}
+//                  signature: the checkpoint (protocol/checkpoint.ts) over (window, nonce, healthy, prev), prev
+//                  the hash of the agent's previous checkpoint; span: its signed span and reservation
 //   node  → agent  {t:'checkpoint', health}                 e.g. at an epoch boundary
-//   agent → node   {t:'report', report}                     also every `checkpointMs` on its own
+//   agent → node   {t:'report', report, span}               also every `checkpointMs` on its own
 // `health` is Docker's view of the HEALTHCHECK ('none' | 'starting' | 'healthy' | 'unhealthy'); the agent
 // signs healthy = (its workload's cgroup still holds a task) ∧ health ≠ 'unhealthy'.
 import type { SignedExitReport } from '../protocol/attestation.js'
@@ -22,8 +24,11 @@ export type NodeMessage =
 
 export type AgentMessage =
   | { t: 'hello', containerId: string, publicKey: string, signature: string }
-  | { t: 'answer', window: string, nonce: string, healthy: boolean, signature: string, report: SignedExitReport }
-  | { t: 'report', report: SignedExitReport }
+  | { t: 'answer', window: string, nonce: string, healthy: boolean, prev: string, signature: string, span: SignedSpan, report: SignedExitReport }
+  | { t: 'report', report: SignedExitReport, span: SignedSpan }
+
+/** protocol/checkpoint.ts agentSpanMessage's fields (ms) and the agent's hex signature over them. */
+export interface SignedSpan { attestedFrom: number, lastAlive: number, signature: string }
 
 /** What the node writes to the agent's stdin (then closes it). Only `secretKey` is secret. */
 export interface AgentBoot {

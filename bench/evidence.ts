@@ -1,14 +1,13 @@
 // evidence-verify: what an auditor spends on one work report: decode its evidence and run checkReportEvidence
-// (X.509 agent certificates through node:crypto, as the node will inject them, nothing cached; every Ed25519 and
+// (X.509 agent certificates through protocol/certificates.ts, as nodes check them, the CA parsed once; every Ed25519 and
 // VRF signature; epochCredit), against the same number of raw Ed25519 and VRF verifications in the same run.
 // Epochs of 60 s: 12 checkpoints per workload plus the anchoring one. 1, 10 and 100 workloads per node-epoch.
-import { X509Certificate } from 'node:crypto'
 import { POLL_WINDOW_MS, caEndorsementMessage, windowStart, type DaemonWitness } from '../protocol/attestation.js'
+import { X509Certificate } from 'node:crypto'
 import { AUDITORS_PER_REPORT } from '../protocol/audit.js'
 import { toHex } from '../protocol/encoding.js'
-import { fail } from '../protocol/errors.js'
 import {
-  type CertificateChecker, type EpochEvidence, type EvidenceContext, type WorkloadEvidence, checkReportEvidence, checkpointHash, creditFromEvidence,
+  type EpochEvidence, type EvidenceContext, type WorkloadEvidence, checkReportEvidence, checkpointHash, creditFromEvidence,
   decodeEvidence, encodeEvidence, evidenceNonce, evidenceRoot, pollSecretFor, signAgentSpan, signCheckpoint, signDaemonWitness
 } from '../protocol/evidence.js'
 import { ZERO_HASH, sha256 } from '../protocol/hash.js'
@@ -16,33 +15,13 @@ import { Signer, verify } from '../protocol/keys.js'
 import { epochOf, epochStart, genesisHash, withConsensusDefaults } from '../protocol/params.js'
 import { makeReport } from '../protocol/report.js'
 import { vrfProve, vrfVerify } from '../protocol/vrf.js'
-import { agentUri, generateCa, issueAgentCertificate } from '../node/attestation/pki.js'
+import { x509AgentChecker } from '../protocol/certificates.js'
+import { generateCa, issueAgentCertificate } from '../node/attestation/pki.js'
 import { type Bench, report } from './lib.js'
 
 const EPOCH = 100n
 const CHECKPOINTS = 13
 const GiB = 1n << 30n
-
-/** What the node layer injects: node:crypto's X509Certificate, the checks of pki.ts verifyAgentCertificate. */
-const x509Checker: CertificateChecker = {
-  agentKey: (o) => {
-    let cert: X509Certificate
-    let ca: X509Certificate
-    try {
-      cert = new X509Certificate(Buffer.from(o.agentCertificate))
-      ca = new X509Certificate(Buffer.from(o.caCertificate))
-    } catch {
-      return fail('E_AGENT_CERT', 'certificate does not parse', { containerId: o.containerId })
-    }
-    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) fail('E_AGENT_CERT_ISSUER', 'agent certificate is not signed by the node CA')
-    if (!(cert.subjectAltName ?? '').split(',').map((s) => s.trim()).includes(`URI:${agentUri(o.nodeId, o.containerId)}`)) fail('E_AGENT_CERT_NAME', 'agent certificate does not name this node and container')
-    const at = Number(o.at)
-    if (at < Date.parse(cert.validFrom) || at > Date.parse(cert.validTo)) fail('E_AGENT_CERT_EXPIRED', 'agent certificate is not valid at this time')
-    if (cert.publicKey.asymmetricKeyType !== 'ed25519') fail('E_AGENT_CERT_KEY', 'agent certificate holds no Ed25519 key')
-    const der = cert.publicKey.export({ format: 'der', type: 'spki' })
-    return new Uint8Array(der.subarray(der.length - 32))
-  }
-}
 
 /** Mean ms of each function, run alternately round by round so a load change on the machine hits all of them alike. */
 function msEach (rounds: number, fns: Array<() => void>): number[] {
@@ -71,7 +50,7 @@ const bench: Bench = {
     const ca = generateCa(nodeId, Number(S))
     const caDer = new Uint8Array(new X509Certificate(ca.certPem).raw)
     const secrets = [EPOCH - 1n, EPOCH].map((e) => pollSecretFor(node, genesis, e))
-    const ctx: EvidenceContext = { params, genesis, registeredCapacity: { nanoCpus: 1000n * 1_000_000_000n, memoryBytes: 4096n * GiB }, certificates: x509Checker }
+    const ctx: EvidenceContext = { params, genesis, registeredCapacity: { nanoCpus: 1000n * 1_000_000_000n, memoryBytes: 4096n * GiB }, certificates: x509AgentChecker }
 
     function workload (i: number): WorkloadEvidence {
       const agent = new Signer(sha256(Buffer.from(`bench-agent-${i}`)))
@@ -135,7 +114,7 @@ const bench: Bench = {
       const [auditMs, rawMs, x509Ms] = msEach(rounds, [
         () => { checkReportEvidence(workReport, decodeEvidence(bytes), ctx) },
         () => raw(ed, vrf),
-        () => { for (const x of ev.workloads) x509Checker.agentKey({ caCertificate: caDer, agentCertificate: x.agentCertificate, nodeId, containerId: x.containerId, at: S }) }
+        () => { for (const x of ev.workloads) x509AgentChecker.agentKey({ caCertificate: caDer, agentCertificate: x.agentCertificate, nodeId, containerId: x.containerId, at: S }) }
       ])
       perSize.set(n, { ms: auditMs, bytes: bytes.length })
       process.stdout.write(`evidence-verify with ${n} workloads: ${auditMs.toFixed(2)} ms per report (${ed} Ed25519 + ${vrf} VRF verifications: ${rawMs.toFixed(2)} ms raw; X.509 checks ${x509Ms.toFixed(2)} ms); evidence ${bytes.length} bytes (${(bytes.length / 1024).toFixed(1)} KiB) per node-epoch, ${cu} CU\n`)

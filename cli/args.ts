@@ -31,6 +31,12 @@ export function parseTxid (text: string): string {
   return text.toLowerCase()
 }
 
+/** `econumi audit`'s target: a block height, or 64 hex characters (a node id or a report hash). */
+export function parseAuditTarget (text: string): string {
+  if (!/^(\d{1,19}|[0-9a-f]{64})$/i.test(text)) fail('E_BAD_AUDIT_TARGET', 'audit target must be a block height, a node id or a report hash (64 hex characters)', { target: text.slice(0, 80) })
+  return text.toLowerCase()
+}
+
 /** commander's accumulator for repeatable options. */
 export function collect (value: string, previous: string[]): string[] { return [...previous, value] }
 

@@ -3,8 +3,9 @@
 import type { Command } from 'commander'
 import { formatAmount } from '../protocol/amount.js'
 import { blockReward } from '../protocol/reward.js'
+import type { AuditResult } from '../node/auditor.js'
 import type { BlockJson, MempoolJson, PeerJson, StatusJson, TransactionJson } from '../node/api-types.js'
-import { parseBlockId, parseHeightArg, parseIntegerOption, parseTxid } from './args.js'
+import { parseAuditTarget, parseBlockId, parseHeightArg, parseIntegerOption, parseTxid } from './args.js'
 import { type GlobalOptions, action, client, columns, eco, emit, formatTime, table } from './output.js'
 
 async function cmdStatus (g: GlobalOptions): Promise<void> {
@@ -113,6 +114,41 @@ async function cmdGetPeerInfo (g: GlobalOptions): Promise<void> {
     ])))
 }
 
+const VERDICT: Record<AuditResult['verdict'], string> = {
+  valid: 'valid: the evidence recomputes to the reported CU',
+  fraud: 'FRAUD: the evidence does not support the report',
+  unavailable: 'unavailable: no attestations core this node knows holds the evidence',
+  unattested: 'unattested: a devnet\'s declared compute units, no evidence'
+}
+
+function auditLines (r: AuditResult): string[] {
+  const lines = table([
+    ['report', `${r.report}${r.height !== null ? `  (block ${r.height})` : ''}`],
+    ['node', r.node],
+    ['epoch', r.epoch],
+    ['reported CU', r.cu],
+    ['recomputed CU', r.recomputed ?? '-'],
+    ['verdict', `${VERDICT[r.verdict]}${r.code !== undefined ? ` [${r.code}] ${r.message ?? ''}` : ''}`]
+  ])
+  const ev = r.evidence
+  if (ev === undefined) return lines
+  lines.push(...table([
+    ['evidence', `${ev.bytes} bytes, record ${ev.seq} of core ${ev.core.slice(0, 16)}…`],
+    ['certificates', `agent → node CA ${ev.caFingerprint.slice(0, 16)}… (endorsed by the node key)`],
+    ['poll secrets', `revealed for epoch${ev.pollSecrets.length === 1 ? '' : 's'} ${ev.pollSecrets.join(', ')}`]
+  ]))
+  const cu = new Map(ev.credit.workloads.map((w) => [w.containerId, w]))
+  lines.push('', ...columns(['CONTAINER', 'AGENT KEY', 'ANSWERED', 'MISSED', 'CU', 'REASON'], ev.checkpoints.map((c) => [
+    c.containerId.slice(0, 12), c.agentKey.slice(0, 16), String(c.answered), String(c.missed), cu.get(c.containerId)?.cu ?? '-', cu.get(c.containerId)?.reason ?? '-'
+  ])))
+  return lines
+}
+
+async function cmdAudit (g: GlobalOptions, target: string): Promise<void> {
+  const { reports } = await client(g).get<{ reports: AuditResult[] }>(`/v1/audit/${parseAuditTarget(target)}`)
+  emit(g, { reports }, reports.length === 0 ? ['no work reports in this block'] : reports.flatMap((r, i) => [...(i > 0 ? [''] : []), ...auditLines(r)]))
+}
+
 export function addChainCommands (program: Command): void {
   program.command('status')
     .description('show the node\'s chain height, epoch, peers and mempool')
@@ -150,6 +186,11 @@ export function addChainCommands (program: Command): void {
   program.command('getmempoolinfo')
     .description('the mempool: transactions, bytes, bounds and the fee it takes now')
     .action(action(cmdGetMempoolInfo))
+
+  program.command('audit')
+    .description('the evidence behind work reports: workloads, windows answered and missed, certificates, recomputed CU, verdict')
+    .argument('<target>', 'a block height (its reports), a node id (its recent reports) or a report hash')
+    .action(action(cmdAudit))
 
   program.command('getpeerinfo')
     .description('connected peers: node id, address, direction, announced height, score, bytes in and out')

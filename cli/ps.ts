@@ -23,6 +23,8 @@ export interface PsRow {
   pollsMissed: number | null
   cu: string | null
   cuEpoch: string | null
+  /** The last credited epoch's evidence: 'published' (in the attestations core), 'unpublished', or null (no credit yet). */
+  evidence: 'published' | 'unpublished' | null
 }
 
 interface WorkloadJson {
@@ -32,7 +34,7 @@ interface WorkloadJson {
   running?: boolean
   pollsAnswered?: number
   pollsMissed?: number
-  lastCredit?: { epoch: string, cu: string, reason: string } | null
+  lastCredit?: { epoch: string, cu: string, reason: string, evidenceRecord?: number | null } | null
 }
 
 function shortName (c: Docker.ContainerInfo): string { return (c.Names[0] ?? '').replace(/^\//, '') }
@@ -77,7 +79,7 @@ export async function collectPs (dataDir: string, o: PsOptions = {}): Promise<{ 
   const isNode = (c: Docker.ContainerInfo): boolean => shortName(c) === nodeName || c.Labels['econumi.role'] === 'node'
   const isAgent = (c: Docker.ContainerInfo): boolean => c.Labels['econumi.role'] === 'agent'
   const base = (c: Docker.ContainerInfo, role: PsRow['role']): PsRow => ({
-    containerId: c.Id.slice(0, 12), image: c.Image, name: shortName(c), role, status: c.Status, state: c.State, attestation: 'n/a', pollsAnswered: null, pollsMissed: null, cu: null, cuEpoch: null
+    containerId: c.Id.slice(0, 12), image: c.Image, name: shortName(c), role, status: c.Status, state: c.State, attestation: 'n/a', pollsAnswered: null, pollsMissed: null, cu: null, cuEpoch: null, evidence: null
   })
   const socket = `${dataDir}/api.sock`
   const nodeContainers = all.filter(isNode)
@@ -85,7 +87,7 @@ export async function collectPs (dataDir: string, o: PsOptions = {}): Promise<{ 
   if (!nodeContainers.some((c) => c.State === 'running')) {
     // a node in the foreground (`econumi start --foreground`) is a process, not a container
     const fg = await foregroundNode(socket)
-    if (fg !== null) rows.push({ containerId: '-', image: '(foreground)', name: `econumi node ${fg.nodeId.slice(0, 16)}${fg.pid !== null ? ` (pid ${fg.pid})` : ''}`, role: 'node', status: 'running', state: 'running', attestation: 'n/a', pollsAnswered: null, pollsMissed: null, cu: null, cuEpoch: null })
+    if (fg !== null) rows.push({ containerId: '-', image: '(foreground)', name: `econumi node ${fg.nodeId.slice(0, 16)}${fg.pid !== null ? ` (pid ${fg.pid})` : ''}`, role: 'node', status: 'running', state: 'running', attestation: 'n/a', pollsAnswered: null, pollsMissed: null, cu: null, cuEpoch: null, evidence: null })
   }
   for (const c of all) if (isAgent(c) && shown(c)) rows.push(base(c, 'agent'))
   const workloads = await nodeWorkloads(socket)
@@ -108,7 +110,8 @@ export async function collectPs (dataDir: string, o: PsOptions = {}): Promise<{ 
         pollsAnswered: w.pollsAnswered ?? 0,
         pollsMissed: w.pollsMissed ?? 0,
         cu: w.lastCredit?.cu ?? '0',
-        cuEpoch: w.lastCredit?.epoch ?? null
+        cuEpoch: w.lastCredit?.epoch ?? null,
+        evidence: w.lastCredit == null ? null : typeof w.lastCredit.evidenceRecord === 'number' ? 'published' : 'unpublished'
       })
     }
   }
@@ -119,7 +122,7 @@ export async function collectPs (dataDir: string, o: PsOptions = {}): Promise<{ 
   return { rows, attestation: workloads !== null }
 }
 
-const HEADER = ['CONTAINER ID', 'IMAGE', 'ROLE', 'STATUS', 'ATTESTED', 'POLLS', 'CU', 'NAMES']
+const HEADER = ['CONTAINER ID', 'IMAGE', 'ROLE', 'STATUS', 'ATTESTED', 'POLLS', 'CU', 'EVIDENCE', 'NAMES']
 
 function cells (r: PsRow): string[] {
   return [
@@ -127,6 +130,7 @@ function cells (r: PsRow): string[] {
     r.attestation === 'attested' ? 'yes' : r.attestation === 'unattested' ? 'no' : '-',
     r.pollsAnswered === null ? '-' : `${r.pollsAnswered}/${r.pollsMissed ?? 0}`,
     r.cu === null ? '-' : r.cu,
+    r.evidence === null ? '-' : r.evidence === 'published' ? `e${r.cuEpoch ?? '?'} published` : `e${r.cuEpoch ?? '?'} unpublished`,
     r.name
   ]
 }
@@ -141,11 +145,11 @@ export function formatPs (rows: PsRow[]): string[] {
 /** What a `--format` template sees of a row: docker's names where they exist. */
 function templateFields (r: PsRow): Record<string, string> {
   const c = cells(r)
-  return { ID: r.containerId, Image: r.image, Names: r.name, Name: r.name, Role: r.role, Status: r.status, State: r.state, Attested: c[4], Attestation: r.attestation, Polls: c[5], CU: c[6], CUEpoch: r.cuEpoch ?? '' }
+  return { ID: r.containerId, Image: r.image, Names: r.name, Name: r.name, Role: r.role, Status: r.status, State: r.state, Attested: c[4], Attestation: r.attestation, Polls: c[5], CU: c[6], CUEpoch: r.cuEpoch ?? '', Evidence: r.evidence ?? '' }
 }
 
 const FIELD = /\{\{\s*(json\s+)?\.([A-Za-z]*)\s*\}\}/g
-const FIELD_NAMES = ['ID', 'Image', 'Names', 'Name', 'Role', 'Status', 'State', 'Attested', 'Attestation', 'Polls', 'CU', 'CUEpoch']
+const FIELD_NAMES = ['ID', 'Image', 'Names', 'Name', 'Role', 'Status', 'State', 'Attested', 'Attestation', 'Polls', 'CU', 'CUEpoch', 'Evidence']
 
 /** Compile a Go-template subset: `{{.Field}}`, `{{json .Field}}`, `{{json .}}`, `\t` and `\n`, a leading `table` (a header line). */
 export function compileFormat (format: string): { header: string | null, render: (r: PsRow) => string } {
@@ -179,5 +183,5 @@ export async function runPs (dataDir: string, json: boolean, out: (s: string) =>
     return
   }
   out(formatPs(rows).join('\n') + '\n')
-  if (!attestation) out('(the node does not attest (--attest): workloads are not marked attested or not; POLLS = answered/missed, CU = last credited epoch)\n')
+  if (!attestation) out('(the node does not attest (--attest): workloads are not marked attested or not; POLLS = answered/missed, CU = last credited epoch, EVIDENCE = whether that epoch\'s evidence is published)\n')
 }

@@ -6,7 +6,7 @@ import { type Server, createServer } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import { decodeAddress } from '../protocol/address.js'
 import { fromHex, toHex } from '../protocol/encoding.js'
-import { MAX_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
+import { MAX_FRAUD_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { blockReward } from '../protocol/reward.js'
 import { parseWith, z } from '../protocol/schema.js'
@@ -44,7 +44,8 @@ export interface ApiHooks {
 const hexOf = (maxBytes: number): z.ZodString => z.string().max(2 * maxBytes, `at most ${maxBytes} bytes`).regex(/^([0-9a-f]{2})+$/i, 'must be hex')
 /** The request bodies, checked before anything is decoded. */
 const TX_BODY = z.object({ tx: hexOf(2048) }).strict()
-const OP_BODY = z.object({ op: hexOf(MAX_OP_BYTES) }).strict()
+// a fraud operation carries a whole report's evidence (MAX_FRAUD_OP_BYTES); every other kind is a few KiB
+const OP_BODY = z.object({ op: hexOf(MAX_FRAUD_OP_BYTES) }).strict()
 
 export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): express.Express {
   const app = express()
@@ -61,6 +62,7 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
       next()
     })
   }
+  app.use('/v1/ops', express.json({ limit: 2 * MAX_FRAUD_OP_BYTES + 64 }))
   app.use(express.json({ limit: '64kb' }))
   const wrap = (fn: (req: Request, res: Response) => Promise<unknown>) => (req: Request, res: Response, next: NextFunction) => {
     fn(req, res).then((body) => res.json(body), next)
@@ -113,6 +115,7 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
     return { ...i, minFee: i.minFee.toString(), networkMinFee: node.params.minFee.toString() }
   }))
   app.get('/v1/peers', wrap(async () => ({ peers: node.peers() })))
+  app.get('/v1/audit/:target', wrap(async (req) => ({ reports: await node.auditor.auditTarget(String(req.params.target), async (h) => (await node.blockByHeight(h))?.block ?? null) })))
   app.get('/v1/blocks/:id', wrap(async (req) => {
     const id = String(req.params.id)
     const found = /^[0-9a-f]{64}$/i.test(id) ? await node.blockByHash(id.toLowerCase()) : await node.blockByHeight(parseHeight(id))

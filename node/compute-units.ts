@@ -3,9 +3,9 @@
 export interface ComputeUnitSource {
   /** Compute units attested in the epoch before `epoch` (what a work report for epoch-1 carries). */
   computeUnitsFor: (epoch: bigint) => Promise<bigint>
-  /** Attested work (a work report carries a non-zero evidence root) or a devnet's declared amount. */
+  /** Attested work (a work report carries its evidence root) or a devnet's declared amount (an all-zero root). */
   readonly attested: boolean
-  /** The Merkle root of the evidence behind `epoch`'s compute units, when the source publishes evidence. */
+  /** The Merkle root of the published evidence behind `epoch`'s compute units (attested sources). */
   evidenceRootFor?: (epoch: bigint) => Promise<Uint8Array>
 }
 

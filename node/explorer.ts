@@ -326,7 +326,7 @@ export function createExplorerApp (node: EconumiNode, o: ExplorerOptions = {}): 
       ['reward to', addrLink(encodeAddress(h.miner))],
       ['coinbase', esc(eco(b.coinbase))],
       ['transactions', String(b.txs.length)]
-    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Work reports</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}<h2>Operations</h2>${table(['kind', 'node', 'detail'], b.ops.map((op) => { const j = opToJson(op); return [esc(op.kind), nodeText(String(j.nodeId)), esc(op.kind === 'equivocation' ? `${String(j.evidence)} of epoch ${String(j.epoch)}` : op.kind === 'register' ? `${Number(op.millicores) / 1000} cpus, ${op.memoryBytes} B${op.bond > 0n ? `, bond ${eco(op.bond)}` : ''}` : `seq ${op.seq}`)] }))}`, network)
+    ])}<h2>Transactions</h2>${table(['txid', 'from', 'to', 'amount', 'fee', 'nonce'], txs, [3, 4, 5])}<h2>Work reports</h2>${table(['node', 'CU', 'epoch'], claims, [1, 2])}<h2>Operations</h2>${table(['kind', 'node', 'detail'], b.ops.map((op) => { const j = opToJson(op); return [esc(op.kind), nodeText(String(j.nodeId)), esc(op.kind === 'equivocation' ? `${String(j.evidence)} of epoch ${String(j.epoch)}` : op.kind === 'fraud' ? `${String(j.proof)} of epoch ${String(j.epoch)}, reported by ${String(j.reporter).slice(0, 16)}` : op.kind === 'register' ? `${Number(op.millicores) / 1000} cpus, ${op.memoryBytes} B${op.bond > 0n ? `, bond ${eco(op.bond)}` : ''}` : `seq ${op.seq}`)] }))}`, network)
   }))
 
   app.get('/tx/:txid', html(async (req) => {

@@ -6,12 +6,15 @@ import { fail, isEconumiError } from '../protocol/errors.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { type WorkReport, checkReportSignature, isUnattested } from '../protocol/report.js'
 import { encodeTransaction, senderAddress, type Transaction } from '../protocol/transaction.js'
-import { isAdmitted, reportCap } from '../protocol/weights.js'
+import { EMPTY_NODE_RECORD, type NodeRecord, isAdmitted, registeredReservation, reportCap } from '../protocol/weights.js'
 import { type Op, encodeOp, evidenceKey, opHash, opNode, verifyOp } from '../protocol/ops.js'
 import type { Block } from '../protocol/block.js'
-import { type ImageOffer, MAX_CORES_PER_MESSAGE, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { type ImageOffer, MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import type { Peer, PeerHandler } from './network.js'
 import type { NodeContext } from './context.js'
+import { x509AgentChecker } from '../protocol/certificates.js'
+import { checkFraudProof, namedReports } from '../protocol/fraud.js'
+import type { Auditor } from './auditor.js'
 import type { ChainSync } from './sync.js'
 
 interface PeerTip extends TipAnnouncement { at: number }
@@ -40,7 +43,7 @@ export class Gossip implements PeerHandler {
   private readonly opQuota = new Map<string, { epoch: bigint, n: number }>()
   private lastSyncReport = ''
 
-  constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync) {}
+  constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync, private readonly auditor: Pick<Auditor, 'addRecordsCore' | 'forgetPeer' | 'isAvailable' | 'prefetch'>) {}
 
   onPeer (peer: Peer): void {
     if (this.offered.length > 0) setImmediate(() => peer.send({ type: MSG_IMAGES, images: this.offered }))
@@ -53,6 +56,7 @@ export class Gossip implements PeerHandler {
     this.reportQuota.delete(peer.id)
     this.opQuota.delete(peer.id)
     this.sync.forgetPeer(peer.id)
+    this.auditor.forgetPeer(peer.id)
     this.ctx.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
   }
 
@@ -63,6 +67,7 @@ export class Gossip implements PeerHandler {
         this.ctx.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
         if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.ctx.now() })
         await this.sync.addOwnedCore(toHex(m.hello.blocksCore), peer.id)
+        this.auditor.addRecordsCore(peer.id, toHex(m.hello.recordsCore))
         // tell the newcomer every chain core we know, so blocks reach nodes that are not direct peers
         for (let i = 0, all = await this.sync.knownCores(); i < all.length; i += MAX_CORES_PER_MESSAGE) {
           peer.send({ type: MSG_CORES, cores: all.slice(i, i + MAX_CORES_PER_MESSAGE).map((k) => Buffer.from(k, 'hex')) })
@@ -179,13 +184,14 @@ export class Gossip implements PeerHandler {
     const next = [...pending, r].sort((a, b) => (a.epoch < b.epoch ? -1 : 1)).slice(0, MAX_PENDING_REPORTS_PER_NODE)
     this.reportCount += next.length - pending.length
     this.reports.set(node, next)
+    this.auditor.prefetch(r)
     this.ctx.network?.broadcast({ type: MSG_REPORT, report: r }, from ?? undefined)
     return true
   }
 
   /**
    * A block operation from a peer (or this node: `from` null, errors thrown). Checked statelessly (signatures,
-   * certificate, evidence: the sender is charged for a forgery), then against the head's state (seq, admission),
+   * certificate, evidence, a fraud proof's proof: the sender is charged for a forgery), then against the head's state (seq, admission),
    * then pooled and relayed. Bounded in all, per node and per relaying peer.
    */
   async acceptOp (op: Op, from: Peer | null): Promise<boolean> {
@@ -198,8 +204,16 @@ export class Gossip implements PeerHandler {
       if (q === undefined || q.epoch !== current) this.opQuota.set(from.id, { epoch: current, n: 1 })
       else if (++q.n > OPS_PER_PEER_PER_EPOCH) return false
     }
+    // a fraud proof's named nodes, read before the check (it needs their registered capacity synchronously)
+    const records = new Map<string, NodeRecord>()
+    if (op.kind === 'fraud') for (const r of namedReports(op.proof)) records.set(toHex(r.nodeKey), await this.ctx.ledger.node(toHex(r.nodeKey)))
     try {
       verifyOp(this.ctx.params, this.ctx.genesis, op, BigInt(this.ctx.now()))
+      // the proof itself too (applyBlock checks it again in the block): a false one is refused and its sender charged
+      if (op.kind === 'fraud') {
+        const p = this.ctx.params
+        checkFraudProof(op.proof, { params: p, genesis: this.ctx.genesis, certificates: x509AgentChecker, registeredCapacity: (k) => registeredReservation(p, toHex(k), records.get(toHex(k)) ?? EMPTY_NODE_RECORD), reportOnChain: () => true })
+      }
     } catch (err) {
       if (!isEconumiError(err)) throw err
       if (from === null) throw err
@@ -212,7 +226,9 @@ export class Gossip implements PeerHandler {
     if (this.ops.size >= MAX_PENDING_OPS || sameNode >= MAX_PENDING_OPS_PER_NODE) { if (from === null) fail('E_OP_POOL_FULL', 'too many pending operations; try again after the next block'); return false }
     this.ops.set(id, op)
     this.ctx.log('op-pooled', { op: id.slice(0, 16), kind: op.kind, node: node.slice(0, 16) })
-    this.ctx.network?.broadcast({ type: MSG_OP, op }, from ?? undefined)
+    // a fraud proof is mostly larger than a wire frame: it stays with its auditor, who includes it when it leads
+    // (every report has AUDITORS_PER_REPORT auditors in expectation, each finding the same fraud)
+    if (encodeOp(op).length + 2 <= MAX_FRAME_BYTES) this.ctx.network?.broadcast({ type: MSG_OP, op }, from ?? undefined)
     return true
   }
 
@@ -220,6 +236,7 @@ export class Gossip implements PeerHandler {
   private async opStale (op: Op): Promise<{ code: string, message: string } | null> {
     const rec = await this.ctx.ledger.node(toHex(opNode(op)))
     if (op.kind === 'equivocation') return rec.ejected ? { code: 'E_EVIDENCE_PUNISHED', message: 'this node was already punished' } : null
+    if (op.kind === 'fraud') return rec.ejected ? { code: 'E_FRAUD_PUNISHED', message: 'this node was already punished' } : null
     if (op.seq !== rec.seq) return { code: 'E_OP_SEQ', message: `operation names seq ${op.seq}; the node is at ${rec.seq} (already applied?)` }
     if (rec.ejected) return { code: 'E_OP_EJECTED', message: 'this node was ejected for equivocation' }
     return null
@@ -232,7 +249,7 @@ export class Gossip implements PeerHandler {
     for (const op of this.ops.values()) {
       if (out.length >= max) break
       // one operation per node and block keeps seq order simple; evidence once per offender
-      const key = op.kind === 'equivocation' ? `e:${evidenceKey(op.evidence)}` : `n:${toHex(opNode(op))}`
+      const key = op.kind === 'equivocation' ? `e:${evidenceKey(op.evidence)}` : op.kind === 'fraud' ? `f:${toHex(opNode(op))}` : `n:${toHex(opNode(op))}`
       if (seen.has(key)) continue
       seen.add(key)
       out.push(op)
@@ -261,6 +278,7 @@ export class Gossip implements PeerHandler {
       for (const r of list) {
         if (out.length >= max) return out
         if (r.epoch <= last || r.epoch > epoch - 2n || r.epoch < epoch - 2n - this.ctx.params.weightWindow) continue
+        if (!this.auditor.isAvailable(r)) break // its evidence first (and the node's later reports wait behind it)
         out.push(r)
         last = r.epoch
       }
@@ -288,6 +306,7 @@ export class Gossip implements PeerHandler {
       this.reportCount -= list.length - kept.length
       if (kept.length === 0) this.reports.delete(node)
       else this.reports.set(node, kept)
+      for (const r of kept) this.auditor.prefetch(r)
     }
   }
 

@@ -10,14 +10,17 @@ import { decodeAddress } from '../protocol/address.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { makeEquivocation } from '../protocol/ops.js'
+import { type FraudProof, fraudProofHash } from '../protocol/fraud.js'
+import { makeEquivocation, makeFraudOp, opHash } from '../protocol/ops.js'
 import { type NetworkParams, genesisHash } from '../protocol/params.js'
 import type { ChainTip } from '../protocol/state.js'
-import { type NodeRecord, isAdmitted, leaderWeight } from '../protocol/weights.js'
+import type { Reservation } from '../protocol/compute-units.js'
+import { type NodeRecord, isAdmitted, leaderWeight, registeredReservation } from '../protocol/weights.js'
 import { Chain } from './chain.js'
 import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
+import { Auditor } from './auditor.js'
 import { Gossip } from './gossip.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
 import { type BlockIndexEntry, Ledger } from './ledger.js'
@@ -73,6 +76,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   sync!: ChainSync
   gossip!: Gossip
   producer!: Producer
+  auditor!: Auditor
   private syncTimer: NodeJS.Timeout | null = null
 
   private constructor (readonly opts: NodeOptions) {
@@ -109,7 +113,8 @@ export class EconumiNode extends EventEmitter implements NodeContext {
       onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
     }, node.log, node.now)
     node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer) })
-    node.gossip = new Gossip(node, node.sync)
+    node.auditor = new Auditor(node, async (proof, reason) => { await node.onFraud(proof, reason) })
+    node.gossip = new Gossip(node, node.sync, node.auditor)
     node.producer = new Producer(node, node.gossip, node.sync, { computeUnits: () => node.computeUnits, rewardAddress: node.rewardAddress, onBlock: (block, fx) => node.emit('block', block, fx) })
     await node.sync.recover()
     const { loaded, dropped } = await node.mempool.load()
@@ -141,6 +146,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     if (this.closed) return
     this.closed = true
     this.clock.stop()
+    this.auditor.close()
     if (this.syncTimer !== null) clearInterval(this.syncTimer)
     if (this.network !== null) await this.network.close()
     await this.chainLock.run(async () => {
@@ -153,11 +159,23 @@ export class EconumiNode extends EventEmitter implements NodeContext {
 
   private async onNewHead (tip: ChainTip, blocks: Block[]): Promise<void> {
     await this.gossip.onNewHead(blocks)
+    this.auditor.onNewHead(blocks)
     const last = blocks[blocks.length - 1]
     // one line per new head: after a run of synced blocks that is the last one, with how many came with it
     this.log('head', { height: tip.height, hash: toHex(tip.hash), epoch: tip.epoch, txs: last.txs.length, winner: toHex(last.header.winner.nodeKey).slice(0, 16), ...(blocks.length > 1 ? { blocks: blocks.length } : {}) })
     this.emit('head', tip)
     this.producer.onNewHead()
+  }
+
+  /** A failed audit's proof becomes a block operation signed by this node as its reporter (pooled, included when it leads). */
+  private async onFraud (proof: FraudProof, reason: string): Promise<void> {
+    const op = makeFraudOp(this.identity.signer, this.genesis, proof)
+    this.log('fraud-proof', { kind: proof.kind, reason, hash: toHex(fraudProofHash(proof)), op: toHex(opHash(op)).slice(0, 16) })
+    await this.gossip.acceptOp(op, null).catch((err: unknown) => {
+      // another auditor's proof of the same fraud may be on chain already
+      if (!isEconumiError(err)) throw err
+      this.log('fraud-proof-dropped', { code: err.code, error: err.message })
+    })
   }
 
   /** Hold the lottery for `epoch` now (production runs it on every epoch boundary by itself). */
@@ -187,6 +205,11 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   async submitTransaction (bytes: Uint8Array): Promise<string> {
     if (this.closed) fail('E_NODE_CLOSING', 'node is shutting down')
     return await this.gossip.submitTransaction(bytes)
+  }
+
+  /** This node's capacity on chain (the evidence caps its declared capacity by it). */
+  async registeredCapacity (): Promise<Reservation | null> {
+    return registeredReservation(this.params, this.identity.nodeId, await this.ledger.node(this.identity.nodeId))
   }
 
   async blockByHeight (height: bigint): Promise<{ block: Block, entry: BlockIndexEntry } | null> {

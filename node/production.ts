@@ -7,9 +7,9 @@
 import { decodeAddress } from '../protocol/address.js'
 import { type Block, buildBlock, encodeBlock } from '../protocol/block.js'
 import { makeClaim } from '../protocol/claim.js'
-import { Writer, equalBytes, toHex } from '../protocol/encoding.js'
+import { equalBytes, toHex } from '../protocol/encoding.js'
 import { type EconumiError, isEconumiError } from '../protocol/errors.js'
-import { ZERO_HASH, taggedHash } from '../protocol/hash.js'
+import { ZERO_HASH } from '../protocol/hash.js'
 import { lotteryTicket } from '../protocol/lottery.js'
 import { epochStart } from '../protocol/params.js'
 import { MAX_BLOCK_OPS, opHash } from '../protocol/ops.js'
@@ -60,15 +60,17 @@ export class Producer {
     this.reported.add(r)
     if (this.reported.size > 64) this.reported.delete([...this.reported][0])
     const source = this.ev.computeUnits()
-    let cu = await source.computeUnitsFor(r + 1n) // the work attested in epoch r
-    const cap = reportCap(this.ctx.params, this.ctx.identity.nodeId, await this.ctx.ledger.node(this.ctx.identity.nodeId))
-    if (cu > cap) cu = cap
+    const cu = await source.computeUnitsFor(r + 1n) // the work attested in epoch r
     if (cu <= 0n) return
-    // an attested source commits to its evidence; until it publishes one (issue 11), to its credit for the epoch
-    const evidenceRoot = !source.attested
-      ? ZERO_HASH
-      : source.evidenceRootFor !== undefined ? await source.evidenceRootFor(r) : taggedHash('credit-commitment', this.ctx.identity.signer.publicKey, new Writer(16).u64(r).u64(cu).finish())
-    await this.gossip.acceptReport(makeReport(this.ctx.identity.signer, this.ctx.genesis, r, cu, evidenceRoot), null)
+    const cap = reportCap(this.ctx.params, this.ctx.identity.nodeId, await this.ctx.ledger.node(this.ctx.identity.nodeId))
+    // an attested report must say exactly what its evidence proves (anything else is a provable miscredit), so
+    // over the cap it is not sent at all; a devnet's declared amount is only capped
+    if (cu > cap && source.attested) {
+      this.ctx.log('report-skipped', { epoch: r, cu, cap, reason: 'evidence proves more than the registered capacity allows' })
+      return
+    }
+    const evidenceRoot = source.evidenceRootFor !== undefined ? await source.evidenceRootFor(r) : ZERO_HASH
+    await this.gossip.acceptReport(makeReport(this.ctx.identity.signer, this.ctx.genesis, r, cu > cap ? cap : cu, evidenceRoot), null)
   }
 
   /** Hold the lottery for `epoch` on the node's head (or its parent, see above); returns the block, or null. */

@@ -1,12 +1,13 @@
 // JSON shapes of the HTTP API (declared in api-types.ts). BigInt values travel as decimal strings.
 import type { BlockJson, TxJson } from './api-types.js'
-import { encodeAddress } from '../protocol/address.js'
+import { addressFromPublicKey, encodeAddress } from '../protocol/address.js'
 import type { Block } from '../protocol/block.js'
 import { blockHash } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { type Transaction, recipientAddress, senderAddress, transactionId } from '../protocol/transaction.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { paramsToJson } from '../protocol/params.js'
+import { namedReports } from '../protocol/fraud.js'
 import { type Op, evidenceEpoch, opHash, opNode } from '../protocol/ops.js'
 
 export function blockToJson (b: Block): BlockJson {
@@ -45,5 +46,9 @@ export function opToJson (op: Op): Record<string, unknown> {
     case 'register': return { ...base, seq: op.seq.toString(), millicores: op.millicores.toString(), memoryBytes: op.memoryBytes.toString(), bond: op.bond.toString(), certificate: op.certDer.length > 0 }
     case 'unregister': case 'withdraw': return { ...base, seq: op.seq.toString() }
     case 'equivocation': return { ...base, evidence: op.evidence.type, epoch: evidenceEpoch(op.evidence).toString() }
+    case 'fraud': {
+      const r = namedReports(op.proof)[0]
+      return { ...base, reporter: toHex(op.reporter), reporterAddress: addressFromPublicKey(op.reporter), proof: op.proof.kind, reportNode: toHex(r.nodeKey), epoch: r.epoch.toString() }
+    }
   }
 }

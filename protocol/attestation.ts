@@ -10,10 +10,9 @@
 // at an epoch boundary); its exit report is the last checkpoint it signed, whose `stopTime` is the last
 // instant it saw the workload alive — a lower bound, which is the side a credit rule should err on.
 import { type Reservation, computeUnits, fitToCapacity } from './compute-units.js'
-import { Writer } from './encoding.js'
 import { fail } from './errors.js'
-import { HASH_LENGTH, taggedHash } from './hash.js'
-import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, type Signer, verify } from './keys.js'
+import { taggedHash } from './hash.js'
+import { type Signer, verify } from './keys.js'
 
 /** Length of one health-poll window. Windows are numbered from the Unix epoch: w = floor(t / 5000). */
 export const POLL_WINDOW_MS = 5000n
@@ -39,18 +38,6 @@ export function windowOf (timeMs: bigint, windowMs = POLL_WINDOW_MS): bigint {
 
 export function windowStart (window: bigint, windowMs = POLL_WINDOW_MS): bigint { return window * windowMs }
 
-/**
- * The challenge nonce of one container in one window: hash(chain tip ‖ node secret ‖ container ‖ window).
- * The tip mixes in chain randomness; the node's secret (never published before the window ends) makes it
- * unpredictable to the agent and to the workload, so answers cannot be precomputed.
- */
-export function challengeNonce (tipHash: Uint8Array, nodeSecret: Uint8Array, containerId: string, window: bigint): Uint8Array {
-  if (tipHash.length !== HASH_LENGTH) fail('E_ATTEST_TIP', 'chain tip hash must be 32 bytes', { length: tipHash.length })
-  if (nodeSecret.length !== 32) fail('E_ATTEST_SECRET', 'node poll secret must be 32 bytes', { length: nodeSecret.length })
-  const body = new Writer(112).fixed(tipHash, HASH_LENGTH).fixed(nodeSecret, 32).fixed(containerIdBytes(containerId), 32).u64(window).finish()
-  return taggedHash('attest-nonce', body)
-}
-
 /** Offset of the challenge instant inside its window: uniform in [0, windowMs - answerMs), derived from the nonce. */
 export function challengeOffsetMs (nonce: Uint8Array, windowMs = POLL_WINDOW_MS, answerMs = ANSWER_TIMEOUT_MS): bigint {
   if (nonce.length !== NONCE_LENGTH) fail('E_ATTEST_NONCE', 'nonce must be 32 bytes', { length: nonce.length })
@@ -60,29 +47,7 @@ export function challengeOffsetMs (nonce: Uint8Array, windowMs = POLL_WINDOW_MS,
   return Buffer.from(h.buffer, h.byteOffset, 8).readBigUInt64BE(0) % span
 }
 
-// ---- poll answers --------------------------------------------------------------------------------------
-
-export interface PollAnswer {
-  containerId: string
-  window: bigint
-  nonce: Uint8Array
-  healthy: boolean
-}
-
-export function encodePollAnswer (a: PollAnswer): Uint8Array {
-  if (a.nonce.length !== NONCE_LENGTH) fail('E_ATTEST_NONCE', 'nonce must be 32 bytes', { length: a.nonce.length })
-  return new Writer(74).u8(1).fixed(containerIdBytes(a.containerId), 32).u64(a.window).fixed(a.nonce, NONCE_LENGTH).u8(a.healthy ? 1 : 0).finish()
-}
-
-export function pollAnswerMessage (a: PollAnswer): Uint8Array { return taggedHash('attest-poll', encodePollAnswer(a)) }
-
-export function signPollAnswer (signer: Signer, a: PollAnswer): Uint8Array { return signer.sign(pollAnswerMessage(a)) }
-
-export function verifyPollAnswer (agentPublicKey: Uint8Array, a: PollAnswer, signature: Uint8Array): void {
-  if (agentPublicKey.length !== PUBLIC_KEY_LENGTH || signature.length !== SIGNATURE_LENGTH || !verify(agentPublicKey, pollAnswerMessage(a), signature)) {
-    fail('E_POLL_SIGNATURE', 'poll answer signature does not verify', { containerId: a.containerId, window: a.window })
-  }
-}
+// ---- the agent's connection ---------------------------------------------------------------------------
 
 /** What the agent signs to authenticate its connection: the node's connection nonce and the container. */
 export function helloMessage (serverNonce: Uint8Array, containerId: string): Uint8Array {
@@ -375,6 +340,11 @@ export function epochCredit (input: EpochCreditInput): { total: bigint, workload
 export type AttestationRecord =
   | { type: 'econumi/ca', version: 1, nodeId: string, caCertificate: string, caFingerprint: string, endorsement: string }
   | { type: 'econumi/exit-report', version: 1, report: ExitReport, signature: string }
+
+/** An evidence record: this byte, then protocol/evidence.ts encodeEvidence (JSON records start with '{'). */
+export const EVIDENCE_RECORD_TAG = 0x01
+
+export function encodeEvidenceRecord (evidence: Uint8Array): Uint8Array { return Buffer.concat([Buffer.from([EVIDENCE_RECORD_TAG]), evidence]) }
 
 /** Records are UTF-8 JSON; exit reports keep their canonical field order. */
 export function encodeAttestationRecord (r: AttestationRecord): Uint8Array {

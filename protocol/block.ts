@@ -3,7 +3,7 @@
 import { ADDRESS_BYTES, encodeAddress } from './address.js'
 import type { Claim } from './claim.js'
 import { type BlockHeader, HEADER_LENGTH, readHeader, signHeader, verifyHeaderSignature, writeHeader } from './header.js'
-import { MAX_BLOCK_OPS, MAX_OP_BYTES, type Op, computeOpRoot, readOp, writeOp } from './ops.js'
+import { FRAUD_OP_OVERHEAD, MAX_BLOCK_FRAUD_BYTES, MAX_BLOCK_OPS, MAX_OP_BYTES, type Op, computeOpRoot, readOp, writeOp } from './ops.js'
 import { MAX_BLOCK_REPORTS, REPORT_LENGTH, type WorkReport, readReport, reportHash, writeReport } from './report.js'
 import { Reader, Writer } from './encoding.js'
 import { fail } from './errors.js'
@@ -12,7 +12,25 @@ import { SIGNATURE_LENGTH, type Signer } from './keys.js'
 import { type Transaction, TX_LENGTH, readTransaction, transactionId, encodeTransaction } from './transaction.js'
 
 export const MAX_BLOCK_TXS_WIRE = 100_000 // the decoder's hard bound; the network's own limit is lower
-export const MAX_BLOCK_BYTES = HEADER_LENGTH + SIGNATURE_LENGTH + 4 + MAX_BLOCK_REPORTS * REPORT_LENGTH + 4 + MAX_BLOCK_OPS * MAX_OP_BYTES + 8 + 4 + MAX_BLOCK_TXS_WIRE * TX_LENGTH
+/**
+ * A block is one Hypercore block, sent with its Merkle proof in one secret-stream frame of at most 16 MiB − 1:
+ * its last MiB is left for that. Every part at its maximum can add up to more (maxBlockLength: ~18.7 MB with a maximal
+ * fraud proof and MAX_BLOCK_TXS_WIRE transactions), so this bound is a rule of its own; with the default
+ * maxBlockTxs (5,000) a block stays under ~5.3 MB, and only a network allowing over ~79,000 transactions a
+ * block must leave transactions out for a large fraud proof.
+ */
+export const MAX_BLOCK_BYTES = 15 * 1024 * 1024
+
+/** The largest block whose parts each keep their own bound, for a network of `maxTxs` transactions a block. */
+export function maxBlockLength (maxTxs: number, fraudBytes = MAX_BLOCK_FRAUD_BYTES): number {
+  // a fraud operation is at most MAX_OP_BYTES besides its proof
+  return HEADER_LENGTH + SIGNATURE_LENGTH + 4 + MAX_BLOCK_REPORTS * REPORT_LENGTH + 4 + MAX_BLOCK_OPS * MAX_OP_BYTES + fraudBytes + 8 + 4 + maxTxs * TX_LENGTH
+}
+
+/** encodeBlock's length for a block whose operations encode to `opBytes` bytes in all. */
+export function blockLength (b: Block, opBytes: number): number {
+  return HEADER_LENGTH + SIGNATURE_LENGTH + 4 + b.reports.length * REPORT_LENGTH + 4 + opBytes + 8 + 4 + b.txs.length * TX_LENGTH
+}
 
 export interface Block {
   header: BlockHeader
@@ -96,7 +114,16 @@ export function decodeBlock (bytes: Uint8Array): Block {
   for (let i = 0; i < nReports; i++) reports.push(readReport(r))
   const nOps = r.count(MAX_BLOCK_OPS)
   const ops: Op[] = []
-  for (let i = 0; i < nOps; i++) ops.push(readOp(r))
+  let fraudBytes = 0
+  for (let i = 0; i < nOps; i++) {
+    const before = r.remaining()
+    const op = readOp(r)
+    if (op.kind === 'fraud') {
+      fraudBytes += before - r.remaining() - FRAUD_OP_OVERHEAD
+      if (fraudBytes > MAX_BLOCK_FRAUD_BYTES) fail('E_BLOCK_FRAUD_SIZE', 'block carries more fraud proof bytes than allowed', { bytes: fraudBytes, max: MAX_BLOCK_FRAUD_BYTES })
+    }
+    ops.push(op)
+  }
   const coinbase = r.u64()
   const nTxs = r.count(MAX_BLOCK_TXS_WIRE)
   if (r.remaining() !== nTxs * TX_LENGTH) fail('E_DECODE_LENGTH', 'block: transaction bytes do not match the count', { count: nTxs, bytes: r.remaining() })

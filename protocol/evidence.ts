@@ -15,7 +15,7 @@ import { Reader, Writer, equalBytes, toHex } from './encoding.js'
 import { fail, isEconumiError } from './errors.js'
 import { HASH_LENGTH, merkleRoot, sha256, taggedHash } from './hash.js'
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, type Signer, verify } from './keys.js'
-import { MAX_CERT_BYTES, MAX_MEMORY_BYTES, MAX_MILLICORES } from './ops.js'
+import { MAX_CERT_BYTES, MAX_MEMORY_BYTES, MAX_MILLICORES } from './limits.js'
 import { type NetworkParams, epochOf, epochStart } from './params.js'
 import type { WorkReport } from './report.js'
 import { VRF_PROOF_LENGTH, vrfProofToHash, vrfProve, vrfVerify } from './vrf.js'
@@ -32,7 +32,7 @@ export const MAX_EVIDENCE_EPOCH_MS = 3_600_000n
 export const MAX_CHECKPOINTS_PER_WORKLOAD = Number(MAX_EVIDENCE_EPOCH_MS / POLL_WINDOW_MS) + 1
 export const MAX_INTERVALS = 256
 /** The epoch's own secret and the previous epoch's (for an anchoring window that starts there). */
-export const MAX_POLL_SECRETS = 2
+export const MAX_POLL_SECRETS = 64
 /** The whole encoded evidence of one node-epoch; it binds before the count bounds do on long epochs. */
 export const MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 /** Merkle depth of the largest evidence: ceil(log2(1 + MAX_EVIDENCE_WORKLOADS)) levels. */
@@ -334,7 +334,8 @@ export function checkEvidenceHeader (h: EvidenceHeader, ctx: Pick<EvidenceContex
   checkCaEndorsement(h)
   const secrets = new Map<bigint, Uint8Array>()
   for (const s of h.pollSecrets) {
-    if (s.epoch !== h.epoch && s.epoch + 1n !== h.epoch) fail('E_EVIDENCE_POLL_SECRET', 'evidence reveals the poll secret of an epoch other than E or E−1', { epoch: h.epoch, secretEpoch: s.epoch })
+    // the epochs a window overlapping [S, E) can start in: E, E−1, and more when epochs are shorter than a window
+    if (epochStart(ctx.params, s.epoch) >= h.epochEnd || epochStart(ctx.params, s.epoch + 1n) < h.epochStart - POLL_WINDOW_MS) fail('E_EVIDENCE_POLL_SECRET', 'evidence reveals the poll secret of an epoch no window of this epoch starts in', { epoch: h.epoch, secretEpoch: s.epoch })
     secrets.set(s.epoch, verifyPollSecret(h.nodeKey, ctx.genesis, s.epoch, s.proof))
   }
   return secrets
@@ -369,8 +370,10 @@ export function checkWorkloadEvidence (h: EvidenceHeader, x: WorkloadEvidence, c
   if (!verify(h.nodeKey, daemonWitnessMessage(ctx.genesis, h.nodeKey, h.epoch, cid, x.daemon), x.daemonSignature)) fail('E_EVIDENCE_DAEMON_SIGNATURE', 'daemon witness signature does not verify with the node key', { containerId: cid })
   let prev: Uint8Array | null = null // checkpoints[0].prev links to earlier evidence: not checked here
   for (const c of x.checkpoints) {
-    const e = epochOf(ctx.params, windowStart(c.window))
-    if (e < 0n || e + 1n < h.epoch || e > h.epoch) fail('E_EVIDENCE_CHECKPOINT_WINDOW', 'checkpoint window starts outside epochs E−1 and E', { containerId: cid, window: c.window, epoch: h.epoch })
+    const ws = windowStart(c.window)
+    const e = epochOf(ctx.params, ws)
+    // a window overlapping the epoch, or the one ending at its start (an anchor: a gap after it is a missed poll)
+    if (e < 0n || ws >= h.epochEnd || ws + POLL_WINDOW_MS < h.epochStart) fail('E_EVIDENCE_CHECKPOINT_WINDOW', 'checkpoint window neither overlaps the epoch nor ends at its start', { containerId: cid, window: c.window, epoch: h.epoch })
     if (!verify(x.agentKey, checkpointMessage(cid, c), c.signature)) fail('E_EVIDENCE_CHECKPOINT_SIGNATURE', 'checkpoint signature does not verify with the agent key', { containerId: cid, window: c.window })
     const secret = secrets.get(e) ?? fail('E_EVIDENCE_POLL_SECRET', 'evidence does not reveal the poll secret of a checkpoint\'s epoch', { containerId: cid, window: c.window, secretEpoch: e })
     if (!equalBytes(c.nonce, evidenceNonce(secret, cid, c.window))) fail('E_EVIDENCE_NONCE', 'checkpoint nonce is not the challenge of its window', { containerId: cid, window: c.window })
@@ -380,7 +383,7 @@ export function checkWorkloadEvidence (h: EvidenceHeader, x: WorkloadEvidence, c
 }
 
 /** The polls and span the checkpoints prove. Only for checked evidence (windows sorted and within two epochs). */
-function workloadWitness (x: WorkloadEvidence, epochStartMs: bigint): WorkloadWitness {
+export function workloadWitness (x: WorkloadEvidence, epochStartMs: bigint): WorkloadWitness {
   const cps = x.checkpoints
   let agent: AgentWitness = { attestedFrom: epochStartMs, lastAlive: epochStartMs, reservation: x.agentReservation, polls: [] }
   if (cps.length > 0) {

@@ -3,8 +3,9 @@
 //
 //  - miscredit: the report and the whole evidence it commits; the evidence fails a check or proves other CU
 //    (inflated CU, capacity beyond the registered one, a bad signature, nonce or chain, …).
-//  - double-credit: one workload (same container id or same agent key) with overlapping attested windows in the
-//    evidence of two reports of one epoch, by two nodes (or two reports of one node), each a Merkle excerpt.
+//  - double-credit: one workload with overlapping attested windows in the evidence of two reports of one epoch,
+//    each a Merkle excerpt: by two nodes, the same agent key; by one node (two reports), the same agent key or
+//    container id.
 //  - bad-certificate: one workload's excerpt whose agent certificate does not certify its agent key for this node
 //    and container, or whose checkpoints that key did not sign.
 import { windowStart, POLL_WINDOW_MS } from './attestation.js'
@@ -20,7 +21,7 @@ import {
 import { HASH_LENGTH, taggedHash } from './hash.js'
 import { verify } from './keys.js'
 import { merkleProof, verifyMerkleProof } from './merkle-proof.js'
-import type { NetworkParams } from './params.js'
+import { type NetworkParams, WEIGHT_LAG } from './params.js'
 import { REPORT_LENGTH, type WorkReport, checkReportSignature, readReport, reportHash, writeReport } from './report.js'
 
 /** The largest proof is a miscredit with the largest evidence. */
@@ -120,7 +121,25 @@ export function decodeFraudProof (bytes: Uint8Array): FraudProof {
   return p
 }
 
-export function fraudProofHash (p: FraudProof): Uint8Array { return taggedHash('fraud-proof', encodeFraudProof(p)) }
+export function fraudProofHash (p: FraudProof): Uint8Array { return encodedFraudProofHash(encodeFraudProof(p)) }
+
+/** fraudProofHash of a proof's encoding (a caller that holds it already). */
+export function encodedFraudProofHash (bytes: Uint8Array): Uint8Array { return taggedHash('fraud-proof', bytes) }
+
+/** The reports a proof names, in its order (the offenders follow it). */
+export function namedReports (p: FraudProof): WorkReport[] {
+  return p.kind === 'miscredit' ? [p.report] : p.kind === 'double-credit' ? [p.a.report, p.b.report] : [p.excerpt.report]
+}
+
+/**
+ * The oldest report epoch a block of `blockEpoch` still accepts a proof against. A report of epoch r is included
+ * by epoch r + 2 + L at the latest and weighs until WEIGHT_LAG + L − 1 epochs after its inclusion; proofs stay
+ * valid K (reorgBound) epochs beyond that, so an audit of the last block able to count it has time to land. After
+ * this horizon nodes may forget the evidence.
+ */
+export function oldestProvableEpoch (p: NetworkParams, blockEpoch: bigint): bigint {
+  return blockEpoch - (2n + 2n * p.weightWindow + WEIGHT_LAG - 1n + p.reorgBound)
+}
 
 // ---- the check ------------------------------------------------------------------------------------------------------
 
@@ -160,8 +179,7 @@ function attestedRange (x: WorkloadEvidence): { from: bigint, to: bigint } | nul
  * punishes anyone.
  */
 export function checkFraudProof (p: FraudProof, ctx: FraudContext): FraudVerdict {
-  const named = p.kind === 'miscredit' ? [p.report] : p.kind === 'double-credit' ? [p.a.report, p.b.report] : [p.excerpt.report]
-  const reports = named.map((r) => {
+  const reports = namedReports(p).map((r) => {
     const h = reportHash(r)
     if (!ctx.reportOnChain(h)) fail('E_FRAUD_UNKNOWN_REPORT', 'the fraud proof names a report that is not on chain', { report: toHex(h) })
     try { checkReportSignature(r, ctx.genesis) } catch { invalid('a report\'s signature does not verify', { report: toHex(h) }) }
@@ -188,11 +206,18 @@ export function checkFraudProof (p: FraudProof, ctx: FraudContext): FraudVerdict
       const code = evidenceFailure(() => checkWorkloadEvidence(x.header, x.workload, ctx, checkEvidenceHeader(x.header, ctx)))
       if (code !== null) invalid(`side ${side}'s workload evidence does not hold (${code}): a miscredit, not a double credit`)
     }
-    if (a.workload.containerId !== b.workload.containerId && !equalBytes(a.workload.agentKey, b.workload.agentKey)) invalid('the two workloads share neither container id nor agent key')
+    // A container id is a public string: another node can credit a fake workload under it and so frame its owner.
+    // An agent key cannot be borrowed (its checkpoints answer nonces of one node's poll secret), so two nodes match
+    // on it only; one node's two reports match on either (the signer of both is the offender).
+    const sameNode = equalBytes(a.report.nodeKey, b.report.nodeKey)
+    if (!equalBytes(a.workload.agentKey, b.workload.agentKey)) {
+      if (!sameNode) invalid('the two nodes\' workloads do not share an agent key (a shared container id alone proves nothing)')
+      if (a.workload.containerId !== b.workload.containerId) invalid('the two workloads share neither container id nor agent key')
+    }
     const ra = attestedRange(a.workload)
     const rb = attestedRange(b.workload)
     if (ra === null || rb === null || ra.from >= rb.to || rb.from >= ra.to) invalid('the two workloads have no attested time in common')
-    const offenders = equalBytes(a.report.nodeKey, b.report.nodeKey) ? [a.report.nodeKey] : [a.report.nodeKey, b.report.nodeKey]
+    const offenders = sameNode ? [a.report.nodeKey] : [a.report.nodeKey, b.report.nodeKey]
     return { offenders, reports, reason: `double credit of container ${a.workload.containerId}` }
   }
 

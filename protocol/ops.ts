@@ -11,6 +11,9 @@
 // - equivocation: two headers signed by one leader for one epoch, or two work reports of one node for one epoch.
 //   The node is ejected and its weight voided; in open mode its bond is slashed (Ethereum: a 1/512
 //   whistleblower reward to the including leader, the rest burned).
+// - fraud: a fraud proof (protocol/fraud.ts) against work reports, signed by its reporter. Its offenders are
+//   ejected and their weight voided; in open mode their bonds are slashed, 1/FRAUD_REPORTER_QUOTIENT to the
+//   reporter, the rest burned.
 //
 // Replay: every register/unregister/withdraw names the node record's `seq`, which each of them increments.
 import { eco } from './amount.js'
@@ -24,16 +27,26 @@ import { type BlockHeader, SIGNED_HEADER_LENGTH, blockHash, readHeader, verifyHe
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, type Signer, verify } from './keys.js'
 import type { NetworkParams } from './params.js'
 import { type WorkReport, checkReportSignature, encodeReport, readReport, writeReport } from './report.js'
+import { type FraudProof, MAX_FRAUD_PROOF_BYTES, decodeFraudProof, encodedFraudProofHash, encodeFraudProof, fraudProofHash, namedReports } from './fraud.js'
+import { MAX_CERT_BYTES, MAX_MEMORY_BYTES, MAX_MILLICORES } from './limits.js'
+
+export { MAX_CERT_BYTES, MAX_MEMORY_BYTES, MAX_MILLICORES } from './limits.js'
 
 export const MAX_BLOCK_OPS = 64
-/** A registration travels in one peer frame (protocol/wire.ts MAX_FRAME_BYTES); an RSA-4096 CA certificate is ~1.5 KB. */
-export const MAX_CERT_BYTES = 3_072
+/** Every operation but a fraud one. */
 export const MAX_OP_BYTES = 1 + PUBLIC_KEY_LENGTH + 8 * 4 + PUBLIC_KEY_LENGTH + 4 + MAX_CERT_BYTES + 2 * SIGNATURE_LENGTH + 2 * SIGNED_HEADER_LENGTH
-/** Node capacity bounds, as in the genesis' node list. */
-export const MAX_MILLICORES = 10_000_000n
-export const MAX_MEMORY_BYTES = 1n << 50n
+/** A fraud operation's bytes besides its proof: kind, reporter, signature, the proof's length. */
+export const FRAUD_OP_OVERHEAD = 1 + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH + 4
+export const MAX_FRAUD_OP_BYTES = FRAUD_OP_OVERHEAD + MAX_FRAUD_PROOF_BYTES
+/** Fraud proofs in one block, in all: one maximal proof (a miscredit carries a whole evidence) or several excerpts. */
+export const MAX_BLOCK_FRAUD_BYTES = MAX_FRAUD_PROOF_BYTES
 /** Ethereum's WHISTLEBLOWER_REWARD_QUOTIENT: the including leader gets bond/512 of a slashed bond. */
 export const WHISTLEBLOWER_QUOTIENT = 512n
+/**
+ * A fraud reporter gets bond/8 of each offender's slashed bond: an audit costs the evidence's download and check,
+ * far more than noticing an equivocation, and the rest is still burned, so a node reporting itself loses 7/8.
+ */
+export const FRAUD_REPORTER_QUOTIENT = 8n
 /**
  * The X.509 extension of a node CA certificate that carries the node key and its capacity: an OCTET STRING of
  * nodeKey(32) ‖ u64 millicores ‖ u64 memoryBytes. (A private-enterprise-style arc; with OpenSSL:
@@ -41,7 +54,7 @@ export const WHISTLEBLOWER_QUOTIENT = 512n
  */
 export const CAPACITY_OID = '1.3.6.1.4.1.59999.1.1'
 
-const KIND = { register: 1, unregister: 2, withdraw: 3, equivocation: 4 } as const
+const KIND = { register: 1, unregister: 2, withdraw: 3, equivocation: 4, fraud: 5 } as const
 const NO_KEY = new Uint8Array(PUBLIC_KEY_LENGTH)
 const NO_SIGNATURE = new Uint8Array(SIGNATURE_LENGTH)
 
@@ -70,8 +83,10 @@ export type Equivocation =
   | { type: 'blocks', a: SignedHeader, b: SignedHeader }
   | { type: 'reports', a: WorkReport, b: WorkReport }
 export interface EquivocationOp { kind: 'equivocation', evidence: Equivocation }
+/** `reporter` (an Ed25519 key) signs fraudOpMessage: the producer cannot redirect the reporter's share. */
+export interface FraudOp { kind: 'fraud', proof: FraudProof, reporter: Uint8Array, signature: Uint8Array }
 
-export type Op = RegisterOp | UnregisterOp | WithdrawOp | EquivocationOp
+export type Op = RegisterOp | UnregisterOp | WithdrawOp | EquivocationOp | FraudOp
 
 function writeBody (w: Writer, op: Op): Writer {
   w.u8(KIND[op.kind])
@@ -91,6 +106,8 @@ function writeBody (w: Writer, op: Op): Writer {
       w.u8(2)
       return writeReport(writeReport(w, e.a), e.b)
     }
+    // the whole operation: its signature is over the proof's hash (fraudOpMessage), not over these bytes
+    case 'fraud': return w.fixed(op.reporter, PUBLIC_KEY_LENGTH).fixed(op.signature, SIGNATURE_LENGTH).bytes(encodeFraudProof(op.proof))
   }
 }
 
@@ -137,34 +154,54 @@ export function readOp (r: Reader): Op {
       if (type === 2) return { kind: 'equivocation', evidence: { type: 'reports', a: readReport(r), b: readReport(r) } }
       return fail('E_OP_DECODE', 'unknown equivocation evidence type', { type })
     }
+    case KIND.fraud: {
+      const reporter = r.fixed(PUBLIC_KEY_LENGTH)
+      const signature = r.fixed(SIGNATURE_LENGTH)
+      return { kind: 'fraud', reporter, signature, proof: decodeFraudProof(r.bytes(MAX_FRAUD_PROOF_BYTES)) }
+    }
     default: return fail('E_OP_DECODE', 'unknown block operation', { kind })
   }
 }
 
 export function decodeOp (bytes: Uint8Array): Op {
-  if (bytes.length > MAX_OP_BYTES) fail('E_OP_DECODE', 'operation is larger than allowed', { size: bytes.length, max: MAX_OP_BYTES })
+  const max = bytes[0] === KIND.fraud ? MAX_FRAUD_OP_BYTES : MAX_OP_BYTES
+  if (bytes.length > max) fail('E_OP_DECODE', 'operation is larger than allowed', { size: bytes.length, max })
   const r = new Reader(bytes, 'operation')
   const op = readOp(r)
   r.end()
   return op
 }
 
-export function opHash (op: Op): Uint8Array { return taggedHash('op', encodeOp(op)) }
+export function opHash (op: Op): Uint8Array { return encodedOpHash(encodeOp(op)) }
+/** opHash of an operation's encoding (a caller that holds it already: a fraud operation's can be megabytes). */
+export function encodedOpHash (bytes: Uint8Array): Uint8Array { return taggedHash('op', bytes) }
 export function computeOpRoot (ops: Op[]): Uint8Array { return merkleRoot(ops.map(opHash)) }
 
-/** The node an operation is about (the offender, for evidence). */
+/**
+ * The node an operation is about (the offender, for evidence). For a fraud proof the offenders are only known
+ * once it is checked; this is the node of its first named report, which is its first offender if it holds.
+ */
 export function opNode (op: Op): Uint8Array {
+  if (op.kind === 'fraud') return namedReports(op.proof)[0].nodeKey
   if (op.kind !== 'equivocation') return op.nodeKey
   return op.evidence.type === 'blocks' ? op.evidence.a.header.winner.nodeKey : op.evidence.a.nodeKey
+}
+
+/** Every node an operation may change the record of (applyBlock's reads): opNode, and a fraud proof's other report's. */
+export function opNodes (op: Op): Uint8Array[] {
+  if (op.kind !== 'fraud') return [opNode(op)]
+  const keys = namedReports(op.proof).map((r) => r.nodeKey)
+  return keys.filter((k, i) => keys.findIndex((x) => equalBytes(x, k)) === i)
 }
 
 /** The epoch an equivocation happened in. */
 export function evidenceEpoch (e: Equivocation): bigint { return e.type === 'blocks' ? e.a.header.epoch : e.a.epoch }
 
-/** Accounts an operation moves money for (bond owner). */
+/** Accounts an operation moves money for (bond owner, fraud reporter). */
 export function opAddress (op: Op): string | null {
   if (op.kind === 'register' && !equalBytes(op.owner, NO_KEY)) return addressFromPublicKey(op.owner)
   if (op.kind === 'withdraw') return encodeAddress(op.owner)
+  if (op.kind === 'fraud') return addressFromPublicKey(op.reporter)
   return null
 }
 
@@ -194,6 +231,13 @@ export function makeWithdraw (node: Signer, genesis: Uint8Array, seq: bigint, ow
 }
 
 export function makeEquivocation (evidence: Equivocation): EquivocationOp { return { kind: 'equivocation', evidence } }
+
+/** What a fraud reporter signs: the proof, on this network. */
+export function fraudOpMessage (genesis: Uint8Array, proofHash: Uint8Array): Uint8Array { return taggedHash('fraud-op-sign', genesis, proofHash) }
+
+export function makeFraudOp (reporter: Signer, genesis: Uint8Array, proof: FraudProof): FraudOp {
+  return { kind: 'fraud', proof, reporter: reporter.publicKey, signature: reporter.sign(fraudOpMessage(genesis, fraudProofHash(proof))) }
+}
 
 // ---- certificates ------------------------------------------------------------------------------------------
 
@@ -257,6 +301,7 @@ export function checkNodeCertificate (p: NetworkParams, certDer: Uint8Array, tim
 /** Signatures, bounds, certificates and evidence: everything about an operation that needs no ledger. */
 export function verifyOp (p: NetworkParams, genesis: Uint8Array, op: Op, timeMs: bigint): void {
   if (op.kind === 'equivocation') return verifyEquivocation(genesis, op.evidence)
+  if (op.kind === 'fraud') return verifyFraudOp(genesis, op)
   const node = toHex(op.nodeKey)
   if (p.mode === 'devnet') fail('E_OP_MODE', 'a devnet admits every key: there is nothing to register', { node })
   if (op.kind === 'unregister' || op.kind === 'withdraw') {
@@ -293,6 +338,16 @@ function verifyEquivocation (genesis: Uint8Array, e: Equivocation): void {
   if (equalBytes(encodeReport(e.a), encodeReport(e.b))) fail('E_EVIDENCE_SAME', 'equivocation evidence names the same report twice')
   checkReportSignature(e.a, genesis)
   checkReportSignature(e.b, genesis)
+}
+
+/**
+ * The reporter's signature, and the proof's form as a peer decodes it (an operation built in memory must be one a
+ * peer can read). The proof itself is checked in applyBlock: a miscredit needs the node's registered capacity.
+ */
+function verifyFraudOp (genesis: Uint8Array, op: FraudOp): void {
+  const bytes = encodeFraudProof(op.proof)
+  decodeFraudProof(bytes) // size and form, as a peer reads it
+  if (!verify(op.reporter, fraudOpMessage(genesis, encodedFraudProofHash(bytes)), op.signature)) fail('E_OP_SIGNATURE', 'fraud proof is not signed by its reporter', { reporter: toHex(op.reporter) })
 }
 
 /** A canonical key for one piece of evidence (the offender and epoch): a node is punished once. */

@@ -2,9 +2,15 @@
 // records a block touches (see `touchedAddresses`, `touchedNodes`) and persists the returned effects however it
 // likes. verifyBlock holds the stateless checks (run on worker threads); applyBlock the contextual ones.
 import { eco } from './amount.js'
-import { encodeAddress } from './address.js'
-import { type Block, blockHash, computeReportRoot, txRootOfIds, verifyBlockSignature } from './block.js'
-import { MAX_BLOCK_OPS, type Op, WHISTLEBLOWER_QUOTIENT, computeOpRoot, evidenceKey, opAddress, opHash, opNode, verifyOp } from './ops.js'
+import { addressFromPublicKey, encodeAddress } from './address.js'
+import { type Block, MAX_BLOCK_BYTES, blockHash, blockLength, computeReportRoot, txRootOfIds, verifyBlockSignature } from './block.js'
+import { x509AgentChecker } from './certificates.js'
+import { checkFraudProof, namedReports, oldestProvableEpoch } from './fraud.js'
+import { merkleRoot } from './hash.js'
+import {
+  FRAUD_OP_OVERHEAD, FRAUD_REPORTER_QUOTIENT, MAX_BLOCK_FRAUD_BYTES, MAX_BLOCK_OPS, type FraudOp, type Op, WHISTLEBLOWER_QUOTIENT, encodeOp, encodedOpHash,
+  evidenceKey, opAddress, opHash, opNode, opNodes, verifyOp
+} from './ops.js'
 import { type ScoredClaim, nextBeacon, scoreClaim } from './claim.js'
 import { equalBytes, toHex } from './encoding.js'
 import { EconumiError, fail, isEconumiError } from './errors.js'
@@ -12,7 +18,10 @@ import { type NetworkParams, epochStart } from './params.js'
 import { MAX_BLOCK_REPORTS, checkReportSignature, isUnattested } from './report.js'
 import { cappedBlockReward } from './reward.js'
 import { checkTransaction, senderAddress, transactionId } from './transaction.js'
-import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals, activeRegistration, addToBuckets, genesisNode, isAdmitted, isEligible, leaderWeight, reportCap, subtractBuckets, weightRange } from './weights.js'
+import {
+  EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type WeightTotals, activeRegistration, addToBuckets, genesisNode, isAdmitted, isEligible, leaderWeight,
+  registeredReservation, reportCap, subtractBuckets, weightRange
+} from './weights.js'
 
 export interface Account { balance: bigint, nonce: bigint }
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n })
@@ -63,11 +72,11 @@ export function touchedAddresses (block: Block): string[] {
   return [...set]
 }
 
-/** Node records applyBlock reads: the leader's, each reporter's and each operation's node. */
+/** Node records applyBlock reads: the leader's, each reporter's and each operation's nodes. */
 export function touchedNodes (block: Block): string[] {
   const set = new Set<string>([toHex(block.header.winner.nodeKey)])
   for (const r of block.reports) set.add(toHex(r.nodeKey))
-  for (const op of block.ops) set.add(toHex(opNode(op)))
+  for (const op of block.ops) for (const k of opNodes(op)) set.add(toHex(k))
   return [...set]
 }
 
@@ -105,8 +114,27 @@ export function verifyBlockExceptTransactions (params: NetworkParams, genesis: U
   if (!equalBytes(computeReportRoot(block.reports), h.reportRoot)) fail('E_BLOCK_REPORT_ROOT', 'report root does not match the reports', { height: h.height })
   for (const r of block.reports) checkReportSignature(r, genesis)
   if (block.ops.length > MAX_BLOCK_OPS) fail('E_BLOCK_TOO_MANY_OPS', 'block has more operations than allowed', { height: h.height, count: block.ops.length })
-  if (!equalBytes(computeOpRoot(block.ops), h.opRoot)) fail('E_BLOCK_OP_ROOT', 'operation root does not match the operations', { height: h.height })
-  for (const op of block.ops) naming(op, () => verifyOp(params, genesis, op, h.time))
+  // each operation encoded once: a fraud operation can be megabytes
+  const encoded = block.ops.map(encodeOp)
+  if (!equalBytes(merkleRoot(encoded.map(encodedOpHash)), h.opRoot)) fail('E_BLOCK_OP_ROOT', 'operation root does not match the operations', { height: h.height })
+  let fraudBytes = 0
+  for (const [i, op] of block.ops.entries()) {
+    naming(op, () => {
+      verifyOp(params, genesis, op, h.time)
+      if (op.kind !== 'fraud') return
+      fraudBytes += encoded[i].length - FRAUD_OP_OVERHEAD
+      if (fraudBytes > MAX_BLOCK_FRAUD_BYTES) fail('E_BLOCK_FRAUD_SIZE', 'block carries more fraud proof bytes than allowed', { height: h.height, bytes: fraudBytes, max: MAX_BLOCK_FRAUD_BYTES })
+    })
+  }
+  // decodeBlock refuses such bytes; this keeps a block built in memory to the same rule
+  const size = blockLength(block, encoded.reduce((n, b) => n + b.length, 0))
+  if (size > MAX_BLOCK_BYTES) {
+    const fraud = [...block.ops].reverse().find((op) => op.kind === 'fraud')
+    const e = { height: h.height, size, max: MAX_BLOCK_BYTES }
+    // naming the last fraud proof lets a producer drop it and fit the transactions
+    if (fraud !== undefined) naming(fraud, () => fail('E_BLOCK_SIZE', 'block is larger than allowed', e))
+    fail('E_BLOCK_SIZE', 'block is larger than allowed', e)
+  }
   const txids = block.txs.map(transactionId)
   if (!equalBytes(txRootOfIds(h.height, h.miner, block.coinbase, txids), h.txRoot)) fail('E_BLOCK_TX_ROOT', 'transaction root does not match the body', { height: h.height })
   return { winner, txids }
@@ -181,13 +209,18 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
     accounts.set(addr, { before: prev?.before ?? state.account(addr), after })
   }
 
-  // operations: registrations, unbonding, withdrawals, equivocation evidence (protocol/ops.ts)
+  // operations: registrations, unbonding, withdrawals, equivocation evidence, fraud proofs (protocol/ops.ts)
   const miner = encodeAddress(h.miner)
   const punished = new Set<string>()
   for (const op of block.ops) {
     const node = toHex(opNode(op))
     const rec = getNode(node)
     const ctx = { height: h.height, node, op: toHex(opHash(op)) }
+    if (op.kind === 'fraud') {
+      // naming: the proof check's own errors then name the operation too, so a producer drops a false proof
+      totals = naming(op, () => applyFraud(op, ctx, { params, genesis, epoch: h.epoch, totals, getNode, putNode, get, put }))
+      continue
+    }
     if (op.kind === 'equivocation') {
       const key = evidenceKey(op.evidence)
       if (rec.ejected || punished.has(key)) fail('E_EVIDENCE_PUNISHED', 'this node was already punished', ctx)
@@ -263,6 +296,58 @@ export function applyBlock (state: LedgerView, block: Block, verified?: Verified
     fees,
     txids
   }
+}
+
+interface FraudScope {
+  params: NetworkParams
+  genesis: Uint8Array
+  epoch: bigint
+  totals: WeightTotals
+  getNode: (k: string) => NodeRecord
+  putNode: (k: string, after: NodeRecord) => void
+  get: (addr: string) => Account
+  put: (addr: string, after: Account) => void
+}
+
+/**
+ * A fraud operation: checks its proof (a false one throws, so the block is invalid) and punishes each offender
+ * as equivocation does: ejected, its weight voided; in open mode its bond slashed, bond/FRAUD_REPORTER_QUOTIENT
+ * to the reporter, the rest burned. Returns the new totals.
+ */
+function applyFraud (op: FraudOp, ctx: Record<string, unknown>, s: FraudScope): WeightTotals {
+  const { params } = s
+  // Any report its node signed counts, not only the ones on chain: signing a report the evidence does not support
+  // is the offence itself, as signing two headers of one epoch is. Its epoch must be over (two epochs back, like
+  // an included report) and within the horizon its weight could count in, plus K (oldestProvableEpoch).
+  const oldest = oldestProvableEpoch(params, s.epoch)
+  for (const r of namedReports(op.proof)) {
+    if (r.epoch > s.epoch - 2n || r.epoch < oldest) fail('E_FRAUD_REPORT_EPOCH', 'fraud proof names a report of an epoch not yet over or beyond the proof horizon', { ...ctx, reportEpoch: r.epoch, blockEpoch: s.epoch, oldest })
+  }
+  const verdict = checkFraudProof(op.proof, {
+    params,
+    genesis: s.genesis,
+    certificates: x509AgentChecker,
+    registeredCapacity: (k) => registeredReservation(params, toHex(k), s.getNode(toHex(k))),
+    reportOnChain: () => true
+  })
+  const reporter = addressFromPublicKey(op.reporter)
+  let totals = s.totals
+  for (const [i, key] of verdict.offenders.entries()) {
+    const node = toHex(key)
+    const rec = s.getNode(node)
+    // ejected before or earlier in this block: the first offender is what the operation is about (opNode), so it
+    // fails; a second one (a double credit by two nodes) is skipped (the reporter orders the sides)
+    if (rec.ejected) { if (i === 0) fail('E_FRAUD_PUNISHED', 'this node was already punished', { ...ctx, offender: node }); continue }
+    if (params.mode !== 'devnet' && genesisNode(params, node) === undefined && rec.registration === null) {
+      if (i === 0) fail('E_FRAUD_NOT_ADMITTED', 'fraud proof against a node that is not (or no longer) registered', { ...ctx, offender: node })
+      continue
+    }
+    const bond = rec.registration?.bond ?? 0n
+    if (bond > 0n) { const a = s.get(reporter); s.put(reporter, { ...a, balance: a.balance + bond / FRAUD_REPORTER_QUOTIENT }) }
+    totals = { buckets: subtractBuckets(totals.buckets, rec.buckets) }
+    s.putNode(node, { ...rec, ejected: true, buckets: [], slashed: rec.slashed + bond, registration: rec.registration === null ? null : { ...rec.registration, bond: 0n } })
+  }
+  return totals
 }
 
 /** Accounts at genesis: the allocations. */

@@ -10,7 +10,7 @@
 // Node i leads epoch e iff its ticket -ln(u) ≤ τ·w_i/W, so P(lead) = 1 - e^(-τ·w_i/W): splitting a weight over
 // Sybil keys gains nothing (1 - Π e^(-τ·w_k/W) = 1 - e^(-τ·w/W)). Until the window holds reports (W = 0), a
 // genesis node's weight is its registered capacity for one epoch, and on a devnet every key weighs the same.
-import { computeUnits } from './compute-units.js'
+import { type Reservation, computeUnits } from './compute-units.js'
 import { TICKET_FRACTION_BITS } from './lottery.js'
 import { type GenesisNode, type NetworkParams, WEIGHT_LAG } from './params.js'
 
@@ -143,4 +143,10 @@ const ONE = 1n << BigInt(TICKET_FRACTION_BITS)
 export function isEligible (ticket: bigint, w: LeaderWeight, tauMilli: bigint): boolean {
   if (w.weight <= 0n || w.total <= 0n) return false
   return ticket * w.total * 1000n <= tauMilli * w.weight * ONE
+}
+
+/** The node's registered capacity as a reservation (active registration, else genesis entry); null where neither. */
+export function registeredReservation (p: NetworkParams, nodeKey: string, rec: NodeRecord): Reservation | null {
+  const n = activeRegistration(rec) ?? genesisNode(p, nodeKey)
+  return n === undefined || n === null ? null : { nanoCpus: n.millicores * 1_000_000n, memoryBytes: n.memoryBytes }
 }

@@ -86,7 +86,7 @@ export class AgentLauncher {
       const ca = this.o.ca()
       const signer = new Signer(seed)
       const certificate = ca.issueAgentCertificate({ agentPublicKey: signer.publicKey, containerId: w.id, now: this.o.now() })
-      const record: AgentRecord = { containerId: w.id, publicKey: Buffer.from(signer.publicKey).toString('hex'), certificate, startedAt: this.o.now() }
+      const record: AgentRecord = { containerId: w.id, publicKey: Buffer.from(signer.publicKey).toString('hex'), certificate, startedAt: this.o.now(), reservations: resJson(w.reservation) }
       const spec = agentContainerSpec({ image: this.o.image, runDir: this.o.runDir, workloadId: w.id, cgroupDir: workloadCgroupDir(this.o.cgroups(), w.id, w.cgroupParent) })
       await this.remove(spec.name)
       // the key must be on disk nowhere: persist only the public half before the agent can speak
@@ -100,7 +100,7 @@ export class AgentLauncher {
         containerId: w.id,
         image: w.image,
         imageDigest: w.imageDigest,
-        reservations: resJson(w.reservation),
+        reservations: record.reservations ?? resJson(w.reservation),
         certificate,
         socket: `${AGENT_SOCKET_DIR}/agent.sock`,
         checkpointMs: this.o.checkpointMs

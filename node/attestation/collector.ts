@@ -13,9 +13,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } f
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type express from 'express'
-import { POLL_WINDOW_MS, encodeAttestationRecord, verifyExitReport, type SignedExitReport } from '../../protocol/attestation.js'
+import { POLL_WINDOW_MS, encodeAttestationRecord, encodeEvidenceRecord, verifyExitReport, type SignedExitReport } from '../../protocol/attestation.js'
 import type { Reservation } from '../../protocol/compute-units.js'
 import { fail, isEconumiError } from '../../protocol/errors.js'
+import { creditFromEvidence } from '../../protocol/evidence.js'
 import { type NetworkParams, epochStart } from '../../protocol/params.js'
 import type { Signer } from '../../protocol/keys.js'
 import type { AgentMessage } from '../../agent/wire.js'
@@ -23,13 +24,15 @@ import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
 import type { ComputeUnitSource } from '../compute-units.js'
 import { AgentLauncher, type AgentRecord } from './agent-launcher.js'
 import { AgentServer, type AgentSession } from './agent-server.js'
-import { type CreditInput, CreditBook, type CreditRecord, resJson } from './credit.js'
+import { CreditBook, type CreditRecord, resJson } from './credit.js'
 import { type DockerApi, NODE_TOKEN_HEADER, dockerodeApi } from './docker-api.js'
 import { DockerWatch, type WorkloadEvent } from './docker-watch.js'
+import { PollSecrets, buildEvidence } from './evidence-builder.js'
+import { x509AgentChecker } from '../../protocol/certificates.js'
 import { type NodeCa, loadOrCreateCa, verifyAgentCertificate } from './pki.js'
 import { PluginEvents } from './plugin-events.js'
 import { type PollTimers, Polls } from './polls.js'
-import { AGENT_WORKLOAD_LABEL, AGENT_ROLE, AGENT_ROLE_LABEL, type CgroupLayout, agentName, isAttestable } from './witness.js'
+import { AGENT_WORKLOAD_LABEL, AGENT_ROLE, AGENT_ROLE_LABEL, type CgroupLayout, agentName, isAttestable, minReservation } from './witness.js'
 import { type AttestationLog, type Workload, newWorkload } from './workload.js'
 
 export { NODE_TOKEN_HEADER }
@@ -45,19 +48,21 @@ const FINALIZE_AFTER_MS = 1500
 /** The little of the chain the collector needs (EconumiNode provides it: see chainView). */
 export interface AttestationChain {
   identity: { signer: Signer, nodeId: string }
-  params: Pick<NetworkParams, 'genesisTime' | 'epochMs'>
-  /** Hash of the chain tip (the genesis hash before the first block): mixed into poll instants and nonces. */
-  tipHash: () => Uint8Array
+  params: NetworkParams
+  genesis: Uint8Array
+  /** The node's capacity registered on chain (or in the genesis); null where none is (a devnet). */
+  registeredCapacity: () => Promise<Reservation | null>
   /** Appends to the node's attestations core; resolves with the record's index. */
   appendRecord: (bytes: Uint8Array) => Promise<number>
 }
 
 /** The chain view of a node. */
-export function chainView (node: { identity: { signer: Signer, nodeId: string }, params: NetworkParams, genesis: Uint8Array, ledger: { tip: { hash: Uint8Array } | null }, store: { appendRecord: (b: Uint8Array) => Promise<number> } }): AttestationChain {
+export function chainView (node: { identity: { signer: Signer, nodeId: string }, params: NetworkParams, genesis: Uint8Array, registeredCapacity: () => Promise<Reservation | null>, store: { appendRecord: (b: Uint8Array) => Promise<number> } }): AttestationChain {
   return {
     identity: node.identity,
     params: node.params,
-    tipHash: () => node.ledger.tip?.hash ?? node.genesis,
+    genesis: node.genesis,
+    registeredCapacity: async () => await node.registeredCapacity(),
     appendRecord: async (b) => await node.store.appendRecord(b)
   }
 }
@@ -127,6 +132,7 @@ export class AttestationCollector {
   private launcher!: AgentLauncher
   private polls!: Polls
   readonly credit: CreditBook
+  private readonly secrets: PollSecrets
   private cgroups: CgroupLayout = { driver: 'cgroupfs', version: '1' }
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
@@ -139,18 +145,24 @@ export class AttestationCollector {
     this.now = o.now ?? Date.now
     this.log = o.log
     this.capacity = o.capacity ?? machineCapacity()
+    this.secrets = new PollSecrets(chain.identity.signer, chain.genesis, chain.params)
+    let capacity = this.capacity
     this.credit = new CreditBook({
       dir: this.dir('credit'),
-      epochBounds: (e) => { const start = epochStart(chain.params as NetworkParams, e); return { start, end: start + chain.params.epochMs } },
-      capacity: this.capacity,
+      epochBounds: (e) => { const start = epochStart(chain.params, e); return { start, end: start + chain.params.epochMs } },
       now: this.now,
-      flush: async () => { await this.flushCheckpoints() },
-      inputs: (S, E, now) => this.creditInputs(S, E, now),
-      agentSpan: (id) => { const r = this.workloads.get(id)?.report ?? null; return r === null ? null : { attestedFrom: r.attestedFrom, lastAlive: r.stopTime } },
+      flush: async () => {
+        const reg = await chain.registeredCapacity()
+        capacity = reg === null ? this.capacity : minReservation(this.capacity, reg)
+        await this.flushCheckpoints()
+      },
+      evidence: (epoch, S, E, now) => buildEvidence({ params: chain.params, genesis: chain.genesis, signer: chain.identity.signer, ca: this.ca, capacity }, this.workloads.values(), epoch, S, E, now),
+      recompute: (ev) => creditFromEvidence(ev, { params: chain.params, genesis: chain.genesis, registeredCapacity: null, certificates: x509AgentChecker }),
+      publish: async (bytes) => await this.chain.appendRecord(encodeEvidenceRecord(bytes)),
       onCredited: (epoch, record) => {
         for (const c of record.workloads) {
           const w = this.workloads.get(c.containerId)
-          if (w !== undefined) w.lastCredit = { epoch: record.epoch, cu: c.cu, reason: c.reason }
+          if (w !== undefined) w.lastCredit = { epoch: record.epoch, cu: c.cu, reason: c.reason, evidenceRecord: record.evidenceRecord }
         }
         this.lastCredit = { epoch: record.epoch, total: record.total }
         if (record.workloads.length > 0) this.log('attestation-credit', { epoch, cu: record.total, workloads: record.workloads.map((c) => `${c.containerId.slice(0, 12)}:${c.cu}:${c.reason}`).join(',') })
@@ -195,7 +207,7 @@ export class AttestationCollector {
     this.polls = new Polls({
       workloads: this.workloads,
       sessions: this.sessions,
-      tipHash: this.chain.tipHash,
+      pollSecret: (window) => this.secrets.forWindow(window),
       inspect: async (w) => await this.watch.inspect(w),
       sampleUsage: async (w) => { await this.watch.sampleUsage(w) },
       afterWindow: () => { this.prune() },
@@ -367,7 +379,10 @@ export class AttestationCollector {
       if (this.polls.onAnswer(w, s, m)) this.acceptReport(w, s, m.report)
       return
     }
-    if (m?.t === 'report') this.acceptReport(w, s, m.report)
+    if (m?.t === 'report') {
+      this.acceptReport(w, s, m.report)
+      this.polls.acceptSpan(w, hex(s.publicKey), m.span)
+    }
   }
 
   private acceptReport (w: Workload, s: AgentSession, signed: unknown): void {
@@ -415,6 +430,7 @@ export class AttestationCollector {
     const horizon = BigInt(this.now()) - keepMs
     for (const [id, w] of this.workloads) {
       for (const k of w.polls.keys()) if (k * POLL_WINDOW_MS + POLL_WINDOW_MS < horizon) w.polls.delete(k)
+      for (const k of w.checkpoints.keys()) if (k * POLL_WINDOW_MS + POLL_WINDOW_MS < horizon) w.checkpoints.delete(k)
       if (w.openFrom === null && w.finalized && w.exitedAt !== null && BigInt(w.exitedAt) < horizon) this.workloads.delete(id)
     }
   }
@@ -424,6 +440,8 @@ export class AttestationCollector {
   readCredit (epoch: bigint): CreditRecord | null { return this.credit.read(epoch) }
 
   async computeUnitsFor (epoch: bigint): Promise<bigint> { return await this.credit.computeUnitsFor(epoch) }
+
+  async evidenceRootFor (epoch: bigint): Promise<Uint8Array> { return await this.credit.evidenceRootFor(epoch) }
 
   private async flushCheckpoints (): Promise<void> {
     const waits: Array<Promise<void>> = []
@@ -438,26 +456,6 @@ export class AttestationCollector {
     await Promise.race([Promise.all(waits), new Promise<void>((resolve) => { timer = setTimeout(resolve, FLUSH_WAIT_MS) })])
     clearTimeout(timer)
     for (const w of this.workloads.values()) w.reportWaiters.length = 0
-  }
-
-  private creditInputs (S: bigint, E: bigint, now: bigint): CreditInput[] {
-    const out: CreditInput[] = []
-    for (const w of this.workloads.values()) {
-      const intervals = [...w.intervals, ...(w.openFrom !== null ? [{ from: w.openFrom, to: now }] : [])].filter((i) => i.from < E && i.to > S)
-      if (intervals.length === 0) continue
-      const polls = [...w.polls.values()]
-      const r = w.report
-      out.push({
-        witness: {
-          containerId: w.id,
-          daemon: { intervals, reservation: w.reservation, cpuUsageNs: w.cpuUsageNs },
-          agent: r === null ? null : { attestedFrom: BigInt(r.attestedFrom), lastAlive: BigInt(r.stopTime), reservation: { nanoCpus: BigInt(r.reservations.nanoCpus), memoryBytes: BigInt(r.reservations.memoryBytes) }, polls }
-        },
-        polls,
-        intervals
-      })
-    }
-    return out
   }
 
   // ---- status -------------------------------------------------------------------------------------------------
@@ -503,7 +501,7 @@ export class AttestationCollector {
 
 /** Starts attestation for a node (or any AttestationChain); the returned `computeUnits` feeds the lottery. */
 export async function startAttestation (node: AttestationChain | Parameters<typeof chainView>[0], opts: AttestationOptions): Promise<AttestationHandle> {
-  const chain = 'tipHash' in node ? node : chainView(node)
+  const chain = 'appendRecord' in node ? node : chainView(node)
   const c = new AttestationCollector(chain, opts)
   try {
     await c.start()
@@ -512,7 +510,7 @@ export async function startAttestation (node: AttestationChain | Parameters<type
     throw err
   }
   return {
-    computeUnits: { attested: true, computeUnitsFor: async (epoch) => await c.computeUnitsFor(epoch) },
+    computeUnits: { attested: true, computeUnitsFor: async (epoch) => await c.computeUnitsFor(epoch), evidenceRootFor: async (epoch) => await c.evidenceRootFor(epoch) },
     close: async () => { await c.close() },
     status: () => c.status(),
     extend: (app) => {

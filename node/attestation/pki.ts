@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import forge from 'node-forge'
 import { caEndorsementMessage, verifyCaEndorsement } from '../../protocol/attestation.js'
+import { agentUri } from '../../protocol/certificates.js'
 import { fail } from '../../protocol/errors.js'
 import type { Signer } from '../../protocol/keys.js'
 import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
@@ -44,7 +45,7 @@ export interface NodeCa extends CaIdentity {
   issueAgentCertificate: (o: { agentPublicKey: Uint8Array, containerId: string, now: number, validityMs?: number }) => string
 }
 
-export function agentUri (nodeId: string, containerId: string): string { return `econumi://${nodeId}/container/${containerId}` }
+export { agentUri }
 
 function fingerprintOf (pem: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update(new X509Certificate(pem).raw).digest())
@@ -215,3 +216,4 @@ export function verifyAgentCertificate (o: { certPem: string, ca: { certPem: str
   if (key.asymmetricKeyType !== 'ed25519' || !der.subarray(der.length - 32).equals(Buffer.from(o.agentPublicKey))) fail('E_AGENT_CERT_KEY', 'agent certificate holds another key', { containerId: o.containerId })
   if (o.at < Date.parse(cert.validFrom) || o.at > Date.parse(cert.validTo)) fail('E_AGENT_CERT_EXPIRED', 'agent certificate is not valid at this time', { at: o.at, validFrom: cert.validFrom, validTo: cert.validTo })
 }
+

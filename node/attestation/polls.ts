@@ -1,12 +1,14 @@
-// Health polls: once per 5-second window, at an instant derived from the chain tip and the node's poll
-// secret (unpredictable to the agent), the node challenges each running workload's agent with a fresh
-// nonce and checks the signed answer; no valid answer in ANSWER_TIMEOUT_MS is a miss. A fresh agent may miss
-// challenges while it boots (AGENT_GRACE_MS).
-import { randomBytes } from 'node:crypto'
-import { ANSWER_TIMEOUT_MS, POLL_WINDOW_MS, challengeNonce, challengeOffsetMs, verifyPollAnswer, windowOf } from '../../protocol/attestation.js'
+// Health polls: once per 5-second window, at an instant derived from the node's poll secret of the epoch
+// (its VRF output, unpredictable to the agent until the evidence reveals it), the node challenges each running
+// workload's agent with the window's evidence nonce and checks the signed answer, a checkpoint chained to the
+// agent's previous one (protocol/checkpoint.ts); no valid answer in ANSWER_TIMEOUT_MS is a miss. A fresh agent
+// may miss challenges while it boots (AGENT_GRACE_MS). Verified checkpoints and spans become the evidence.
+import { ANSWER_TIMEOUT_MS, POLL_WINDOW_MS, challengeOffsetMs, windowOf } from '../../protocol/attestation.js'
+import { agentSpanMessage, checkpointMessage, evidenceNonce } from '../../protocol/checkpoint.js'
+import { verify } from '../../protocol/keys.js'
 import type { AgentMessage } from '../../agent/wire.js'
 import type { AgentSession } from './agent-server.js'
-import type { AttestationLog, Workload } from './workload.js'
+import { type AttestationLog, type Workload, agentReservation } from './workload.js'
 
 export const AGENT_GRACE_MS = 10_000
 
@@ -20,7 +22,8 @@ const REAL_TIMERS: PollTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), cl
 export interface PollsOptions {
   workloads: Map<string, Workload>
   sessions: Map<string, AgentSession>
-  tipHash: () => Uint8Array
+  /** The poll secret of the epoch a window starts in. */
+  pollSecret: (window: bigint) => Uint8Array
   /** Refreshes the workload from the daemon; false when it is no longer running. */
   inspect: (w: Workload) => Promise<boolean>
   sampleUsage: (w: Workload) => Promise<void>
@@ -33,8 +36,10 @@ export interface PollsOptions {
 
 function hex (b: Uint8Array): string { return Buffer.from(b).toString('hex') }
 
+const HEX32 = /^[0-9a-f]{64}$/
+const HEX64 = /^[0-9a-f]{128}$/
+
 export class Polls {
-  private readonly secret = randomBytes(32)
   private windowTimer: NodeJS.Timeout | null = null
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
@@ -65,11 +70,11 @@ export class Polls {
   }
 
   onWindow (window: bigint): void {
-    const tip = this.o.tipHash()
+    const secret = this.o.pollSecret(window)
     const start = window * POLL_WINDOW_MS
     for (const w of this.o.workloads.values()) {
       if (w.openFrom === null || w.agent === null) continue
-      const nonce = challengeNonce(tip, this.secret, w.id, window)
+      const nonce = evidenceNonce(secret, w.id, window)
       const at = start + challengeOffsetMs(nonce)
       const delay = Math.max(0, Number(at - BigInt(this.o.now())))
       const timer = this.t.setTimeout(() => { this.timers.delete(timer); void this.challenge(w, window, nonce) }, delay)
@@ -110,17 +115,38 @@ export class Polls {
   onAnswer (w: Workload, s: AgentSession, m: Extract<AgentMessage, { t: 'answer' }>): boolean {
     const p = w.pending
     if (p === null || typeof m.window !== 'string' || m.window !== p.window.toString() || m.nonce !== hex(p.nonce) || typeof m.healthy !== 'boolean') return false
-    try {
-      verifyPollAnswer(s.publicKey, { containerId: w.id, window: p.window, nonce: p.nonce, healthy: m.healthy }, Buffer.from(String(m.signature), 'hex'))
-    } catch (err) {
-      this.o.log('poll-refused', { container: w.id.slice(0, 12), code: (err as { code?: string }).code })
+    const body = { window: p.window, nonce: p.nonce, healthy: m.healthy, prev: typeof m.prev === 'string' && HEX32.test(m.prev) ? Buffer.from(m.prev, 'hex') : null }
+    const signature = typeof m.signature === 'string' && HEX64.test(m.signature) ? Buffer.from(m.signature, 'hex') : null
+    if (body.prev === null || signature === null || !verify(s.publicKey, checkpointMessage(w.id, { ...body, prev: body.prev }), signature)) {
+      this.o.log('poll-refused', { container: w.id.slice(0, 12), code: 'E_POLL_SIGNATURE' })
       return false // the timeout records the miss
     }
     this.t.clearTimeout(p.timer)
     w.pending = null
+    const key = hex(s.publicKey)
+    w.checkpoints.set(p.window, { key, checkpoint: { ...body, prev: body.prev, signature } })
+    this.acceptSpan(w, key, m.span)
+    // Docker's unhealthy verdict voids the window for the node's own view; the evidence carries what the agent signed
     const healthy = m.healthy && p.health !== 'unhealthy'
     w.polls.set(p.window, { window: p.window, answered: true, healthy })
     if (!healthy) this.o.log('poll-unhealthy', { container: w.id.slice(0, 12), window: p.window, dockerHealth: p.health })
     return true
+  }
+
+  /** Keeps the agent's signed span if it verifies and is the latest (a `report` message carries one too). */
+  acceptSpan (w: Workload, key: string, span: unknown): void {
+    const x = span as { attestedFrom?: unknown, lastAlive?: unknown, signature?: unknown } | null
+    if (x === null || typeof x !== 'object' || !Number.isSafeInteger(x.attestedFrom) || !Number.isSafeInteger(x.lastAlive) || typeof x.signature !== 'string' || !HEX64.test(x.signature)) return
+    const from = BigInt(x.attestedFrom as number)
+    const last = BigInt(x.lastAlive as number)
+    if (from < 0n || last < from || last > BigInt(this.o.now()) + 2000n) return
+    const prior = w.span
+    if (prior !== null && prior.key === key && last < prior.lastAlive) return
+    const signature = Buffer.from(x.signature, 'hex')
+    if (!verify(Buffer.from(key, 'hex'), agentSpanMessage(w.id, { attestedFrom: from, lastAlive: last }, agentReservation(w)), signature)) {
+      this.o.log('span-refused', { container: w.id.slice(0, 12), code: 'E_SPAN_SIGNATURE' })
+      return
+    }
+    w.span = { key, attestedFrom: from, lastAlive: last, signature }
   }
 }

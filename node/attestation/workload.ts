@@ -1,6 +1,7 @@
 // What the collector knows of one attested workload, shared by its rooms (docker-watch, agent-launcher,
 // polls, credit through the collector).
 import type { ExitReport, Interval, PollOutcome, SignedExitReport } from '../../protocol/attestation.js'
+import type { Checkpoint } from '../../protocol/checkpoint.js'
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
 
@@ -24,11 +25,16 @@ export interface Workload {
   report: ExitReport | null
   signed: SignedExitReport | null
   polls: Map<bigint, PollOutcome>
+  /** Verified checkpoints by window, with the (hex) agent key that signed each. */
+  checkpoints: Map<bigint, { key: string, checkpoint: Checkpoint }>
+  /** The latest verified signed span of the current agent. */
+  span: { key: string, attestedFrom: bigint, lastAlive: bigint, signature: Uint8Array } | null
   pending: { window: bigint, nonce: Uint8Array, health: DockerHealth, timer: NodeJS.Timeout } | null
   exitedAt: number | null
   exitCode: number | null
   finalized: boolean
-  lastCredit: { epoch: string, cu: string, reason: string } | null
+  /** evidenceRecord: the evidence's index in the attestations core (null: not published, e.g. nothing to report). */
+  lastCredit: { epoch: string, cu: string, reason: string, evidenceRecord: number | null } | null
   reportWaiters: Array<() => void>
 }
 
@@ -36,7 +42,7 @@ export function newWorkload (id: string): Workload {
   return {
     id, name: '', image: '', imageDigest: '', cgroupParent: '', reservation: { nanoCpus: 0n, memoryBytes: 0n }, intervals: [], openFrom: null,
     cpuUsageNs: null, health: 'none', agent: null, agentStarting: false, lastAgentStart: 0, everConnected: false, report: null, signed: null,
-    polls: new Map(), pending: null, exitedAt: null, exitCode: null, finalized: false, lastCredit: null, reportWaiters: []
+    polls: new Map(), checkpoints: new Map(), span: null, pending: null, exitedAt: null, exitCode: null, finalized: false, lastCredit: null, reportWaiters: []
   }
 }
 
@@ -46,4 +52,12 @@ export interface AgentRecord {
   publicKey: string
   certificate: string
   startedAt: number
+  /** What the agent was told the workload reserves (it signs this in its span). Absent in records before v0.9. */
+  reservations?: { nanoCpus: string, memoryBytes: string }
+}
+
+/** The reservation the workload's agent signs. */
+export function agentReservation (w: Workload): Reservation {
+  const r = w.agent?.reservations
+  return r === undefined ? w.reservation : { nanoCpus: BigInt(r.nanoCpus), memoryBytes: BigInt(r.memoryBytes) }
 }

@@ -6,7 +6,10 @@ import { Agent } from '../../agent/agent.js'
 import { parseBootTime, parseStat, readCgroup, readProcess } from '../../agent/proc.js'
 import { isHealthy, lineReader } from '../../agent/wire.js'
 import type { AgentMessage } from '../../agent/wire.js'
-import { verifyExitReport, verifyPollAnswer, windowOf } from '../../protocol/attestation.js'
+import { verifyExitReport, windowOf } from '../../protocol/attestation.js'
+import { agentSpanMessage, checkpointHash, checkpointMessage } from '../../protocol/checkpoint.js'
+import { ZERO_HASH } from '../../protocol/hash.js'
+import { verify } from '../../protocol/keys.js'
 import { Signer } from '../../protocol/keys.js'
 import { AgentServer, type AgentSession } from '../../node/attestation/agent-server.js'
 import {
@@ -108,7 +111,12 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   await until(() => messages.some((m) => m.t === 'answer'))
   const answer = messages.find((m) => m.t === 'answer') as Extract<AgentMessage, { t: 'answer' }>
   t.equal(answer.healthy, true)
-  verifyPollAnswer(signer.publicKey, { containerId: CID, window, nonce, healthy: true }, Buffer.from(answer.signature, 'hex'))
+  t.equal(answer.prev, Buffer.from(ZERO_HASH).toString('hex'), 'the first checkpoint names no predecessor')
+  const cp = { window, nonce, healthy: true, prev: ZERO_HASH, signature: Buffer.from(answer.signature, 'hex') }
+  t.ok(verify(signer.publicKey, checkpointMessage(CID, cp), cp.signature), 'the answer is a checkpoint signed by the agent key')
+  t.notOk(verify(signer.publicKey, checkpointMessage(CID, { ...cp, healthy: false }), cp.signature), 'binding its health')
+  t.equal(answer.span.lastAlive, now)
+  t.ok(verify(signer.publicKey, agentSpanMessage(CID, { attestedFrom: BigInt(answer.span.attestedFrom), lastAlive: BigInt(answer.span.lastAlive) }, { nanoCpus: 500_000_000n, memoryBytes: 67_108_864n }), Buffer.from(answer.span.signature, 'hex')), 'and its span with the reservation')
   const r = verifyExitReport(answer.report)
   t.equal(r.pollsAnswered, 1)
   t.equal(r.stopTime, now)
@@ -116,7 +124,9 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   // unhealthy by Docker's health check: signed as such
   sessions[0].send({ t: 'challenge', window: window.toString(), nonce: Buffer.alloc(32, 4).toString('hex'), health: 'unhealthy' })
   await until(() => messages.filter((m) => m.t === 'answer').length === 2)
-  t.equal((messages.filter((m) => m.t === 'answer')[1] as { healthy: boolean }).healthy, false)
+  const second = messages.filter((m) => m.t === 'answer')[1] as Extract<AgentMessage, { t: 'answer' }>
+  t.equal(second.healthy, false)
+  t.equal(second.prev, Buffer.from(checkpointHash(CID, cp)).toString('hex'), 'the next checkpoint chains to the first')
   // a challenge for another window (replay) is ignored
   sessions[0].send({ t: 'challenge', window: (window - 1n).toString(), nonce: nonce.toString('hex'), health: 'none' })
   sessions[0].send({ t: 'checkpoint', health: 'none' })

@@ -11,6 +11,12 @@ import { Agent } from '../../agent/agent.js'
 import type { AgentBoot } from '../../agent/wire.js'
 import { computeUnits } from '../../protocol/compute-units.js'
 import { Signer } from '../../protocol/keys.js'
+import { EVIDENCE_RECORD_TAG } from '../../protocol/attestation.js'
+import { checkpointHash } from '../../protocol/checkpoint.js'
+import { type EpochEvidence, creditFromEvidence, decodeEvidence, evidenceRoot } from '../../protocol/evidence.js'
+import { genesisHash } from '../../protocol/params.js'
+import { x509AgentChecker } from '../../protocol/certificates.js'
+import { testParams } from '../helpers/chain.js'
 import { type AttestationChain, AttestationCollector, startAttestation } from '../../node/attestation/collector.js'
 import { FakeDocker } from './fake-docker.js'
 
@@ -18,6 +24,9 @@ const EPOCH_MS = 10_000n
 const T0 = 1_795_520_000_000 // an epoch boundary (genesisTime 0)
 const WID = 'ab'.repeat(32)
 const RES = { NanoCpus: 500_000_000, Memory: 64 * 1024 * 1024 }
+const PARAMS = testParams({ genesisTime: 0n, epochMs: EPOCH_MS })
+const GENESIS = genesisHash(PARAMS)
+const chainOf = (identity: AttestationChain['identity'], appendRecord: AttestationChain['appendRecord']): AttestationChain => ({ identity, params: PARAMS, genesis: GENESIS, registeredCapacity: async () => null, appendRecord })
 
 
 const until = async (what: string, pred: () => boolean, ms = 5000): Promise<void> => {
@@ -36,7 +45,8 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   const identity = { signer: new Signer(new Uint8Array(32).fill(5)), nodeId: '' }
   identity.nodeId = Buffer.from(identity.signer.publicKey).toString('hex')
   const records: Uint8Array[] = []
-  const chain: AttestationChain = { identity, params: { genesisTime: 0n, epochMs: EPOCH_MS }, tipHash: () => new Uint8Array(32), appendRecord: async (b) => { records.push(b); return records.length - 1 } }
+  const chain = chainOf(identity, async (b) => { records.push(b); return records.length - 1 })
+  const evidenceRecords = (): EpochEvidence[] => records.filter((r) => r[0] === EVIDENCE_RECORD_TAG).map((r) => decodeEvidence(r.subarray(1)))
   const docker = new FakeDocker()
   const logs: Array<{ event: string, [k: string]: unknown }> = []
   // poll timers on the fake clock: they fire when the test says
@@ -107,10 +117,19 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   const rec = collector.readCredit(e)!
   t.equal(rec.workloads[0].reason, 'credited')
   t.same(rec.workloads[0].polls, [{ window: String((BigInt(T0) + 5000n) / 5000n), answered: true, healthy: true }], 'the answered poll is in the record')
-  const ms = BigInt(T0) + EPOCH_MS - BigInt(attestedFrom)
-  t.equal(rec.workloads[0].attestedMs, ms.toString(), 'attested from the agent\'s first sight to the epoch end')
+  // the evidence proves time from the first answered window on (the agent's first sight is only its word)
+  const ms = BigInt(T0) + EPOCH_MS - (BigInt(T0) + 5000n)
+  t.ok(BigInt(attestedFrom) < BigInt(T0) + 5000n)
+  t.equal(rec.workloads[0].attestedMs, ms.toString(), 'attested from the first answered window to the epoch end')
   t.equal(cu, computeUnits(ms, { nanoCpus: 500_000_000n, memoryBytes: 32n * 1024n * 1024n }), 'CU = formula on the lower (plugin) memory reservation')
   t.ok(cu > 0n)
+  // the evidence: published in the attestations core, committed by the record's root, recomputed by anyone to the same CU
+  const evs = evidenceRecords()
+  t.equal(evs.length, 1, 'the epoch\'s evidence is published')
+  t.equal(Buffer.from(evidenceRoot(evs[0])).toString('hex'), rec.evidenceRoot, 'the record names its root')
+  t.equal(creditFromEvidence(evs[0], { params: PARAMS, genesis: GENESIS, registeredCapacity: null, certificates: x509AgentChecker }).total, cu, 'an auditor recomputes the same CU from it')
+  t.equal(evs[0].workloads[0].checkpoints.length, 1, 'one checkpoint: the answered poll')
+  t.equal(Buffer.from(await collector.evidenceRootFor(e)).toString('hex'), rec.evidenceRoot, 'the report commits that root')
   const path = join(dataDir, 'attestation', 'credit', `${e}.json`)
   const written = readFileSync(path, 'utf8')
   const mtime = statSync(path).mtimeMs
@@ -128,18 +147,29 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   t.equal(statSync(path).mtimeMs, mtime, 'record not rewritten')
   // the epoch of the downtime: credited only from the restart on
   const restartedAt = now
+  // polls after the restart: one in the window the restart fell in (it began before), one in the last window
+  for (const at of [now + 100, T0 + Number(EPOCH_MS) + 5500]) {
+    const answered = (collector.workloadStatus()[0]?.pollsAnswered as number | undefined) ?? 0
+    now = at
+    fireTimers() // the window (and stale timers)
+    fireTimers() // its challenge
+    await until('answered poll after the restart', () => (collector.workloadStatus()[0]?.pollsAnswered as number) > answered)
+  }
   now = T0 + 2 * Number(EPOCH_MS) + 200
   await collector.computeUnitsFor(e + 2n)
   const next = collector.readCredit(e + 1n)!
   t.equal(next.workloads[0].daemonIntervals[0][0], String(restartedAt), 'the daemon interval starts at the restart, not before')
   t.equal(next.workloads[0].attestedMs, String(BigInt(T0) + 2n * EPOCH_MS - BigInt(restartedAt)), 'nothing credited while the node was down')
+  const ev2 = evidenceRecords()[1]
+  t.equal(ev2.workloads[0].checkpoints.length, 2)
+  t.same(ev2.workloads[0].checkpoints[1].prev, checkpointHash(WID, ev2.workloads[0].checkpoints[0]), 'the agent chains its checkpoints')
 
   // the workload dies: the last checkpoint becomes the exit report, the agent is removed
   docker.event('die', WID, now, { exitCode: '0' })
   await until('exit report', () => logs.some((l) => l.event === 'exit-report' || l.event === 'exit-report-refused' || l.event === 'exit-report-missing'), 5000)
   t.ok(logs.some((l) => l.event === 'exit-report'), `exit report accepted (${JSON.stringify(logs.filter((l) => String(l.event).startsWith('exit-report')))})`)
   t.ok(docker.removed.includes(`econumi-agent-${WID.slice(0, 12)}`), 'agent container removed')
-  t.equal(records.length, 2, 'exit report appended to the attestations core')
+  t.equal(records.filter((r) => r[0] !== EVIDENCE_RECORD_TAG).length, 2, 'exit report appended to the attestations core')
 })
 
 t.test('collector: refuses to start when dockerd does not run the econumi plugin, leaving no socket behind', async (t) => {
@@ -147,7 +177,7 @@ t.test('collector: refuses to start when dockerd does not run the econumi plugin
   const runDir = mkdtempSync(join(tmpdir(), 'econumi-collector-run-'))
   const identity = { signer: new Signer(new Uint8Array(32).fill(6)), nodeId: '' }
   identity.nodeId = Buffer.from(identity.signer.publicKey).toString('hex')
-  const chain: AttestationChain = { identity, params: { genesisTime: 0n, epochMs: EPOCH_MS }, tipHash: () => new Uint8Array(32), appendRecord: async () => 0 }
+  const chain = chainOf(identity, async () => 0)
   const docker = new FakeDocker()
   docker.authz = false
   await t.rejects(startAttestation(chain, { dataDir, runDir, docker, capacity: { nanoCpus: 1_000_000_000n, memoryBytes: 1n << 30n }, log: () => {} }),

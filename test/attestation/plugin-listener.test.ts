@@ -6,10 +6,14 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Signer } from '../../protocol/keys.js'
+import { genesisHash } from '../../protocol/params.js'
+import { testParams } from '../helpers/chain.js'
 import { AttestationCollector } from '../../node/attestation/collector.js'
 import { EventQueue, type PluginStats, optionsFromEnv } from '../../plugin/server.js'
 import type { PluginEvent } from '../../plugin/types.js'
 import { FakeDocker } from './fake-docker.js'
+
+const PARAMS = testParams({ genesisTime: 0n, epochMs: 10_000n })
 
 const WID = 'ef'.repeat(32)
 
@@ -20,7 +24,7 @@ t.test('plugin events reach the collector through its listener, with the node to
   const identity = { signer, nodeId: Buffer.from(signer.publicKey).toString('hex') }
   const docker = new FakeDocker()
   const never = { setTimeout: () => ({}) as NodeJS.Timeout, clearTimeout: () => {} }
-  const c = new AttestationCollector({ identity, params: { genesisTime: 0n, epochMs: 10_000n }, tipHash: () => new Uint8Array(32), appendRecord: async () => 0 },
+  const c = new AttestationCollector({ identity, params: PARAMS, genesis: genesisHash(PARAMS), registeredCapacity: async () => null, appendRecord: async () => 0 },
     { dataDir, runDir, docker, pollTimers: never, log: () => {} })
   await c.start()
   t.teardown(async () => { await c.close() })

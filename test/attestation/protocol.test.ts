@@ -1,10 +1,10 @@
 import t from 'tap'
 import {
   ANSWER_TIMEOUT_MS, POLL_WINDOW_MS, type ExitReport, type WorkloadWitness,
-  caEndorsementMessage, canonicalExitReport, challengeNonce, challengeOffsetMs, encodeAttestationRecord, encodePollAnswer,
-  epochCredit, helloMessage, parseExitReport, signExitReport, signPollAnswer, verifyCaEndorsement, verifyExitReport,
-  verifyPollAnswer, windowOf, windowStart
+  caEndorsementMessage, canonicalExitReport, challengeOffsetMs, encodeAttestationRecord,
+  epochCredit, helloMessage, parseExitReport, signExitReport, verifyCaEndorsement, verifyExitReport, windowOf, windowStart
 } from '../../protocol/attestation.js'
+import { evidenceNonce } from '../../protocol/checkpoint.js'
 import { computeUnits } from '../../protocol/compute-units.js'
 import { Signer } from '../../protocol/keys.js'
 
@@ -42,41 +42,25 @@ t.test('windows and challenges: fixed vectors', async (t) => {
   t.equal(windowOf(1_700_000_005_000n), 340_000_001n)
   t.equal(windowStart(340_000_001n), 1_700_000_005_000n)
   t.throws(() => windowOf(-1n), { code: 'E_ATTEST_TIME' })
-  const tip = new Uint8Array(32).fill(1)
-  const secret = new Uint8Array(32).fill(2)
-  const nonce = challengeNonce(tip, secret, CID, 340_000_001n)
-  t.equal(hex(nonce), '45ece402bff2157f540392089f85f4bc642116d672dd56ccd4f720d5c475a680')
-  t.equal(challengeOffsetMs(nonce), 1980n)
-  // every input changes the nonce
-  t.not(hex(challengeNonce(new Uint8Array(32).fill(3), secret, CID, 340_000_001n)), hex(nonce))
-  t.not(hex(challengeNonce(tip, new Uint8Array(32).fill(3), CID, 340_000_001n)), hex(nonce))
-  t.not(hex(challengeNonce(tip, secret, CID2, 340_000_001n)), hex(nonce))
-  t.not(hex(challengeNonce(tip, secret, CID, 340_000_002n)), hex(nonce))
+  // challenges come from the poll secret (protocol/checkpoint.ts evidenceNonce); the instant from the nonce
+  const secret = new Uint8Array(64).fill(2)
+  const nonce = evidenceNonce(secret, CID, 340_000_001n)
+  t.equal(challengeOffsetMs(nonce), challengeOffsetMs(nonce), 'deterministic')
+  t.not(hex(evidenceNonce(new Uint8Array(64).fill(3), CID, 340_000_001n)), hex(nonce))
+  t.not(hex(evidenceNonce(secret, CID2, 340_000_001n)), hex(nonce))
+  t.not(hex(evidenceNonce(secret, CID, 340_000_002n)), hex(nonce))
   // offsets stay inside [0, window - answer timeout)
   for (let w = 0n; w < 500n; w++) {
-    const o = challengeOffsetMs(challengeNonce(tip, secret, CID, w))
+    const o = challengeOffsetMs(evidenceNonce(secret, CID, w))
     t.ok(o >= 0n && o < POLL_WINDOW_MS - ANSWER_TIMEOUT_MS)
   }
-  t.throws(() => challengeNonce(new Uint8Array(31), secret, CID, 1n), { code: 'E_ATTEST_TIP' })
-  t.throws(() => challengeNonce(tip, new Uint8Array(31), CID, 1n), { code: 'E_ATTEST_SECRET' })
-  t.throws(() => challengeNonce(tip, secret, 'AB'.repeat(32), 1n), { code: 'E_ATTEST_CONTAINER_ID' })
+  t.throws(() => evidenceNonce(new Uint8Array(32), CID, 1n), { code: 'E_ATTEST_SECRET' })
+  t.throws(() => evidenceNonce(secret, 'AB'.repeat(32), 1n), { code: 'E_ATTEST_CONTAINER_ID' })
   t.throws(() => challengeOffsetMs(new Uint8Array(5)), { code: 'E_ATTEST_NONCE' })
   t.throws(() => challengeOffsetMs(nonce, 1000n, 1000n), { code: 'E_ATTEST_WINDOW' })
 })
 
-t.test('poll answers: encoding vector, signature binds every field', async (t) => {
-  const a = { containerId: CID, window: 5n, nonce: new Uint8Array(32).fill(4), healthy: true }
-  t.equal(hex(encodePollAnswer(a)), '01' + 'ab'.repeat(32) + '0000000000000005' + '04'.repeat(32) + '01')
-  const sig = signPollAnswer(agent, a)
-  t.equal(hex(sig), '6d6ec199c28f5578e23f29c0cf5333e8ebb8e1ff8f41ad9a314ed835c3c41ec4c01a736988b4ac7a51182db534a3de40e9a79987278582c07b3339d5b91a410b')
-  verifyPollAnswer(agent.publicKey, a, sig)
-  t.throws(() => verifyPollAnswer(agent.publicKey, { ...a, healthy: false }, sig), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => verifyPollAnswer(agent.publicKey, { ...a, window: 6n }, sig), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => verifyPollAnswer(agent.publicKey, { ...a, containerId: CID2 }, sig), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => verifyPollAnswer(agent.publicKey, { ...a, nonce: new Uint8Array(32) }, sig), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => verifyPollAnswer(node.publicKey, a, sig), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => verifyPollAnswer(agent.publicKey, a, sig.subarray(1)), { code: 'E_POLL_SIGNATURE' })
-  t.throws(() => encodePollAnswer({ ...a, nonce: new Uint8Array(3) }), { code: 'E_ATTEST_NONCE' })
+t.test('hello: binds the connection nonce and the container', async (t) => {
   t.equal(helloMessage(new Uint8Array(32), CID).length, 32)
   t.throws(() => helloMessage(new Uint8Array(3), CID), { code: 'E_ATTEST_NONCE' })
 })

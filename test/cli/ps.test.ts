@@ -19,13 +19,13 @@ async function cli (dataDir: string, args: string[]): Promise<Result> {
   })
 }
 
-const ROW: PsRow = { containerId: '0123456789ab', image: 'busybox', name: 'web', role: 'workload', status: 'Up 2 seconds', state: 'running', attestation: 'attested', pollsAnswered: 3, pollsMissed: 1, cu: '42', cuEpoch: '7' }
+const ROW: PsRow = { containerId: '0123456789ab', image: 'busybox', name: 'web', role: 'workload', status: 'Up 2 seconds', state: 'running', attestation: 'attested', pollsAnswered: 3, pollsMissed: 1, cu: '42', cuEpoch: '7', evidence: 'published' }
 
 t.test('--format: the Go-template subset', async (t) => {
   t.equal(compileFormat('{{.ID}} {{.Image}}').render(ROW), '0123456789ab busybox')
   t.equal(compileFormat('{{ .Names }}\\t{{.Polls}}\\t{{.CU}}').render(ROW), 'web\t3/1\t42', 'spaces inside braces, \\t')
   t.equal(compileFormat('{{json .Image}}').render(ROW), '"busybox"')
-  t.same(JSON.parse(compileFormat('{{json .}}').render(ROW)), { ID: '0123456789ab', Image: 'busybox', Names: 'web', Name: 'web', Role: 'workload', Status: 'Up 2 seconds', State: 'running', Attested: 'yes', Attestation: 'attested', Polls: '3/1', CU: '42', CUEpoch: '7' })
+  t.same(JSON.parse(compileFormat('{{json .}}').render(ROW)), { ID: '0123456789ab', Image: 'busybox', Names: 'web', Name: 'web', Role: 'workload', Status: 'Up 2 seconds', State: 'running', Attested: 'yes', Attestation: 'attested', Polls: '3/1', CU: '42', CUEpoch: '7', Evidence: 'published' })
   t.equal(JSON.parse(compileFormat('json').render(ROW)).Attested, 'yes', '--format json: one object per row')
   const table = compileFormat('table {{.ID}}\\t{{.Names}}')
   t.equal(table.header, 'CONTAINER ID\tNAMES', 'table: docker\'s header names')
@@ -60,8 +60,8 @@ t.test('ps with a foreground node and real containers', async (t) => {
   const ps = await cli(dataDir, ['ps'])
   t.equal(ps.code, 0, ps.stderr)
   const lines = ps.stdout.split('\n')
-  t.match(lines[0], /^CONTAINER ID\s+IMAGE\s+ROLE\s+STATUS\s+ATTESTED\s+POLLS\s+CU\s+NAMES$/, 'docker\'s columns, NAMES last')
-  t.match(ps.stdout, new RegExp(`^-\\s+\\(foreground\\)\\s+node\\s+running\\s+-\\s+-\\s+-\\s+econumi node ${(status.nodeId as string).slice(0, 16)} \\(pid ${status.pid as number}\\)$`, 'm'), 'the foreground node is listed, with its pid')
+  t.match(lines[0], /^CONTAINER ID\s+IMAGE\s+ROLE\s+STATUS\s+ATTESTED\s+POLLS\s+CU\s+EVIDENCE\s+NAMES$/, 'docker\'s columns, NAMES last')
+  t.match(ps.stdout, new RegExp(`^-\\s+\\(foreground\\)\\s+node\\s+running\\s+-\\s+-\\s+-\\s+-\\s+econumi node ${(status.nodeId as string).slice(0, 16)} \\(pid ${status.pid as number}\\)$`, 'm'), 'the foreground node is listed, with its pid')
   t.match(ps.stdout, new RegExp(`^${upId}\\s+econumi/busybox:test\\s+workload\\s+Up [^\\n]*\\s-\\s+-\\s+-\\s+${tag}-up$`, 'm'), 'a running container: not marked attested or not (the node does not attest)')
   t.notMatch(ps.stdout, downId, 'a stopped container is not listed without -a')
   t.match(ps.stdout, /the node does not attest/)

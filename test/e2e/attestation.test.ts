@@ -14,7 +14,11 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { POLL_WINDOW_MS, verifyExitReport } from '../../protocol/attestation.js'
 import { computeUnits } from '../../protocol/compute-units.js'
+import { toHex } from '../../protocol/encoding.js'
+import { creditFromEvidence, decodeEvidence, evidenceRoot } from '../../protocol/evidence.js'
+import { genesisHash, paramsFromJson } from '../../protocol/params.js'
 import { Signer } from '../../protocol/keys.js'
+import { x509AgentChecker } from '../../protocol/certificates.js'
 import { verifyAgentCertificate } from '../../node/attestation/pki.js'
 import { AGENT_UID, WORKLOAD_CGROUP_DIR } from '../../agent/wire.js'
 import { dockerApi, requireDocker, run } from '../helpers/docker.js'
@@ -246,7 +250,14 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
 
   // ---- credit per epoch: the formula, and nothing for the unhealthy epoch -----------------------------------
   const creditDir = join(dataDir, 'attestation', 'credit')
-  const credits = readdirSync(creditDir).map((f) => JSON.parse(readFileSync(join(creditDir, f), 'utf8'))).sort((a, b) => Number(a.epoch) - Number(b.epoch))
+  const credits = readdirSync(creditDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(creditDir, f), 'utf8'))).sort((a, b) => Number(a.epoch) - Number(b.epoch))
+  const genesisParams = paramsFromJson(JSON.parse(readFileSync(join(dataDir, 'genesis.json'), 'utf8')))
+  // every record's evidence is on disk beside it, commits to the record's root, and recomputes to its total
+  for (const c of credits) {
+    const ev = decodeEvidence(readFileSync(join(creditDir, `${c.epoch}.evidence`)))
+    t.equal(toHex(evidenceRoot(ev)), c.evidenceRoot, `epoch ${c.epoch}: the evidence has the record's root`)
+    t.equal(creditFromEvidence(ev, { params: genesisParams, genesis: genesisHash(genesisParams), registeredCapacity: null, certificates: x509AgentChecker }).total.toString(), c.total, `epoch ${c.epoch}: anyone recomputes the same CU from it`)
+  }
   let creditedEpochs = 0
   let sickZero = false
   for (const c of credits) {
@@ -255,12 +266,14 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
       sum += BigInt(w.cu)
       if (![long, short, sick].includes(w.containerId)) continue
       if (w.reason === 'credited') {
-        // independent recomputation: daemon intervals ∩ agent span ∩ epoch, × reservation (no contention here)
+        // independent recomputation: daemon intervals ∩ agent span ∩ checkpointed windows ∩ epoch, × reservation
         const S = BigInt(c.epochStart); const E = BigInt(c.epochEnd)
+        const first = BigInt(w.polls[0].window) * POLL_WINDOW_MS
+        const last = BigInt(w.polls[w.polls.length - 1].window) * POLL_WINDOW_MS + POLL_WINDOW_MS
         let ms = 0n
         for (const [f, to] of w.daemonIntervals) {
-          const a = [BigInt(f), BigInt(w.agent.attestedFrom), S].reduce((x, y) => (x > y ? x : y))
-          const b = [BigInt(to), BigInt(w.agent.lastAlive), E].reduce((x, y) => (x < y ? x : y))
+          const a = [BigInt(f), BigInt(w.agent.attestedFrom), first, S].reduce((x, y) => (x > y ? x : y))
+          const b = [BigInt(to), BigInt(w.agent.lastAlive), last, E].reduce((x, y) => (x < y ? x : y))
           if (b > a) ms += b - a
         }
         t.equal(w.attestedMs, ms.toString(), `attested ms epoch ${c.epoch} ${w.containerId.slice(0, 12)}`)
@@ -292,8 +305,26 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     const c = credits.find((x) => BigInt(x.epoch) === BigInt(r.epoch))
     t.equal(r.cu, c?.total, `the report for epoch ${r.epoch} carries the CU credited for it`)
     t.ok(BigInt(r.epoch) <= BigInt(r.blockEpoch) - 2n, 'reported two epochs after the work')
-    t.not(r.evidenceRoot, '0'.repeat(64), 'attested: a non-zero evidence root')
+    t.equal(r.evidenceRoot, c?.evidenceRoot, 'attested: it commits the epoch\'s evidence')
   }
+  // `econumi audit <node>`: every report's evidence is found in the attestations core and recomputes to its CU
+  const audit = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'audit', ready.nodeId, '--data-dir', dataDir, '--json'], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(audit.status, 0, `econumi audit runs (${audit.stderr.trim().split('\n')[0] ?? ''})`)
+  const audited = JSON.parse(audit.stdout).reports as Array<{ verdict: string, cu: string, recomputed: string, epoch: string, evidence: { checkpoints: Array<{ containerId: string, answered: number }> } }>
+  t.ok(audited.length >= 2, `audited its reports (${audited.length})`)
+  for (const a of audited) {
+    t.equal(a.verdict, 'valid', `epoch ${a.epoch}: valid`)
+    t.equal(a.recomputed, a.cu, `epoch ${a.epoch}: recomputed CU = reported CU`)
+  }
+  t.ok(audited.some((a) => a.evidence.checkpoints.some((c) => [long, short].includes(c.containerId) && c.answered > 0)), 'the evidence shows the workloads\' answered windows')
+  const human = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'audit', ready.nodeId, '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000 })
+  t.match(human.stdout, /verdict\s+valid: the evidence recomputes to the reported CU/, 'and says so to a person')
+  t.match(human.stdout, /CONTAINER\s+AGENT KEY\s+ANSWERED\s+MISSED\s+CU\s+REASON/)
+  const bad = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'audit', 'nonsense', '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(bad.status, 1, 'a bad target is refused')
+  t.match(bad.stderr, /E_BAD_AUDIT_TARGET/)
+  t.notMatch(bad.stderr, /\n\s+at /, 'no stack trace')
+
   // The node keeps leading blocks while we read, so the chain, the API balance and the CLI balance are read at one
   // tip: a read is kept only when no block landed in between (the tip hash is the same before and after).
   let agreed = false

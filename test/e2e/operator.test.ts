@@ -61,7 +61,7 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   // 2. ps
   const ps = cli(['ps'])
   t.equal(ps.status, 0, ps.stderr)
-  t.match(ps.stdout.split('\n')[0], /^CONTAINER ID\s+IMAGE\s+ROLE\s+STATUS\s+ATTESTED\s+POLLS\s+CU\s+NAMES$/, 'docker\'s columns, NAMES last')
+  t.match(ps.stdout.split('\n')[0], /^CONTAINER ID\s+IMAGE\s+ROLE\s+STATUS\s+ATTESTED\s+POLLS\s+CU\s+EVIDENCE\s+NAMES$/, 'docker\'s columns, NAMES last')
   t.match(ps.stdout, new RegExp(`\\snode\\s.*\\s${container}$`, 'm'))
   const psj = JSON.parse(cli(['--json', 'ps']).stdout)
   t.ok(psj.containers.some((c: { name: string, role: string }) => c.name === container && c.role === 'node'))

@@ -5,58 +5,14 @@ import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Corestore from 'corestore'
-import DHT from 'hyperdht'
-import Hyperswarm from 'hyperswarm'
-import Protomux from 'protomux'
-import c from 'compact-encoding'
 import { encodeBlock } from '../../protocol/block.js'
 import { taggedHash } from '../../protocol/hash.js'
 import { genesisHash, paramsFromJson } from '../../protocol/params.js'
 import { MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MSG_CORES, MSG_HELLO, MSG_TIP, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
 import { genesisState, makeBlock, nextLeadEpoch, signerFrom } from '../helpers/chain.js'
 import { MAX_ORPHANS_PER_CORE } from '../../node/chain.js'
+import { type RawPeer, rawPeer } from '../helpers/raw-peer.js'
 import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
-
-interface RawPeer {
-  swarm: any
-  store: any
-  key: Buffer
-  /** Resolves with a send function once the econumi/2 channel to the node is open. */
-  connected: Promise<(frame: Uint8Array) => void>
-  close: () => Promise<void>
-}
-
-function rawPeer (port: number, topic: Buffer, storeDir: string): RawPeer {
-  const store = new Corestore(storeDir)
-  const dht = new DHT({ bootstrap: [{ host: '127.0.0.1', port }], host: '127.0.0.1', firewalled: false })
-  const swarm = new Hyperswarm({ dht })
-  const connected = new Promise<(frame: Uint8Array) => void>((resolve) => {
-    swarm.on('connection', (conn: any) => {
-      conn.on('error', () => {})
-      store.replicate(conn)
-      const mux = Protomux.from(conn)
-      const channel = mux.createChannel({ protocol: 'econumi/2', id: topic, onopen: () => resolve((frame) => { if (!channel.closed) message.send(Buffer.from(frame)) }) })
-      if (channel === null) return
-      const message = channel.addMessage({ encoding: c.buffer, onmessage: () => {} })
-      channel.open()
-    })
-  })
-  swarm.join(topic, { server: true, client: true })
-  let closed = false
-  return {
-    swarm,
-    store,
-    key: swarm.keyPair.publicKey,
-    connected,
-    close: async () => {
-      if (closed) return
-      closed = true
-      await swarm.destroy()
-      await store.close()
-    }
-  }
-}
 
 async function setup (t: Test): Promise<{ node: NodeProcess, bs: Awaited<ReturnType<typeof localBootstrap>>, topic: Buffer, g: Uint8Array, genesisFile: string, dir: string }> {
   const dir = tempDir('econumi-garbage-')

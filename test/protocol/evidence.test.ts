@@ -11,7 +11,7 @@ import type { Reservation } from '../../protocol/compute-units.js'
 import { equalBytes, toHex } from '../../protocol/encoding.js'
 import { fail } from '../../protocol/errors.js'
 import {
-  type CertificateChecker, type Checkpoint, type EpochEvidence, type EvidenceContext, type WorkloadEvidence, MAX_CHECKPOINTS_PER_WORKLOAD,
+  type CertificateChecker, type Checkpoint, type EpochEvidence, type EvidenceContext, type WorkloadEvidence, MAX_CHECKPOINTS_PER_WORKLOAD, MAX_POLL_SECRETS,
   MAX_EVIDENCE_BYTES, MAX_EVIDENCE_WORKLOADS, MAX_INTERVALS, MAX_TIME_MS, checkEvidenceForm, checkReportEvidence, checkpointHash,
   creditFromEvidence, decodeEvidence, encodeEvidence, evidenceLeaves, evidenceNonce, evidenceRoot, pollSecretFor, signAgentSpan, signCheckpoint,
   signDaemonWitness, verifyPollSecret
@@ -325,7 +325,7 @@ t.test('every tampering fails with its own code', async (t) => {
     ['a daemon memory beyond 1 PiB', (ev) => { ev.workloads[0].daemon.reservation.memoryBytes = (1n << 50n) + 1n }, 'E_EVIDENCE_FORM'],
     ['a CA certificate over 3 KB', (ev) => { ev.caCertificate = new Uint8Array(3073) }, 'E_EVIDENCE_FORM'],
     ['an agent certificate over 3 KB', (ev) => { ev.workloads[0].agentCertificate = new Uint8Array(3073) }, 'E_EVIDENCE_FORM'],
-    ['three poll secrets', (ev) => { ev.pollSecrets.push(ev.pollSecrets[1]) }, 'E_EVIDENCE_FORM'],
+    ['more poll secrets than any epoch length needs', (ev) => { for (let i = 0; i < MAX_POLL_SECRETS; i++) ev.pollSecrets.push(ev.pollSecrets[1]) }, 'E_EVIDENCE_FORM'],
     ['a span that ends before it starts', (ev) => { ev.workloads[0].agentSpan.attestedFrom = ev.workloads[0].agentSpan.lastAlive + 1n }, 'E_EVIDENCE_FORM'],
     ['a span beyond Date\'s range', (ev) => { ev.workloads[0].agentSpan.lastAlive = MAX_TIME_MS + 1n }, 'E_EVIDENCE_FORM'],
     ['an empty daemon interval', (ev) => { ev.workloads[0].daemon.intervals = [{ from: S, to: S }] }, 'E_EVIDENCE_ORDER'],
@@ -484,16 +484,14 @@ t.test('bad-certificate: a workload whose key the CA did not certify, in a compa
   t.throws(() => evidenceExcerpt(report, ev, CID[3]), { code: 'E_FRAUD_WORKLOAD' })
 })
 
-t.test('double-credit: one workload in the evidence of two nodes at the same time', async (t) => {
+t.test('double-credit: one agent in the evidence of two nodes at the same time; a shared container id alone frames nobody', async (t) => {
   const evA = build({ node: nodeA, workloads: [{ cid: CID[0], agent: agents[0] }, { cid: CID[1], agent: agents[1] }] })
   const evB = build({ node: nodeB, workloads: [{ cid: CID[0], agent: agents[2] }, { cid: CID[3], agent: agents[1] }] })
   const rA = reportFor(nodeA, evA)
   const rB = reportFor(nodeB, evB)
   const chainCtx = fctx([rA, rB])
-  const byCid: FraudProof = { kind: 'double-credit', a: evidenceExcerpt(rA, evA, CID[0]), b: evidenceExcerpt(rB, evB, CID[0]) }
-  t.same(checkFraudProof(roundTrip(byCid), chainCtx), { offenders: [nodeA.publicKey, nodeB.publicKey], reports: [reportHash(rA), reportHash(rB)], reason: `double credit of container ${CID[0]}` })
   const byKey: FraudProof = { kind: 'double-credit', a: evidenceExcerpt(rA, evA, CID[1]), b: evidenceExcerpt(rB, evB, CID[3]) }
-  t.same(checkFraudProof(roundTrip(byKey), chainCtx).offenders, [nodeA.publicKey, nodeB.publicKey], 'same agent key, other container ids')
+  t.same(checkFraudProof(roundTrip(byKey), chainCtx), { offenders: [nodeA.publicKey, nodeB.publicKey], reports: [reportHash(rA), reportHash(rB)], reason: `double credit of container ${CID[1]}` }, 'same agent key, other container ids')
 
   const invalid = (p: FraudProof, reason: RegExp, what: string, c = chainCtx): void => {
     try {
@@ -503,23 +501,28 @@ t.test('double-credit: one workload in the evidence of two nodes at the same tim
       t.match(err, { code: 'E_FRAUD_INVALID', details: { reason } }, what)
     }
   }
-  invalid({ kind: 'double-credit', a: evidenceExcerpt(rA, evA, CID[0]), b: evidenceExcerpt(rB, evB, CID[3]) }, /neither container id nor agent key/, 'different workloads')
-  invalid({ kind: 'double-credit', a: byCid.a, b: byCid.a }, /one report/, 'one report twice')
-  // disjoint times: node B only runs the container in the second half of the epoch
-  const late = build({ node: nodeB, workloads: [{ cid: CID[0], agent: agents[2], windows: epochWindows().slice(7) }] })
+  // framing: node B credits a workload under node A's (public) container id, with an agent of its own; B's side is
+  // genuine evidence of B, so only the agent key could tie the two, and it differs
+  const byCid: FraudProof = { kind: 'double-credit', a: evidenceExcerpt(rA, evA, CID[0]), b: evidenceExcerpt(rB, evB, CID[0]) }
+  invalid(roundTrip(byCid), /the two nodes' workloads do not share an agent key/, 'a container id of another node with its own agent key')
+  invalid({ kind: 'double-credit', a: byCid.b, b: byCid.a }, /do not share an agent key/, 'either way round')
+  invalid({ kind: 'double-credit', a: evidenceExcerpt(rA, evA, CID[0]), b: evidenceExcerpt(rB, evB, CID[3]) }, /do not share an agent key/, 'different workloads')
+  invalid({ kind: 'double-credit', a: byKey.a, b: byKey.a }, /one report/, 'one report twice')
+  // disjoint times: agent 1 serves node B only in the second half of the epoch
+  const late = build({ node: nodeB, workloads: [{ cid: CID[1], agent: agents[1], windows: epochWindows().slice(7) }] })
   const rLate = reportFor(nodeB, late)
-  const early = build({ node: nodeA, workloads: [{ cid: CID[0], agent: agents[0], windows: epochWindows().slice(0, 7) }] })
+  const early = build({ node: nodeA, workloads: [{ cid: CID[1], agent: agents[1], windows: epochWindows().slice(0, 7) }] })
   const rEarly = reportFor(nodeA, early)
-  invalid({ kind: 'double-credit', a: evidenceExcerpt(rEarly, early, CID[0]), b: evidenceExcerpt(rLate, late, CID[0]) }, /no attested time in common/, 'the container moved', fctx([rEarly, rLate]))
-  invalid({ kind: 'double-credit', a: evidenceExcerpt(rLate, late, CID[0]), b: evidenceExcerpt(rEarly, early, CID[0]) }, /no attested time in common/, 'the other way round', fctx([rEarly, rLate]))
-  const none = build({ node: nodeB, workloads: [{ cid: CID[0], agent: agents[2], windows: [] }] })
+  invalid({ kind: 'double-credit', a: evidenceExcerpt(rEarly, early, CID[1]), b: evidenceExcerpt(rLate, late, CID[1]) }, /no attested time in common/, 'the agent moved', fctx([rEarly, rLate]))
+  invalid({ kind: 'double-credit', a: evidenceExcerpt(rLate, late, CID[1]), b: evidenceExcerpt(rEarly, early, CID[1]) }, /no attested time in common/, 'the other way round', fctx([rEarly, rLate]))
+  const none = build({ node: nodeB, workloads: [{ cid: CID[1], agent: agents[1], windows: [] }] })
   const rNone = makeReport(nodeB, genesis, EPOCH, 1n, evidenceRoot(none))
-  invalid({ kind: 'double-credit', a: byCid.a, b: evidenceExcerpt(rNone, none, CID[0]) }, /no attested time in common/, 'a side without checkpoints', fctx([rA, rNone]))
-  invalid({ kind: 'double-credit', a: evidenceExcerpt(rNone, none, CID[0]), b: byCid.a }, /no attested time in common/, 'the first side without checkpoints', fctx([rA, rNone]))
+  invalid({ kind: 'double-credit', a: byKey.a, b: evidenceExcerpt(rNone, none, CID[1]) }, /no attested time in common/, 'a side without checkpoints', fctx([rA, rNone]))
+  invalid({ kind: 'double-credit', a: evidenceExcerpt(rNone, none, CID[1]), b: byKey.a }, /no attested time in common/, 'the first side without checkpoints', fctx([rA, rNone]))
   // another epoch
-  const next = build({ node: nodeB, epoch: EPOCH + 1n, workloads: [{ cid: CID[0], agent: agents[2] }] })
+  const next = build({ node: nodeB, epoch: EPOCH + 1n, workloads: [{ cid: CID[1], agent: agents[1] }] })
   const rNext = reportFor(nodeB, next)
-  invalid({ kind: 'double-credit', a: byCid.a, b: evidenceExcerpt(rNext, next, CID[0]) }, /different epochs/, 'different epochs', fctx([rA, rNext]))
+  invalid({ kind: 'double-credit', a: byKey.a, b: evidenceExcerpt(rNext, next, CID[1]) }, /different epochs/, 'different epochs', fctx([rA, rNext]))
   // node B copies node A's workload verbatim: B's copy fails (its nonces are not from B's secret), so A is not punished
   const copy = build({ node: nodeB, workloads: [] })
   copy.workloads = [evA.workloads[0]]
@@ -542,6 +545,14 @@ t.test('double-credit: one workload in the evidence of two nodes at the same tim
   const twice = checkFraudProof({ kind: 'double-credit', a: byCid.a, b: evidenceExcerpt(rA2, evA, CID[0]) }, fctx([rA, rA2]))
   t.same(twice.offenders, [nodeA.publicKey])
   t.same(twice.reports, [reportHash(rA), reportHash(rA2)])
+  // one node with itself matches on the container id alone (it signed both, there is nobody to frame) or the key
+  const otherAgent = build({ node: nodeA, workloads: [{ cid: CID[0], agent: agents[3] }] })
+  const rOther = reportFor(nodeA, otherAgent)
+  t.same(checkFraudProof({ kind: 'double-credit', a: byCid.a, b: evidenceExcerpt(rOther, otherAgent, CID[0]) }, fctx([rA, rOther])).offenders, [nodeA.publicKey], 'one node, one container id, two agent keys')
+  const otherCid = build({ node: nodeA, workloads: [{ cid: CID[2], agent: agents[1] }] })
+  const rOtherCid = reportFor(nodeA, otherCid)
+  t.same(checkFraudProof({ kind: 'double-credit', a: byKey.a, b: evidenceExcerpt(rOtherCid, otherCid, CID[2]) }, fctx([rA, rOtherCid])).offenders, [nodeA.publicKey], 'one node, one agent key, two container ids')
+  invalid({ kind: 'double-credit', a: byCid.a, b: evidenceExcerpt(rOtherCid, otherCid, CID[2]) }, /neither container id nor agent key/, 'one node, two different workloads', fctx([rA, rOtherCid]))
 })
 
 t.test('fraud proof decoding is strict', async (t) => {
