@@ -8,7 +8,7 @@ import { EVIDENCE_RECORD_TAG, POLL_WINDOW_MS, windowStart } from '../protocol/at
 import { type Block } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { type EpochEvidence, checkReportEvidence, decodeEvidence, evidenceRoot } from '../protocol/evidence.js'
+import { type EpochEvidence, MAX_EVIDENCE_BYTES, checkReportEvidence, decodeEvidence, evidenceRoot } from '../protocol/evidence.js'
 import { type FraudProof, evidenceExcerpt } from '../protocol/fraud.js'
 import { sha256 } from '../protocol/hash.js'
 import { auditCoin, selectedForAudit } from '../protocol/audit.js'
@@ -29,6 +29,8 @@ export const EVIDENCE_CACHE = 64
 export const MAX_PENDING_AUDITS = 64
 /** `econumi audit <node|report>` looks for the reports in this many blocks below the head. */
 export const AUDIT_SCAN_BLOCKS = 256n
+/** Bytes one evidence search may download from all cores together. */
+export const SEARCH_BYTES = 4 * MAX_EVIDENCE_BYTES
 /** Roots remembered as available (more than the report pool holds). */
 export const MAX_AVAILABLE = 8192
 /** Agent keys remembered per epoch for the double-credit check. */
@@ -64,6 +66,8 @@ interface Found { ev: EpochEvidence, core: string, seq: number, bytes: number }
 export class Auditor {
   private readonly cores = new Map<string, string>() // peer id (or 'self') → records core key
   private readonly cache = new Map<string, Found>()
+  /** Node key → the records core its evidence was last found in. */
+  private readonly homes = new Map<string, string>()
   private readonly agentKeys = new Map<string, { report: WorkReport, ev: EpochEvidence }>()
   private pending = 0
   private closed = false
@@ -112,31 +116,41 @@ export class Auditor {
     const root = toHex(report.evidenceRoot)
     const hit = this.cache.get(root)
     if (hit !== undefined) return hit
-    const keys = [toHex(this.ctx.store.records.key), ...new Set(this.cores.values())]
+    const own = toHex(this.ctx.store.records.key)
+    // the core that held this node's evidence before first, then its own, then every other known one
+    const home = this.homes.get(toHex(report.nodeKey))
+    const keys = [...new Set([...(home !== undefined ? [home] : []), own, ...this.cores.values()])]
+    // a peer's core is the peer's to fill: what one search downloads is bounded, however large its blocks
+    const budget = { bytes: SEARCH_BYTES }
     for (const key of keys) {
-      const core = key === keys[0] ? this.ctx.store.records : await this.ctx.store.core(key)
-      const f = await this.scan(core, key, report)
+      if (budget.bytes <= 0 || this.closed) break
+      const core = key === own ? this.ctx.store.records : await this.ctx.store.core(key)
+      const f = await this.scan(core, key, report, budget)
       if (f !== null) return f
     }
     return null
   }
 
-  private async scan (core: Core, key: string, report: WorkReport): Promise<Found | null> {
+  private async scan (core: Core, key: string, report: WorkReport, budget: { bytes: number }): Promise<Found | null> {
     const c = core as Core & { update?: (o: { wait: boolean }) => Promise<boolean> }
     if (c.update !== undefined && key !== toHex(this.ctx.store.records.key)) {
       await Promise.race([c.update({ wait: true }).catch(() => false), new Promise((resolve) => setTimeout(resolve, FETCH_TIMEOUT_MS).unref())])
     }
     const want = toHex(report.evidenceRoot)
-    for (let i = c.length - 1; i >= 0 && i >= c.length - AUDIT_SCAN_RECORDS && !this.closed; i--) {
+    for (let i = c.length - 1; i >= 0 && i >= c.length - AUDIT_SCAN_RECORDS && budget.bytes > 0 && !this.closed; i--) {
       let b: Buffer | null = null
       try { b = await c.get(i, { wait: true, timeout: FETCH_TIMEOUT_MS }) } catch { b = null }
-      if (b === null || b[0] !== EVIDENCE_RECORD_TAG) continue
+      if (b === null) continue
+      budget.bytes -= b.length
+      if (b[0] !== EVIDENCE_RECORD_TAG) continue
       let ev: EpochEvidence
       try { ev = decodeEvidence(b.subarray(1)) } catch { continue } // a core's junk is its owner's problem, not a verdict
       if (ev.epoch < report.epoch && equalBytes(ev.nodeKey, report.nodeKey)) break // its node's evidence only gets older from here
       const root = toHex(evidenceRoot(ev))
       const f = { ev, core: key, seq: i, bytes: b.length - 1 }
       this.remember(root, f)
+      this.homes.set(toHex(ev.nodeKey), key)
+      if (this.homes.size > MAX_RECORD_CORES * 4) this.homes.delete(this.homes.keys().next().value as string)
       if (root === want) return f
     }
     return null

@@ -10,8 +10,10 @@ export interface RawPeer {
   swarm: any
   store: any
   key: Buffer
-  /** Resolves with a send function once the econumi/2 channel to the node is open. */
+  /** Resolves with a send function once the econumi/2 channel to the (first) node is open. */
   connected: Promise<(frame: Uint8Array) => void>
+  /** Send functions of every open channel, in the order they opened. */
+  channels: Array<(frame: Uint8Array) => void>
   close: () => Promise<void>
 }
 
@@ -19,12 +21,21 @@ export function rawPeer (port: number, topic: Buffer, storeDir: string): RawPeer
   const store = new Corestore(storeDir)
   const dht = new DHT({ bootstrap: [{ host: '127.0.0.1', port }], host: '127.0.0.1', firewalled: false })
   const swarm = new Hyperswarm({ dht })
+  const channels: Array<(frame: Uint8Array) => void> = []
   const connected = new Promise<(frame: Uint8Array) => void>((resolve) => {
     swarm.on('connection', (conn: any) => {
       conn.on('error', () => {})
       store.replicate(conn)
       const mux = Protomux.from(conn)
-      const channel = mux.createChannel({ protocol: 'econumi/2', id: topic, onopen: () => resolve((frame) => { if (!channel.closed) message.send(Buffer.from(frame)) }) })
+      const channel = mux.createChannel({
+        protocol: 'econumi/2',
+        id: topic,
+        onopen: () => {
+          const send = (frame: Uint8Array): void => { if (!channel.closed) message.send(Buffer.from(frame)) }
+          channels.push(send)
+          resolve(send)
+        }
+      })
       if (channel === null) return
       const message = channel.addMessage({ encoding: c.buffer, onmessage: () => {} })
       channel.open()
@@ -37,6 +48,7 @@ export function rawPeer (port: number, topic: Buffer, storeDir: string): RawPeer
     store,
     key: swarm.keyPair.publicKey,
     connected,
+    channels,
     close: async () => {
       if (closed) return
       closed = true
