@@ -7,6 +7,7 @@ import { compareTips } from '../protocol/fork-choice.js'
 import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import { nextBeacon } from '../protocol/claim.js'
 import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, touchedNodes, verifyBlock } from '../protocol/state.js'
+import type { WorkReport } from '../protocol/report.js'
 import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
@@ -28,7 +29,8 @@ export const MAX_ORPHANS_PER_CORE = 256
 
 export interface ChainEvents {
   /** Blocks that left the canonical chain: their transactions go back to the mempool. */
-  onOrphanedTxs: (txs: Transaction[]) => Promise<void>
+  /** Transactions and work reports of blocks a reorg rolled back: back to the pools. */
+  onOrphanedTxs: (txs: Transaction[], reports: WorkReport[]) => Promise<void>
   onNewHead: (tip: ChainTip, blocks: Block[]) => Promise<void>
   /** Two blocks signed by one leader for one epoch: the evidence goes in a block (protocol/ops.ts). */
   onEquivocation?: (a: Block, b: Block) => Promise<void>
@@ -254,11 +256,14 @@ export class Chain {
       return
     }
     const orphaned: Transaction[] = []
+    const orphanedReports: WorkReport[] = []
     const rolledBack: BlockIndexEntry[] = []
     while (this.ledger.height > forkHeight) {
       const cur = await this.ledger.blockEntry(toHex(this.ledger.tip!.hash))
       if (cur === undefined) fail('E_LEDGER_CORRUPT', 'canonical block missing from the index')
-      orphaned.push(...(await this.readBlock(cur)).txs)
+      const ob = await this.readBlock(cur)
+      orphaned.push(...ob.txs)
+      orphanedReports.push(...ob.reports)
       rolledBack.unshift(cur)
       await this.ledger.rollbackTip()
     }
@@ -277,15 +282,17 @@ export class Chain {
         // restore the best remaining chain (the old one, unless something better is known)
         const best = await this.bestTip()
         if (best !== null && best.hash !== toHex(this.ledger.tip?.hash ?? new Uint8Array())) await this.switchTo(best, false)
-        await this.events.onOrphanedTxs(orphaned)
+        await this.events.onOrphanedTxs(orphaned, orphanedReports)
         return
       }
       await this.ledger.commitBlock(block, step, fx)
       applied.push(block)
     }
     if (rolledBack.length > 0) this.log('reorg', { from: oldTip === null ? '' : toHex(oldTip.hash), to: target.hash, rolledBack: rolledBack.length, applied: applied.length })
-    if (orphaned.length > 0) await this.events.onOrphanedTxs(orphaned)
+    if (orphaned.length > 0) await this.events.onOrphanedTxs(orphaned, [])
     if (applied.length > 0) await this.events.onNewHead(this.ledger.tip!, applied)
+    // after the new head, so the reports the new chain already holds are refused as stale
+    if (orphanedReports.length > 0) await this.events.onOrphanedTxs([], orphanedReports)
   }
 
   /** The best known tip by fork choice that is not invalid (nor built on an invalid block). */

@@ -108,7 +108,10 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     }
     node.mempool = new Mempool(node.ledger, async (tx, bytes) => { await node.verifier.checkTransaction(tx, bytes) })
     node.chain = new Chain(node.ledger, node.store, {
-      onOrphanedTxs: async (txs) => { await node.gossip.readmit(txs) },
+      onOrphanedTxs: async (txs, reports) => {
+        if (txs.length > 0) await node.gossip.readmit(txs)
+        for (const r of reports) await node.gossip.acceptReport(r, null).catch(() => false)
+      },
       onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) },
       onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
     }, node.log, node.now)
