@@ -37,6 +37,7 @@ import {
 } from './types.js'
 import { HEX_NAME, type StateUpdate, type StateView } from './state.js'
 import { field, readKeys, type KeySpec, type ReadResult, type Values } from './gojson.js'
+import { reservationFromHostConfig, type HostConfigReservations } from './reservation.js'
 
 export interface DecideContext {
   /** Current node token (contents of /run/econumi/node-token), null when there is none. */
@@ -336,24 +337,17 @@ function joinsAgent (v: Values, state: StateView): string | null {
   return null
 }
 
-function num (x: unknown): number {
-  return typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0
-}
-
-function reservations (nano: unknown, quota: unknown, period: unknown, memory: unknown): { nanoCpus: number, memory: number } {
-  let nanoCpus = num(nano)
-  if (nanoCpus === 0) {
-    const p = num(period) === 0 ? 100000 : num(period)
-    if (num(quota) > 0) nanoCpus = Math.round(num(quota) / p * 1e9)
-  }
-  return { nanoCpus, memory: num(memory) }
+/** The wire form of a create's reservations (JSON numbers; the parser's integers are far below 2^53). */
+function wireReservations (hc: HostConfigReservations): NonNullable<PluginEvent['reservations']> {
+  const r = reservationFromHostConfig(hc)
+  return { nanoCpus: Number(r.nanoCpus), memoryBytes: Number(r.memoryBytes) }
 }
 
 /** Reservations from a decoded create body's HostConfig (keys matched as Go matches them). */
-export function reservationsOf (body: Record<string, unknown>): { nanoCpus: number, memory: number } {
+export function reservationsOf (body: Record<string, unknown>): NonNullable<PluginEvent['reservations']> {
   const h = field(body, 'HostConfig')
   const hc = isObject(h) ? h : {}
-  return reservations(field(hc, 'NanoCpus'), field(hc, 'CpuQuota'), field(hc, 'CpuPeriod'), field(hc, 'Memory'))
+  return wireReservations({ NanoCpus: field(hc, 'NanoCpus'), CpuQuota: field(hc, 'CpuQuota'), CpuPeriod: field(hc, 'CpuPeriod'), Memory: field(hc, 'Memory') })
 }
 
 function event (kind: PluginEventKind, ref: string, ctx: DecideContext, extra: Partial<PluginEvent> = {}): PluginEvent {
@@ -527,7 +521,7 @@ export function decideResponse (req: AuthZRequest, state: StateView, ctx: Decide
       return { allow: true, events: [], updates: [name === undefined ? { op: 'add-agent', id, since: ctx.now } : { op: 'add-agent', id, name, since: ctx.now }] }
     }
     const hc = sub(v, 'HOSTCONFIG') ?? {}
-    const e = event('create', '', ctx, { id, labels: labelsOf(v), reservations: reservations(hc.NANOCPUS, hc.CPUQUOTA, hc.CPUPERIOD, hc.MEMORY) })
+    const e = event('create', '', ctx, { id, labels: labelsOf(v), reservations: wireReservations({ NanoCpus: hc.NANOCPUS, CpuQuota: hc.CPUQUOTA, CpuPeriod: hc.CPUPERIOD, Memory: hc.MEMORY }) })
     if (name !== undefined) e.name = name
     if (typeof v.IMAGE === 'string') e.image = v.IMAGE
     const updates: StateUpdate[] = []

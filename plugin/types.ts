@@ -78,10 +78,10 @@ export interface PluginEvent {
   labels?: Record<string, string>
   /** create only: reservations from HostConfig. */
   reservations?: {
-    /** CPU in billionths of a core: HostConfig.NanoCpus, else CpuQuota / CpuPeriod × 1e9, else 0 (unlimited). */
+    /** CPU in billionths of a core: HostConfig.NanoCpus, else ⌊CpuQuota × 1e9 / CpuPeriod⌋, else 0 (unlimited); see reservation.ts. */
     nanoCpus: number
     /** Bytes: HostConfig.Memory, 0 = unlimited. */
-    memory: number
+    memoryBytes: number
   }
   /** kill only: the signal asked for (`?signal=`), if any. */
   signal?: string

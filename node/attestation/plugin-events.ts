@@ -7,7 +7,7 @@ import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import type { Reservation } from '../../protocol/compute-units.js'
 import { EVENTS_PATH, NODE_TOKEN_HEADER, PLUGIN_STATS_HEADER, type PluginEvent } from '../../plugin/types.js'
-import { reservationFromHostConfig } from './witness.js'
+import { reservationFromHostConfig } from '../../plugin/reservation.js'
 const MAX_BODY = 1 << 20
 const MAX_CREATES = 10_000
 
@@ -77,7 +77,7 @@ export class PluginEvents {
     this.count++
     if (ev?.kind === 'create' && typeof ev.id === 'string' && /^[0-9a-f]{64}$/.test(ev.id) && ev.reservations !== undefined) {
       if (this.creates.size > MAX_CREATES) this.creates.delete(this.creates.keys().next().value as string)
-      this.creates.set(ev.id, reservationFromHostConfig({ NanoCpus: ev.reservations.nanoCpus, Memory: ev.reservations.memory }))
+      this.creates.set(ev.id, reservationFromHostConfig({ NanoCpus: ev.reservations.nanoCpus, Memory: ev.reservations.memoryBytes }))
     }
   }
 }

@@ -3,6 +3,9 @@
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
 
+/** Reservations from inspect's HostConfig: the plugin's parser, so both witnesses read them alike. */
+export { reservationFromHostConfig } from '../../plugin/reservation.js'
+
 export const AGENT_ROLE_LABEL = 'econumi.role'
 export const AGENT_ROLE = 'agent'
 export const AGENT_WORKLOAD_LABEL = 'econumi.workload'
@@ -18,21 +21,6 @@ export function isAttestable (name: string, labels: Record<string, string> | und
   if (n === NODE_CONTAINER_NAME || n.startsWith(AGENT_NAME_PREFIX)) return false
   if (labels?.[AGENT_ROLE_LABEL] !== undefined && labels[AGENT_ROLE_LABEL] !== '') return false
   return true
-}
-
-function nonNeg (x: unknown): bigint {
-  return typeof x === 'number' && Number.isFinite(x) && x > 0 ? BigInt(Math.floor(x)) : 0n
-}
-
-/** Reservations from inspect's HostConfig: NanoCpus, else CpuQuota / CpuPeriod; Memory. 0 = unlimited = nothing reserved. */
-export function reservationFromHostConfig (hc: { NanoCpus?: number, CpuQuota?: number, CpuPeriod?: number, Memory?: number } | undefined | null): Reservation {
-  let nanoCpus = nonNeg(hc?.NanoCpus)
-  if (nanoCpus === 0n) {
-    const quota = nonNeg(hc?.CpuQuota)
-    const period = nonNeg(hc?.CpuPeriod) === 0n ? 100_000n : nonNeg(hc?.CpuPeriod)
-    if (quota > 0n) nanoCpus = (quota * 1_000_000_000n) / period
-  }
-  return { nanoCpus, memoryBytes: nonNeg(hc?.Memory) }
 }
 
 export function minReservation (a: Reservation, b: Reservation | null): Reservation {

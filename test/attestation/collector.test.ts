@@ -71,7 +71,7 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   const { request } = await import('node:http')
   const token = readFileSync(join(runDir, 'node-token'), 'utf8').trim()
   await new Promise<void>((resolve, reject) => {
-    const body = JSON.stringify([{ v: 1, kind: 'create', time: now, id: WID, ref: '', reservations: { nanoCpus: 500_000_000, memory: 32 * 1024 * 1024 } }])
+    const body = JSON.stringify([{ v: 1, kind: 'create', time: now, id: WID, ref: '', reservations: { nanoCpus: 500_000_000, memoryBytes: 32 * 1024 * 1024 } }])
     const req = request({ socketPath: join(runDir, 'node.sock'), path: '/v1/plugin/events', method: 'POST', headers: { 'X-Econumi-Node-Token': token, 'Content-Length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => { t.equal(res.statusCode, 204); resolve() }) })
     req.on('error', reject)
     req.end(body)

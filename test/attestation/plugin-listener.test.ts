@@ -40,7 +40,7 @@ t.test('plugin events reach the collector through its listener, with the node to
     await q.idle()
     return stats
   }
-  const create: PluginEvent = { v: 1, kind: 'create', time: Date.now(), id: WID, ref: '', name: 'work', image: 'econumi/busybox:test', labels: {}, reservations: { nanoCpus: 250_000_000, memory: 16 * 1024 * 1024 } }
+  const create: PluginEvent = { v: 1, kind: 'create', time: Date.now(), id: WID, ref: '', name: 'work', image: 'econumi/busybox:test', labels: {}, reservations: { nanoCpus: 250_000_000, memoryBytes: 16 * 1024 * 1024 } }
   const token = readFileSync(join(runDir, 'node-token'), 'utf8').trim()
 
   const noToken = await send(null, [create])

@@ -171,10 +171,10 @@ t.test('decideResponse harvests creates, agent removals and the plugin id', asyn
   t.same(d, {
     allow: true,
     updates: [],
-    events: [{ v: 1, kind: 'create', time: ctx.now, ref: '', id: WORK_ID, name: 'w1', image: 'econumi/busybox:test', labels: { app: 'w' }, reservations: { nanoCpus: 500000000, memory: 67108864 } }]
+    events: [{ v: 1, kind: 'create', time: ctx.now, ref: '', id: WORK_ID, name: 'w1', image: 'econumi/busybox:test', labels: { app: 'w' }, reservations: { nanoCpus: 500000000, memoryBytes: 67108864 } }]
   })
   d = decideResponse(req('POST', '/v1.41/containers/%63reate', { RequestBody: b64({ Labels: { a: 1 } }), ...created }), state, ctx)
-  t.same(d.events[0], { v: 1, kind: 'create', time: ctx.now, ref: '', id: WORK_ID, labels: {}, reservations: { nanoCpus: 0, memory: 0 } }, 'no name, no image')
+  t.same(d.events[0], { v: 1, kind: 'create', time: ctx.now, ref: '', id: WORK_ID, labels: {}, reservations: { nanoCpus: 0, memoryBytes: 0 } }, 'no name, no image')
   d = decideResponse(req('POST', '/v1.41/containers/create?name=econumi-agent-q', { RequestBody: b64(agentBody), RequestHeaders: NODE, ...created }), state, ctx)
   t.same(d, { allow: true, events: [], updates: [{ op: 'add-agent', id: WORK_ID, name: 'econumi-agent-q', since: ctx.now }] })
   d = decideResponse(req('POST', '/v1.41/containers/create', { RequestBody: b64(agentBody), RequestHeaders: NODE, ...created }), state, ctx)
@@ -224,9 +224,9 @@ t.test('helpers', async (t) => {
   t.equal(isSelfPluginRef('', state, 'econumi'), false)
   t.equal(isSelfPluginRef('econumi2', state, 'econumi'), false)
   t.equal(isSelfPluginRef('abc', state, 'econumi'), true, 'unknown own id: fail closed on id refs')
-  t.same(reservationsOf({ HostConfig: { CpuQuota: 150000, CpuPeriod: 100000, Memory: -1 } }), { nanoCpus: 1500000000, memory: 0 })
-  t.same(reservationsOf({ HostConfig: { CpuQuota: 50000 } }), { nanoCpus: 500000000, memory: 0 }, 'default period 100 ms')
-  t.same(reservationsOf({}), { nanoCpus: 0, memory: 0 })
+  t.same(reservationsOf({ HostConfig: { CpuQuota: 150000, CpuPeriod: 100000, Memory: -1 } }), { nanoCpus: 1500000000, memoryBytes: 0 })
+  t.same(reservationsOf({ HostConfig: { CpuQuota: 50000 } }), { nanoCpus: 500000000, memoryBytes: 0 }, 'default period 100 ms')
+  t.same(reservationsOf({}), { nanoCpus: 0, memoryBytes: 0 })
 })
 
 t.test('state registry', async (t) => {

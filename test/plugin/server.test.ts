@@ -113,7 +113,7 @@ t.test('workload lifecycle events reach the node with the token; bodies are neve
   await plugin.events.idle()
   const events = node.batches.flat()
   t.same(events.map((e) => e.kind), ['create', 'start', 'kill', 'stop', 'remove'])
-  t.same(events[0], { v: 1, kind: 'create', time: events[0].time, ref: '', id: ID('1'), name: 'w1', image: 'econumi/busybox:test', labels: { app: 'a' }, reservations: { nanoCpus: 2e9, memory: 1 << 26 } })
+  t.same(events[0], { v: 1, kind: 'create', time: events[0].time, ref: '', id: ID('1'), name: 'w1', image: 'econumi/busybox:test', labels: { app: 'a' }, reservations: { nanoCpus: 2e9, memoryBytes: 1 << 26 } })
   t.equal(events[1].id, ID('1'))
   t.ok(node.tokens.every((x) => x === TOKEN), 'events carry the node token')
   t.equal(plugin.stats.eventsSent, 5)
