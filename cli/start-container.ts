@@ -62,7 +62,23 @@ export async function waitContainerExit (c: { container: Docker.Container }, dea
   return { exited: true, forced: true }
 }
 
-interface StatusJson { nodeId: string, rewardAddress: string, height: string, network: string }
+interface StatusJson { nodeId: string, rewardAddress: string, height: string, network: string, mode?: string }
+
+/** A warning of `econumi start`: printed on stderr, and in --json output under `warnings`. */
+export interface StartWarning { code: string, message: string }
+
+/**
+ * W_NO_COMPUTE_UNITS, as the node itself logs it (node/main.ts), from what the node was started with (its
+ * container's arguments) and what it says of its network (its status): a devnet node with neither --attest nor
+ * --dev-compute-units has no compute units, so it can never produce a block.
+ */
+export function computeUnitsWarning (args: string[], mode: string | undefined): StartWarning | null {
+  if (args.includes('--attest') || args.includes('--dev-compute-units') || mode !== 'devnet') return null
+  return {
+    code: 'W_NO_COMPUTE_UNITS',
+    message: 'this node has no compute units, so it can never produce a block: `econumi stop`, then start it with --attest to attest this engine\'s Docker workloads (the econumi plugin enabled), or on a devnet with --dev-compute-units N'
+  }
+}
 
 async function sleep (ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)) }
 
@@ -135,12 +151,19 @@ export function ignoredOptions (given: string[], running: string[]): string[] {
   return groups(given).filter((g) => !have.has(g))
 }
 
-function report (o: StartContainerOptions, s: StatusJson, c: { id: string, name: string, image: string, volume: string }, already: boolean, apiSocket: string, ignored: string[] = []): void {
-  if (ignored.length > 0 && !o.json) {
-    process.stderr.write(`econumi: warning: the node already runs, so these options were ignored: ${ignored.join(' ')}; to use them, \`econumi stop\` and start it again [W_OPTIONS_IGNORED]\n`)
+function report (o: StartContainerOptions, s: StatusJson, c: { id: string, name: string, image: string, volume: string }, already: boolean, apiSocket: string, nodeCmd: string[], ignored: string[] = []): void {
+  const warnings: StartWarning[] = []
+  if (ignored.length > 0) warnings.push({ code: 'W_OPTIONS_IGNORED', message: `the node already runs, so these options were ignored: ${ignored.join(' ')}; to use them, \`econumi stop\` and start it again` })
+  const noCu = computeUnitsWarning(nodeCmd, s.mode)
+  if (noCu !== null) warnings.push(noCu)
+  // on stderr whatever the output format (a node that can never produce a block must not go unnoticed), except the
+  // ignored options, which --json reports in `ignoredOptions` and `warnings` only
+  for (const w of warnings) {
+    if (o.json && w.code === 'W_OPTIONS_IGNORED') continue
+    process.stderr.write(`econumi: warning: ${w.message} [${w.code}]\n`)
   }
   if (o.json) {
-    process.stdout.write(JSON.stringify({ started: !already, alreadyRunning: already, ignoredOptions: ignored, container: c.name, containerId: c.id.slice(0, 12), image: c.image, volume: c.volume, nodeId: s.nodeId, rewardAddress: s.rewardAddress, apiSocket, network: s.network, height: s.height }) + '\n')
+    process.stdout.write(JSON.stringify({ started: !already, alreadyRunning: already, ignoredOptions: ignored, warnings, container: c.name, containerId: c.id.slice(0, 12), image: c.image, volume: c.volume, nodeId: s.nodeId, rewardAddress: s.rewardAddress, apiSocket, network: s.network, height: s.height }) + '\n')
     return
   }
   const rows: Array<[string, string]> = [
@@ -184,7 +207,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
       // A node that is still shutting down (after `econumi stop`) exits soon: then it is started afresh.
       const s = await waitReady(api, docker.getContainer(name), o.readyTimeoutMs ?? 90_000, true)
       if (s !== null) {
-        report(o, s, { id: existing.Id, name, image: existing.Config.Image, volume }, true, apiSocket, ignoredOptions(nodeArgs(o), existing.Config.Cmd ?? []))
+        report(o, s, { id: existing.Id, name, image: existing.Config.Image, volume }, true, apiSocket, existing.Config.Cmd ?? [], ignoredOptions(nodeArgs(o), existing.Config.Cmd ?? []))
         return
       }
     }
@@ -231,7 +254,7 @@ export async function startContainer (options: StartContainerOptions): Promise<v
   const { restoreWorkloads } = await import('./workloads.js')
   const restored = await restoreWorkloads(docker, dataDir)
   if (restored.length > 0 && !o.json) process.stdout.write(`restarted from econumi.config: ${restored.join(', ')}\n`)
-  report(o, s, { id: container.id, name, image, volume }, false, apiSocket)
+  report(o, s, { id: container.id, name, image, volume }, false, apiSocket, nodeArgs(o))
 }
 
 async function waitReady (api: ApiClient, container: Docker.Container, timeoutMs: number, exitOk: true): Promise<StatusJson | null>

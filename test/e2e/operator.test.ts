@@ -85,10 +85,17 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.equal(run(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'false', 'the container has exited when econumi stop returns')
   run(['rm', '-f', wid]) // the configured workload is gone; the next start must bring it back
   const before = height
-  const again = cli(['--json', 'start', '--dev-compute-units', '5', '--offline'])
+  // started again without --attest or --dev-compute-units: it can never produce a block, and start says so
+  const again = cli(['--json', 'start', '--offline'])
   t.equal(again.status, 0, again.stderr)
   const second = JSON.parse(again.stdout)
   t.equal(second.nodeId, first.nodeId, 'same identity')
+  const noCu = /^econumi: warning: this node has no compute units, so it can never produce a block: [^\n]*--attest[^\n]*--dev-compute-units N[^\n]*\[W_NO_COMPUTE_UNITS\]$/m
+  t.match(again.stderr, noCu, 'a node without compute units: a warning on stderr naming --attest and --dev-compute-units')
+  t.match(second.warnings, [{ code: 'W_NO_COMPUTE_UNITS', message: /--attest.*--dev-compute-units N/ }], 'and in the --json output')
+  t.same(first.warnings, [], 'no warning for a node started with --dev-compute-units')
+  const told = cli(['start'])
+  t.match(told.stderr, noCu, 'a start that finds it running says so too')
   t.ok(Number(second.height) >= before, `height ${second.height} survived (was ${before})`)
   const back = run(['ps', '--filter', 'label=econumi.console=1', '--format', '{{.Image}} {{.ID}}']).stdout
   t.match(back, /econumi\/busybox:test/, 'the workload from econumi.config is running again')
@@ -138,7 +145,9 @@ t.test('operator: start, ps, console, stop, restart, errors', async (t) => {
   t.equal(readFileSync(join(other, 'econumi.config'), 'utf8'), '{"version":1,"workloads":[', 'corrupt file kept')
 
   // stop; then a stopped node is reported
-  t.equal(cli(['stop']).status, 0)
+  const last = cli(['stop'])
+  t.equal(last.status, 0, last.stderr)
+  t.equal(run(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'false', 'the node container no longer runs after the last econumi stop')
   oneLine(cli(['status']), 'E_NODE_NOT_RUNNING')
 })
 
