@@ -121,15 +121,22 @@ export function writeGenesis (dir: string, o: { epochMs: number, allocations?: A
   return path
 }
 
-/** A DHT bootstrap node on a free loopback port, owned by the caller. */
-export async function localBootstrap (): Promise<{ port: number, address: string, close: () => Promise<void> }> {
+/**
+ * A DHT bootstrap node on a free loopback port, owned by the caller. `firstPort` is tried first (the tests use it
+ * to take the path of a port already in use), then random ones.
+ */
+export async function localBootstrap (firstPort?: number): Promise<{ port: number, address: string, close: () => Promise<void> }> {
   for (let attempt = 0; ; attempt++) {
-    const port = 30000 + Math.floor(Math.random() * 25000)
+    const port = attempt === 0 && firstPort !== undefined ? firstPort : 30000 + Math.floor(Math.random() * 25000)
+    const bs = DHT.bootstrapper(port, '127.0.0.1')
     try {
-      const bs = DHT.bootstrapper(port, '127.0.0.1')
       await bs.ready()
       return { port, address: `127.0.0.1:${port}`, close: async () => { await bs.destroy() } }
     } catch (err) {
+      // the port was taken: release what the failed bootstrapper holds (its network-interface watcher would keep
+      // the process alive for good), as node/network.ts tryHostBootstrap does
+      bs.io?.networkInterfaces?.destroy?.()
+      await bs.destroy({ force: true }).catch(() => {})
       if (attempt > 20) throw err
     }
   }
