@@ -113,10 +113,25 @@ t.test('explorer pages, bad input, /metrics and headless Chromium', async (t) =>
   t.match(bobPage.body, /<td>received<\/td>/)
   t.match(bobPage.body, '1.5 ECO')
 
+  // the weight column (w / W for the current epoch) is the node's weight: the API's, read just before and after
+  // (an epoch may turn in between), once it comes from its work reports (WEIGHT_LAG epochs after the first one
+  // on chain) rather than the bootstrap's 1 / 1
+  type NodeWeight = { nodeId: string, weight: string, totalWeight: string, bootstrapWeight: boolean }
+  const weightNow = async (): Promise<NodeWeight | undefined> => ((await node.api('GET', '/v1/nodes')).body as { nodes: NodeWeight[] }).nodes.find((n) => n.nodeId === status.nodeId)
+  await until(async () => (await weightNow())?.bootstrapWeight === false, 20_000, 'a weight from the work reports')
+  const weightBefore = await weightNow()
   const nodes = await get(base, '/nodes')
+  const weightAfter = await weightNow()
   t.equal(nodes.status, 200)
   t.match(nodes.body, status.nodeId.slice(0, 12))
   t.match(nodes.body, /<td>admitted<\/td><td>devnet<\/td>/, 'the ledger\'s admission state: a devnet admits the key')
+  const weightCell = new RegExp(`<tr><td><span class="mono" title="${status.nodeId}">[^<]*</span></td><td>admitted</td>(?:<td>[^<]*</td>){3}<td class="n">(\\d+) / (\\d+)</td>`).exec(nodes.body)
+  t.ok(weightCell !== null, 'the node\'s row has a weight column "w / W"')
+  if (weightCell !== null) {
+    const shown = { weight: weightCell[1], totalWeight: weightCell[2] }
+    t.ok(BigInt(shown.weight) >= 100n, `a weight from its work reports of 100 CU each (${shown.weight} / ${shown.totalWeight})`)
+    t.ok([weightBefore, weightAfter].some((w) => w?.weight === shown.weight && w?.totalWeight === shown.totalWeight), `the weight shown is the node's (API: ${weightBefore?.weight ?? '?'} / ${weightBefore?.totalWeight ?? '?'}, then ${weightAfter?.weight ?? '?'} / ${weightAfter?.totalWeight ?? '?'})`)
+  }
 
   const search = await get(base, `/search?q=${txid}`)
   t.equal(search.status, 303)
