@@ -1,8 +1,8 @@
 // The sidecar agent: one per attested workload, in a PID namespace of its own (the workload cannot see,
 // signal or ptrace it); it watches the workload through the workload's cgroup. It holds the workload's key,
-// answers the node's health challenges with signatures, and signs report checkpoints. When it sees the
-// workload gone it sends a last checkpoint and exits (`onGone`), so its last signed checkpoint is the exit
-// report: stopTime = the last instant it saw the workload alive.
+// answers the node's health challenges with checkpoints (signed, chained poll answers) and re-signs its
+// exit report with each answer. When it sees the workload gone it sends its exit report a last time and
+// exits (`onGone`): stopTime = the last instant it saw the workload alive.
 import { type Socket, createConnection } from 'node:net'
 import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, windowOf } from '../protocol/attestation.js'
 import { type Checkpoint, checkpointHash, signAgentSpan, signCheckpoint } from '../protocol/checkpoint.js'
@@ -20,7 +20,7 @@ export interface AgentOptions {
   reconnectMs?: number
   /** How often the agent looks at its workload on its own (ms); default 500. */
   watchMs?: number
-  /** Called once the workload, seen alive before, is gone (after the last checkpoint was written out). */
+  /** Called once the workload, seen alive before, is gone (after the last exit report was written out). */
   onGone?: () => void
 }
 
@@ -68,7 +68,7 @@ export class Agent {
     this.gone = true
     this.sendReport()
     const done = (): void => { this.log('workload-gone', {}); this.o.onGone?.() }
-    // let the last checkpoint reach the node before the process ends
+    // let the last exit report reach the node before the process ends
     if (this.socket !== null && !this.socket.destroyed) this.socket.end(done)
     else done()
   }
@@ -94,7 +94,7 @@ export class Agent {
     return p.alive
   }
 
-  /** The current report checkpoint (null before the workload was ever seen alive). */
+  /** The current exit report, signed (null before the workload was ever seen alive). */
   report (): SignedExitReport | null {
     if (this.attestedFrom === null || this.startTime === null) return null
     const b = this.o.boot

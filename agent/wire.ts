@@ -9,8 +9,8 @@
 //   agent → node   {t:'answer', window, nonce, healthy, prev, signature, span, report}
 //                  signature: the checkpoint (protocol/checkpoint.ts) over (window, nonce, healthy, prev), prev
 //                  the hash of the agent's previous checkpoint; span: its signed span and reservation
-//   node  → agent  {t:'checkpoint', health}                 e.g. at an epoch boundary
-//   agent → node   {t:'report', report, span}               also every `checkpointMs` on its own
+//   node  → agent  {t:'checkpoint', health}                 asks for the exit report now, e.g. at an epoch boundary
+//   agent → node   {t:'report', report, span}               the signed exit report; also every `checkpointMs` on its own
 // `health` is Docker's view of the HEALTHCHECK ('none' | 'starting' | 'healthy' | 'unhealthy'); the agent
 // signs healthy = (its workload's cgroup still holds a task) ∧ health ≠ 'unhealthy'.
 import type { SignedExitReport } from '../protocol/attestation.js'
@@ -43,7 +43,7 @@ export interface AgentBoot {
   certificate: string
   /** path of the node's agent socket inside the agent container */
   socket: string
-  /** how often the agent signs a report checkpoint on its own */
+  /** how often the agent sends its exit report on its own (ms) */
   checkpointMs: number
 }
 

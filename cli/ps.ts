@@ -8,6 +8,7 @@ import type Docker from 'dockerode'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
 import { dockerClient, nodeContainerName, requireEngine } from './docker.js'
+import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../plugin/types.js'
 
 export interface PsRow {
   containerId: string
@@ -77,7 +78,7 @@ export async function collectPs (dataDir: string, o: PsOptions = {}): Promise<{ 
   const rows: PsRow[] = []
   const nodeName = nodeContainerName()
   const isNode = (c: Docker.ContainerInfo): boolean => shortName(c) === nodeName || c.Labels['econumi.role'] === 'node'
-  const isAgent = (c: Docker.ContainerInfo): boolean => c.Labels['econumi.role'] === 'agent'
+  const isAgent = (c: Docker.ContainerInfo): boolean => c.Labels[AGENT_LABEL] === AGENT_LABEL_VALUE
   const base = (c: Docker.ContainerInfo, role: PsRow['role']): PsRow => ({
     containerId: c.Id.slice(0, 12), image: c.Image, name: shortName(c), role, status: c.Status, state: c.State, attestation: 'n/a', pollsAnswered: null, pollsMissed: null, cu: null, cuEpoch: null, evidence: null
   })

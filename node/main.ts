@@ -13,7 +13,7 @@ import { readJsonFileSync, writeFileAtomicSync } from './atomic-file.js'
 import { loadRewardAddress, saveRewardAddress } from './identity.js'
 import { FixedComputeUnits, NO_COMPUTE_UNITS } from './compute-units.js'
 import { type AttestationHandle, startAttestation } from './attestation/collector.js'
-import { type CaIdentity, loadOrCreateCa } from './attestation/pki.js'
+import { type NodeCa, loadOrCreateCa } from './attestation/pki.js'
 import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
@@ -153,7 +153,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
   const rewardAddress = o.rewardAddress ?? loadRewardAddress(o.dataDir) ?? undefined
   for (const i of o.offerImages ?? []) if (!isImageReference(i)) fail('E_BAD_IMAGE_NAME', 'not an image reference', { image: i })
   if (o.attest === true && o.devComputeUnits !== undefined) fail('E_BAD_OPTION', '--attest and --dev-compute-units exclude each other')
-  let ca!: CaIdentity
+  let ca!: NodeCa
   let attestation = null as AttestationHandle | null
   const node = await EconumiNode.open({
     dataDir: o.dataDir,

@@ -3,12 +3,11 @@
 //
 // Two witnesses per workload:
 //  - the daemon (dockerd: create body / inspect reservations, events-API running intervals, cgroup CPU usage),
-//  - the agent (a sidecar in the workload's PID namespace holding a per-workload Ed25519 key: signed poll
-//    answers and signed reports).
-// The kernel SIGKILLs every process of a PID namespace when its init exits, so the agent cannot speak
-// after its workload dies. It therefore signs a *report checkpoint* at every poll (and when the node asks
-// at an epoch boundary); its exit report is the last checkpoint it signed, whose `stopTime` is the last
-// instant it saw the workload alive — a lower bound, which is the side a credit rule should err on.
+//  - the agent (a container of its own that watches the workload's cgroup, holding a per-workload Ed25519
+//    key: its checkpoints — signed, chained poll answers, protocol/checkpoint.ts — and its exit report).
+// The agent re-signs its exit report with every poll answer (and when the node asks, e.g. at an epoch
+// boundary), so the last one the node received stands when the workload dies: its `stopTime` is the last
+// instant the agent saw the workload alive — a lower bound, which is the side a credit rule should err on.
 import { type Reservation, computeUnits, fitToCapacity } from './compute-units.js'
 import { fail } from './errors.js'
 import { taggedHash } from './hash.js'
@@ -212,7 +211,7 @@ export interface DaemonWitness {
 export interface PollOutcome { window: bigint, answered: boolean, healthy: boolean }
 
 export interface AgentWitness {
-  /** From the latest verified signed report (checkpoint or exit report). */
+  /** From the agent's latest verified signed span. */
   attestedFrom: bigint
   lastAlive: bigint
   reservation: Reservation

@@ -11,8 +11,10 @@ import { writeFileAtomicSync } from '../atomic-file.js'
 import { resJson } from './credit.js'
 import type { AgentContainerSpec, DockerApi } from './docker-api.js'
 import type { NodeCa } from './pki.js'
-import { AGENT_ROLE, AGENT_ROLE_LABEL, AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, workloadCgroupDir } from './witness.js'
-import type { AgentRecord, AttestationLog, Workload } from './workload.js'
+import { AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, workloadCgroupDir } from './witness.js'
+import type { AgentRecord, Workload } from './workload.js'
+import type { LogFn } from '../log.js'
+import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../../plugin/types.js'
 
 export type { AgentRecord }
 
@@ -30,7 +32,7 @@ export interface AgentLauncherOptions {
   checkpointMs: number
   cgroups: () => CgroupLayout
   now: () => number
-  log: AttestationLog
+  log: LogFn
   closed: () => boolean
 }
 
@@ -39,7 +41,7 @@ export function agentContainerSpec (o: { image: string, runDir: string, workload
   return {
     name: agentName(o.workloadId),
     Image: o.image,
-    Labels: { [AGENT_ROLE_LABEL]: AGENT_ROLE, [AGENT_WORKLOAD_LABEL]: o.workloadId },
+    Labels: { [AGENT_LABEL]: AGENT_LABEL_VALUE, [AGENT_WORKLOAD_LABEL]: o.workloadId },
     OpenStdin: true,
     StdinOnce: true,
     AttachStdin: true,

@@ -4,7 +4,7 @@
 //  - agent-launcher.ts: one sidecar agent per ordinary workload (never for agents or `econumi-node`);
 //  - polls.ts: one challenge per agent and 5-second window at an unpredictable instant;
 //  - credit.ts: the CU of each finished epoch, persisted once (a restart never credits an interval twice).
-// Here: agent sessions and their signed checkpoints (the last one is the exit report: verified, written to
+// Here: agent sessions and their exit reports (the last one received is verified, written to
 // <dataDir>/reports/<id>.json and appended to the node's attestations core), adoption of running workloads,
 // status. Daemon intervals only start when this process began watching, so nothing is credited while the
 // node is down. It sees the chain only through AttestationChain and dockerd only through DockerApi.
@@ -32,17 +32,19 @@ import { x509AgentChecker } from '../../protocol/certificates.js'
 import { type NodeCa, loadOrCreateCa, verifyAgentCertificate } from './pki.js'
 import { PluginEvents } from './plugin-events.js'
 import { type PollTimers, Polls } from './polls.js'
-import { AGENT_WORKLOAD_LABEL, AGENT_ROLE, AGENT_ROLE_LABEL, type CgroupLayout, agentName, isAttestable, minReservation } from './witness.js'
-import { type AttestationLog, type Workload, newWorkload } from './workload.js'
+import { AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, isAttestable, minReservation } from './witness.js'
+import { type Workload, newWorkload } from './workload.js'
+import type { LogFn } from '../log.js'
+import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../../plugin/types.js'
 
 export { NODE_TOKEN_HEADER }
-export type { AttestationLog, CreditRecord }
+export type { CreditRecord }
 export const DEFAULT_RUN_DIR = '/run/econumi'
 export const DEFAULT_AGENT_IMAGE = 'econumi/agent:latest'
 /** How long the epoch boundary waits for fresh checkpoints from connected agents. */
 const FLUSH_WAIT_MS = 300
 const RESTART_AGENT_EVERY_MS = 30_000
-/** After a die event, how long the agent's last checkpoint may still be in flight. */
+/** After a die event, how long the agent's last exit report may still be in flight. */
 const FINALIZE_AFTER_MS = 1500
 
 /** The little of the chain the collector needs (EconumiNode provides it: see chainView). */
@@ -78,7 +80,7 @@ export interface AttestationOptions {
   capacity?: Reservation
   caCert?: string
   caKey?: string
-  log: AttestationLog
+  log: LogFn
   agentImage?: string
   /** How often agents sign a checkpoint on their own (ms). */
   checkpointMs?: number
@@ -121,7 +123,7 @@ export class AttestationCollector {
   private readonly sessions = new Map<string, AgentSession>()
   private readonly runDir: string
   private readonly now: () => number
-  private readonly log: AttestationLog
+  private readonly log: LogFn
   readonly capacity: Reservation
   private docker!: DockerApi
   private token = ''
@@ -307,7 +309,7 @@ export class AttestationCollector {
     w.exitCode = Number.isFinite(exitCode) ? exitCode : null
     this.polls.cancel(w)
     this.log('workload-die', { container: id.slice(0, 12), exitCode: w.exitCode })
-    // the agent sees the cgroup empty, sends its last checkpoint and exits; it may still be in flight
+    // the agent sees the cgroup empty, sends its last exit report and exits; it may still be in flight
     this.later(FINALIZE_AFTER_MS, () => { void this.finalize(w) })
   }
 
@@ -323,7 +325,7 @@ export class AttestationCollector {
 
   /** Workloads already running when the node starts: attest them from now on; adopt agents we can still trust. */
   private async adoptRunning (): Promise<void> {
-    const agents = await this.docker.list({ all: true, filters: { label: [`${AGENT_ROLE_LABEL}=${AGENT_ROLE}`] } })
+    const agents = await this.docker.list({ all: true, filters: { label: [`${AGENT_LABEL}=${AGENT_LABEL_VALUE}`] } })
     const running = await this.docker.list({ filters: { status: ['running'] } })
     const runningIds = new Set(running.map((c) => c.Id))
     for (const c of running) {
@@ -401,7 +403,7 @@ export class AttestationCollector {
     }
   }
 
-  /** Verifies the last checkpoint as the exit report, writes it and appends it to the attestations core, removes the agent. */
+  /** Verifies the last exit report the agent sent, writes it and appends it to the attestations core, removes the agent. */
   private async finalize (w: Workload): Promise<void> {
     if (w.finalized || w.openFrom !== null) return
     w.finalized = true

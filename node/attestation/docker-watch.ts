@@ -4,8 +4,10 @@
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
 import type { DockerApi } from './docker-api.js'
-import { AGENT_ROLE, AGENT_ROLE_LABEL, AGENT_WORKLOAD_LABEL, eventTimeMs, healthFromEventAction, healthFromState, isAttestable, minReservation, reservationFromHostConfig } from './witness.js'
-import type { AttestationLog, Workload } from './workload.js'
+import { AGENT_WORKLOAD_LABEL, eventTimeMs, healthFromEventAction, healthFromState, isAttestable, minReservation, reservationFromHostConfig } from './witness.js'
+import type { Workload } from './workload.js'
+import type { LogFn } from '../log.js'
+import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../../plugin/types.js'
 
 export type WorkloadEvent =
   | { kind: 'start', id: string, t: number }
@@ -22,7 +24,7 @@ export function classifyEvent (e: DockerEvent): { event: WorkloadEvent, t: numbe
   if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id)) return null
   const t = eventTimeMs(e)
   const attrs = e.Actor?.Attributes ?? {}
-  if (attrs[AGENT_ROLE_LABEL] === AGENT_ROLE) return e.Action === 'die' ? { event: { kind: 'agent-die', workloadId: attrs[AGENT_WORKLOAD_LABEL] }, t } : null
+  if (attrs[AGENT_LABEL] === AGENT_LABEL_VALUE) return e.Action === 'die' ? { event: { kind: 'agent-die', workloadId: attrs[AGENT_WORKLOAD_LABEL] }, t } : null
   if (!isAttestable(attrs.name ?? '', attrs)) return null
   const health = healthFromEventAction(e.Action)
   if (health !== null) return { event: { kind: 'health', id, health }, t }
@@ -33,7 +35,7 @@ export function classifyEvent (e: DockerEvent): { event: WorkloadEvent, t: numbe
 
 export interface DockerWatchOptions {
   docker: DockerApi
-  log: AttestationLog
+  log: LogFn
   onEvent: (e: WorkloadEvent) => void
   /** The plugin's view of a create body, if it reported one. */
   pluginReservation: (id: string) => Reservation | null

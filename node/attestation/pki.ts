@@ -29,7 +29,8 @@ const CA_VALIDITY_YEARS = 10
 export const AGENT_CERT_VALIDITY_MS = 90 * 24 * 3600 * 1000
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-export interface CaIdentity {
+/** The node's CA: what it publishes (identity, fingerprint, endorsement) and the agent certificates it issues. */
+export interface NodeCa {
   /** hex Ed25519 public key of the node */
   nodeId: string
   certPem: string
@@ -39,9 +40,6 @@ export interface CaIdentity {
   endorsement: Uint8Array
   /** 'generated' (this node's own) or 'operator' (--ca-cert/--ca-key) */
   source: 'generated' | 'operator'
-}
-
-export interface NodeCa extends CaIdentity {
   issueAgentCertificate: (o: { agentPublicKey: Uint8Array, containerId: string, now: number, validityMs?: number }) => string
 }
 

@@ -8,7 +8,8 @@ import { agentSpanMessage, checkpointMessage, evidenceNonce } from '../../protoc
 import { verify } from '../../protocol/keys.js'
 import type { AgentMessage } from '../../agent/wire.js'
 import type { AgentSession } from './agent-server.js'
-import { type AttestationLog, type Workload, agentReservation } from './workload.js'
+import { type Workload, agentReservation } from './workload.js'
+import type { LogFn } from '../log.js'
 
 export const AGENT_GRACE_MS = 10_000
 
@@ -30,7 +31,7 @@ export interface PollsOptions {
   /** Runs after every window's challenges are scheduled (e.g. pruning). */
   afterWindow: () => void
   now: () => number
-  log: AttestationLog
+  log: LogFn
   timers?: PollTimers
 }
 

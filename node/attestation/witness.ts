@@ -2,14 +2,12 @@
 // how their health reads. Table-tested in test/attestation/witness.test.ts.
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
+import { AGENT_LABEL, AGENT_NAME_PREFIX } from '../../plugin/types.js'
 
 /** Reservations from inspect's HostConfig: the plugin's parser, so both witnesses read them alike. */
 export { reservationFromHostConfig } from '../../plugin/reservation.js'
 
-export const AGENT_ROLE_LABEL = 'econumi.role'
-export const AGENT_ROLE = 'agent'
 export const AGENT_WORKLOAD_LABEL = 'econumi.workload'
-export const AGENT_NAME_PREFIX = 'econumi-agent-'
 /** The econumi node's own container (when the node itself runs in Docker) is never attested. */
 export const NODE_CONTAINER_NAME = 'econumi-node'
 
@@ -19,7 +17,7 @@ export function agentName (workloadId: string): string { return `${AGENT_NAME_PR
 export function isAttestable (name: string, labels: Record<string, string> | undefined | null): boolean {
   const n = name.startsWith('/') ? name.slice(1) : name
   if (n === NODE_CONTAINER_NAME || n.startsWith(AGENT_NAME_PREFIX)) return false
-  if (labels?.[AGENT_ROLE_LABEL] !== undefined && labels[AGENT_ROLE_LABEL] !== '') return false
+  if (labels?.[AGENT_LABEL] !== undefined && labels[AGENT_LABEL] !== '') return false
   return true
 }
 

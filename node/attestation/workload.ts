@@ -5,8 +5,6 @@ import type { Checkpoint } from '../../protocol/checkpoint.js'
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
 
-export type AttestationLog = (event: string, fields?: Record<string, unknown>) => void
-
 export interface Workload {
   id: string
   name: string

@@ -133,7 +133,7 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   await until(() => messages.filter((m) => m.t === 'report').length === 2)
   t.equal(messages.filter((m) => m.t === 'answer').length, 2)
 
-  // the process is gone: the last checkpoint keeps the last instant it was seen alive
+  // the process is gone: the last exit report keeps the last instant it was seen alive
   const lastAlive = now
   alive = false
   now += 3000
@@ -176,7 +176,7 @@ t.test('agent reads its workload from its cgroup (v2 cgroup.events, v1 pids.curr
   t.same(readCgroup(v1), { alive: false, startTime: null }, 'a removed cgroup (the workload ended) is not alive')
 })
 
-t.test('the agent sends a last checkpoint and ends when its workload is gone', async (t) => {
+t.test('the agent sends a last exit report and ends when its workload is gone', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'econumi-agent-gone-'))
   const signer = new Signer(new Uint8Array(32).fill(8))
   let now = 1_795_520_900_000
@@ -216,7 +216,7 @@ t.test('the agent sends a last checkpoint and ends when its workload is gone', a
   await until(() => gone === 1)
   t.equal(gone, 1, 'onGone called once the workload is gone')
   const last = verifyExitReport(reports[reports.length - 1])
-  t.equal(last.stopTime, lastAlive, 'the last checkpoint carries the last instant it saw the workload alive')
+  t.equal(last.stopTime, lastAlive, 'the last exit report carries the last instant it saw the workload alive')
   t.equal(last.healthy, false)
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(gone, 1, 'only once')

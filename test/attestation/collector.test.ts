@@ -164,7 +164,7 @@ t.test('collector: credit for a finished epoch, once, across a restart', async (
   t.equal(ev2.workloads[0].checkpoints.length, 2)
   t.same(ev2.workloads[0].checkpoints[1].prev, checkpointHash(WID, ev2.workloads[0].checkpoints[0]), 'the agent chains its checkpoints')
 
-  // the workload dies: the last checkpoint becomes the exit report, the agent is removed
+  // the workload dies: the last exit report received is kept, the agent is removed
   docker.event('die', WID, now, { exitCode: '0' })
   await until('exit report', () => logs.some((l) => l.event === 'exit-report' || l.event === 'exit-report-refused' || l.event === 'exit-report-missing'), 5000)
   t.ok(logs.some((l) => l.event === 'exit-report'), `exit report accepted (${JSON.stringify(logs.filter((l) => String(l.event).startsWith('exit-report')))})`)
