@@ -3,7 +3,9 @@
 // `start` downloads it from A, verifies it against the image ID, loads it and runs it as an attested workload
 // (B runs with --attest, the plugin enabled for dockerd). Node C offers another
 // image whose cached core has one byte flipped (ECONUMI_TEST_TAMPER_IMAGE_BLOCK): B refuses it and leaves
-// nothing loaded and no temp file. `show images` lists peer offers and never econumi's own images.
+// nothing loaded and no temp file. C itself downloads at most 1 KiB (--max-image-size): its console `start` of
+// A's image is refused with E_IMAGE_TOO_LARGE before anything is read. `show images` lists peer offers and never
+// econumi's own images.
 import t from 'tap'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -36,7 +38,9 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
   const net = ['--genesis', genesis, '--bootstrap', bs.address]
   // offers are refreshed every second here (30 s by default), so the removal below is seen by A and C
   const a = new NodeProcess(join(dir, 'a'), [...net, '--offer-image', good], { ECONUMI_IMAGE_REFRESH_MS: '1000' }).start()
-  const c = new NodeProcess(join(dir, 'c'), [...net, '--offer-image', bad], { ECONUMI_TEST_TAMPER_IMAGE_BLOCK: '2', ECONUMI_IMAGE_REFRESH_MS: '1000' }).start()
+  // C also downloads at most 1 KiB (--max-image-size): it refuses A's image before reading any of it
+  const cDir = join(dir, 'c')
+  const c = new NodeProcess(cDir, [...net, '--offer-image', bad, '--max-image-size', '1k'], { ECONUMI_TEST_TAMPER_IMAGE_BLOCK: '2', ECONUMI_IMAGE_REFRESH_MS: '1000' }).start()
   t.teardown(async () => { await a.stop(); await c.stop() })
   await a.ready(); await c.ready()
   const cachedA = await a.waitFor((e) => e.event === 'image-cached', 60_000, 'A cached its image')
@@ -47,6 +51,19 @@ t.test('an image downloaded from a peer, verified, loaded and run; a tampered on
   // now the engine no longer has them: only A and C can provide them
   t.equal(run(['rmi', good, bad]).status, 0, 'images removed from the engine')
   await new Promise((resolve) => setTimeout(resolve, 2500)) // A and C look at the engine again: they keep offering from their cores
+
+  // --max-image-size: C refuses A's offer as too large, and nothing is loaded or left behind
+  await until(async () => {
+    const r = (await c.api('GET', '/v1/images')).body as { peers: Array<{ images: Array<{ ref: string }> }> }
+    return r.peers.some((p) => p.images.some((i) => i.ref === good))
+  }, 30_000, 'C sees A\'s offer')
+  const tooLarge = run([CLI, '--data-dir', cDir, 'console'], { cmd: process.execPath, input: `start ${good}\n`, timeoutMs: 120_000 })
+  t.equal(tooLarge.status, 1, 'an image over --max-image-size is refused')
+  t.match(tooLarge.stderr, /\[E_IMAGE_TOO_LARGE\]/, tooLarge.stderr.trim().split('\n').pop() ?? '')
+  t.match(tooLarge.stderr, /more than the 1024 allowed \(--max-image-size\)/, 'naming the bound and the option')
+  t.not(run(['image', 'inspect', good]).status, 0, 'nothing was loaded')
+  t.same(existsSync(join(cDir, 'tmp')) ? readdirSync(join(cDir, 'tmp')) : [], [], 'and no temp file is left')
+  t.notOk(c.events.some((e) => e.event === 'image-fetched'), 'C fetched nothing')
 
   // B attests this engine's workloads: the agent image, the plugin, and dockerd told to use it
   for (const [what, args] of [['agent image', ['scripts/build-agent.sh']], ['plugin', ['scripts/build-plugin.sh', '--create']], ['authz on', ['scripts/build-plugin.sh', '--enable-authz', '--no-build']]] as const) {
