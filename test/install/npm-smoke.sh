@@ -48,5 +48,9 @@ step "block produced by the installed package"
 run --data-dir "$WORK/node" stop >/dev/null
 for _ in $(seq 1 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.2; done
 if kill -0 "$NODE_PID" 2>/dev/null; then die "the node still runs 20 s after econumi stop"; fi
+status=0
+wait "$NODE_PID" || status=$?
 NODE_PID=""
+[ "$status" = 0 ] || { cat "$WORK/node.log" >&2; die "the node exited with status $status after econumi stop"; }
+step "node stopped (exit status 0)"
 step "ok"
