@@ -57,6 +57,19 @@ async function execAsNode (container: string, cmd: string[], token: string): Pro
   return { status: started.status, body: started.body }
 }
 
+// the file's own test object: a subtest's teardown can still assert on it (the subtest itself has ended by then)
+const root = t
+
+/** SIGTERM, then how the process ended: its exit code, or 'timeout' if it still ran `ms` later. */
+async function sigterm (child: ReturnType<typeof spawn>, ms: number): Promise<number | string | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode
+  return await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), ms)
+    child.once('exit', (code, signal) => { clearTimeout(timer); resolve(code ?? signal) })
+    child.kill('SIGTERM')
+  })
+}
+
 t.test('attested docker workloads earn compute units and blocks', async (t) => {
   if (!requireDocker(t)) return
   // one suite at a time may reconfigure the engine's authz plugin
@@ -121,9 +134,11 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   const workloads: string[] = []
   t.teardown(async () => {
     for (const id of workloads) run(['rm', '-f', id])
-    if (child.exitCode === null) {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => { const k = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 10_000); child.once('exit', () => { clearTimeout(k); resolve(null) }) })
+    if (child.exitCode === null && child.signalCode === null) {
+      // the test ended early (a failure): the node must still exit by itself on SIGTERM, and cleanly
+      const code = await sigterm(child, 20_000)
+      root.equal(code, 0, 'after an early end, the attesting node exited by itself within 20 s of SIGTERM, with code 0')
+      if (code === 'timeout') child.kill('SIGKILL')
     }
   })
   const waitFor = async (pred: (l: any) => boolean, ms: number): Promise<any> => {
@@ -163,6 +178,15 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     t.ok(hit, `agent started for ${id.slice(0, 12)}`)
   }
   await waitFor((l) => l.event === 'agent-connected' && l.container === long.slice(0, 12), 10_000)
+
+  // `econumi ps` of an attesting node: the workloads it witnesses are marked attested (column, template, JSON)
+  const ps = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'ps', '--data-dir', dataDir, '--format', 'json'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ECONUMI_HOME: home } })
+  t.equal(ps.status, 0, `econumi ps --format json runs (${ps.stderr.trim().split('\n')[0] ?? ''})`)
+  const psRows = ps.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { ID: string, Role: string, Attested: string, Attestation: string })
+  t.match(psRows.find((r) => r.ID === long.slice(0, 12)), { Role: 'workload', Attested: 'yes', Attestation: 'attested' }, 'econumi ps lists the running workload as attested ({{.Attested}} yes)')
+  const table = spawnSync(process.execPath, [join(ROOT, 'bin/econumi.js'), 'ps', '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ECONUMI_HOME: home } })
+  t.match(table.stdout, new RegExp(`^${long.slice(0, 12)}\\s+econumi/busybox:test\\s+workload\\s+.*?\\s+yes\\s+\\d+/\\d+\\s`, 'm'), 'and the table says ATTESTED yes for it')
+  t.notMatch(table.stdout, /the node does not attest/, 'without the note of a node that does not attest')
   const agentName = `econumi-agent-${long.slice(0, 12)}`
   const ai = await dockerApi('GET', `/containers/${agentName}/json`)
   t.equal(ai.status, 200)
@@ -371,9 +395,8 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
   t.ok(metric('econumi_polls_answered_total') > 0, 'polls answered')
 
   // ---- the node exits on SIGTERM, leaving no API socket ---------------------------------------------------------
-  child.kill('SIGTERM')
-  const code = await new Promise((resolve) => { const k = setTimeout(() => resolve('timeout'), 20_000); child.once('exit', (c) => { clearTimeout(k); resolve(c) }) })
-  t.equal(code, 0, 'econumi start --foreground --attest exits 0 on SIGTERM')
+  const code = await sigterm(child, 20_000)
+  t.equal(code, 0, 'econumi start --foreground --attest exits by itself within 20 s of SIGTERM, with code 0')
   t.ok(lines.some((l) => l.event === 'stopped'), 'it logged stopped')
   t.notOk(existsSync(join(dataDir, 'api.sock')), 'api socket removed')
 })
