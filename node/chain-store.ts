@@ -99,5 +99,40 @@ export class ChainStore {
     return b
   }
 
+  /**
+   * The bytes of blocks [from, to) already on disk (null where a block is not), read in one storage batch:
+   * hypercore's get() reads each block in a batch of its own, which costs a syncing node more main-thread time
+   * than anything but replication itself.
+   */
+  async getLocalBlocks (core: string, from: number, to: number): Promise<Array<Uint8Array | null>> {
+    const c = await this.core(core) as any
+    const rx = c.state?.storage?.read?.()
+    if (rx === undefined || typeof rx.getBlock !== 'function') {
+      return await Promise.all(Array.from({ length: to - from }, async (_, i) => await c.get(from + i, { wait: false }) as Uint8Array | null))
+    }
+    const reads: Array<Promise<Uint8Array | null>> = []
+    for (let i = from; i < to; i++) reads.push(rx.getBlock(i))
+    rx.tryFlush()
+    return await Promise.all(reads)
+  }
+
+  /**
+   * Replicate blocks [from, to) of a peer core, resolving once they are all on disk or after timeoutMs: waiting for
+   * the range, then reading it in one batch, costs far less than a get() that waits for each block.
+   */
+  async waitForBlocks (core: string, from: number, to: number, timeoutMs = 3_000): Promise<void> {
+    const c = await this.core(core) as any
+    const range = c.download({ start: from, end: to })
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([range.done(), new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); timer.unref() })])
+    } catch {
+      // a closed session or a dropped request: what is on disk is read below
+    } finally {
+      clearTimeout(timer)
+      range.destroy()
+    }
+  }
+
   async close (): Promise<void> { await this.store.close() }
 }

@@ -268,15 +268,17 @@ export class ChainSync {
    */
   private async prepareRun (key: string, from: number, to: number, localOnly: boolean): Promise<PreparedRun> {
     const many = to - from > 1
-    const items = await Promise.all(Array.from({ length: to - from }, async (_, i): Promise<RunItem | null> => {
+    // the blocks on disk, then (unless localOnly) the rest once peers served them: each read in one batch
+    const local = await this.ctx.store.getLocalBlocks(key, from, to)
+    const missing = local.indexOf(null)
+    if (missing >= 0 && !localOnly) {
+      await this.ctx.store.waitForBlocks(key, from + missing, to)
+      const rest = await this.ctx.store.getLocalBlocks(key, from + missing, to)
+      for (const [i, b] of rest.entries()) local[missing + i] = b
+    }
+    const items = await Promise.all(local.map(async (bytes, i): Promise<RunItem | null> => {
       const loc = { core: key, seq: from + i }
-      let bytes: Uint8Array
-      try {
-        bytes = await this.ctx.store.getBlockBytes(key, loc.seq, localOnly)
-      } catch (err) {
-        if (isEconumiError(err) && err.code === 'E_BLOCK_UNAVAILABLE') return null
-        throw err
-      }
+      if (bytes === null) return null
       let block: Block
       try {
         block = decodeBlock(bytes)
