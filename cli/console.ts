@@ -26,8 +26,6 @@ import type { ImagesJson } from '../node/api-types.js'
 
 export type { StartArgs }
 
-export const CONSOLE_COMMANDS = ['show images', 'start', 'stop', 'ps', 'help', 'exit']
-
 const HELP = [
   'commands:',
   '  show images                                    workload images: local econumi/* images',

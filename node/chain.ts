@@ -3,7 +3,7 @@
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { compareTips } from '../protocol/fork-choice.js'
+import { chooseHead, compareTips } from '../protocol/fork-choice.js'
 import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import { nextBeacon } from '../protocol/claim.js'
 import { type BlockEffects, type ChainTip, type VerifiedBlock, applyBlock, touchedAddresses, touchedNodes, verifyBlock } from '../protocol/state.js'
@@ -314,12 +314,10 @@ export class Chain {
       for (const p of path) bad.set(p.hash, result)
       return result
     }
-    let best: BlockIndexEntry | null = null
-    for (const x of entries) {
-      if (isBad(x)) continue
-      if (best === null || compareTips(entryToTip(x), entryToTip(best)) < 0) best = x
-    }
-    return best
+    const good = entries.filter((x) => !isBad(x))
+    const tips = good.map(entryToTip)
+    const head = chooseHead(tips)
+    return head === null ? null : good[tips.indexOf(head)]
   }
 
   /** After a restart: make sure the ledger follows the best known chain. */

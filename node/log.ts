@@ -1,2 +1,1 @@
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void
-export const silentLog: LogFn = () => {}

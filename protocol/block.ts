@@ -1,6 +1,6 @@
 // Blocks: a header signed by the epoch's leader and carrying its claim (only its own: a block's size and
 // verification cost do not grow with the number of nodes), then work reports, the coinbase and transactions.
-import { ADDRESS_BYTES, encodeAddress } from './address.js'
+import { ADDRESS_BYTES } from './address.js'
 import type { Claim } from './claim.js'
 import { type BlockHeader, HEADER_LENGTH, readHeader, signHeader, verifyHeaderSignature, writeHeader } from './header.js'
 import { FRAUD_OP_OVERHEAD, MAX_BLOCK_FRAUD_BYTES, MAX_BLOCK_OPS, MAX_OP_BYTES, type Op, computeOpRoot, readOp, writeOp } from './ops.js'
@@ -135,4 +135,3 @@ export function decodeBlock (bytes: Uint8Array): Block {
 
 export { type BlockHeader, BLOCK_VERSION, HEADER_LENGTH, blockHash, encodeHeader } from './header.js'
 
-export function minerAddress (b: Block): string { return encodeAddress(b.header.miner) }

@@ -24,18 +24,6 @@ export function computeUnits (durationMs: bigint, r: Reservation): bigint {
 }
 
 /**
- * What a workload is credited: the smaller of what each witness attests (the daemon's view and the
- * agent's signed view), clipped to the node's declared capacity.
- */
-export function creditedReservation (daemon: Reservation, agent: Reservation, capacity: Reservation): Reservation {
-  const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
-  return {
-    nanoCpus: min(min(daemon.nanoCpus, agent.nanoCpus), capacity.nanoCpus),
-    memoryBytes: min(min(daemon.memoryBytes, agent.memoryBytes), capacity.memoryBytes)
-  }
-}
-
-/**
  * Scale a set of simultaneous reservations down so their sum never exceeds capacity.
  * Returns each reservation scaled by the same factor per resource (floored).
  */

@@ -5,7 +5,8 @@ import { Reader, Writer } from '../../protocol/encoding.js'
 import { merkleRoot, sha256 } from '../../protocol/hash.js'
 import { keyPairFromSeed, sign, verify } from '../../protocol/keys.js'
 import { HALVING_INTERVAL, blockReward, totalIssuance } from '../../protocol/reward.js'
-import { computeUnits, creditedReservation, fitToCapacity } from '../../protocol/compute-units.js'
+import { computeUnits, fitToCapacity } from '../../protocol/compute-units.js'
+import { minReservation } from '../../node/attestation/witness.js'
 import { alice, seedFrom } from '../helpers/chain.js'
 
 t.test('reward schedule halves every 210,000 blocks and issues exactly the Bitcoin total', async (t) => {
@@ -93,7 +94,9 @@ t.test('compute units: integer formula, witnesses minimum, capacity cap', async 
   t.equal(computeUnits(999n, { nanoCpus: 1n, memoryBytes: 0n }), 0n) // floors
   t.equal(computeUnits(1000n, { nanoCpus: 0n, memoryBytes: 1024n ** 3n }), 250n)
   t.throws(() => computeUnits(-1n, { nanoCpus: 0n, memoryBytes: 0n }), { code: 'E_CU_NEGATIVE' })
-  t.same(creditedReservation({ nanoCpus: 2n, memoryBytes: 10n }, { nanoCpus: 3n, memoryBytes: 5n }, { nanoCpus: 1n, memoryBytes: 100n }), { nanoCpus: 1n, memoryBytes: 5n })
+  // the smaller of the two witnesses' reservations, per resource (capacity is fitToCapacity's)
+  t.same(minReservation({ nanoCpus: 2n, memoryBytes: 10n }, { nanoCpus: 3n, memoryBytes: 5n }), { nanoCpus: 2n, memoryBytes: 5n })
+  t.same(minReservation({ nanoCpus: 2n, memoryBytes: 10n }, null), { nanoCpus: 2n, memoryBytes: 10n }, 'no plugin event: inspect alone')
   const fit = fitToCapacity([{ nanoCpus: 3n, memoryBytes: 1n }, { nanoCpus: 1n, memoryBytes: 1n }], { nanoCpus: 2n, memoryBytes: 10n })
   t.same(fit, [{ nanoCpus: 1n, memoryBytes: 1n }, { nanoCpus: 0n, memoryBytes: 1n }])
   t.ok(fit.reduce((s, r) => s + r.nanoCpus, 0n) <= 2n)
