@@ -1,6 +1,6 @@
 // `econumi console`: an interactive prompt (node:readline, with history and tab completion) to look at and run
 // workloads. The same commands work with piped stdin (no prompt is printed then), so they can be scripted:
-//   show images                                   local econumi/* images (peer announcements: not yet)
+//   show images                                   workload images on this engine and those peers offer (not econumi's own)
 //   start <image> [--cpus N] [--memory M] [-- cmd…] run a detached workload, record it in econumi.config
 //   stop <image|name|id>                          stop and remove console workloads, drop them from the config
 //   ps                                            like `econumi ps`
@@ -28,7 +28,7 @@ export type { StartArgs }
 
 const HELP = [
   'commands:',
-  '  show images                                    workload images: local econumi/* images',
+  '  show images                                    workload images on this engine and offered by peers',
   '  start <image> [--cpus N] [--memory M] [-- cmd]  run <image> as a detached workload and add it to econumi.config',
   '  stop <image|name|id>                           stop console workloads by image, container name or id, drop them from econumi.config',
   '  ps                                             node, agents and workloads (like econumi ps)',

@@ -1,5 +1,5 @@
 // The chain's bytes: Hypercore feeds in one Corestore. This node appends the blocks it wins to its own
-// core; peers' cores (later) are opened by key and replicated.
+// core; peers' cores are opened by key and replicated.
 import Corestore from 'corestore'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 

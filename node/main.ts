@@ -39,7 +39,7 @@ export interface ForegroundOptions {
   publicNetwork?: boolean
   /** Run without peers (a private single-node chain). */
   offline?: boolean
-  /** Join an existing network: its genesis.json (as printed by `econumi genesis`). */
+  /** Join an existing network: its genesis.json (as written by `econumi genesis create`). */
   genesisFile?: string
   /** Attest this engine's Docker workloads (plugin events, sidecar agents) and claim their compute units. */
   attest?: boolean

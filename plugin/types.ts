@@ -2,7 +2,7 @@
 //
 // 1. dockerd → plugin (docker.authz/1.0, moby pkg/authorization): `POST /AuthZPlugin.AuthZReq` and
 //    `POST /AuthZPlugin.AuthZRes` carry an `AuthZRequest`; the plugin answers an `AuthZResponse`.
-//    Facts measured on dockerd 20.10 (see DESIGN.md): the field is `RequestUri`, bodies are base64,
+//    Facts measured on dockerd 20.10, which the plugin relies on: the field is `RequestUri`, bodies are base64,
 //    bodies over 1 MiB (or non-JSON) arrive empty, `%63reate`-style escapes arrive undecoded, and after a
 //    timeout dockerd retries with an *empty* request. AuthZRes reuses the request fields and adds the
 //    response ones (the new container id only ever appears in the AuthZRes of a create).

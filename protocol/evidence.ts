@@ -1,5 +1,5 @@
 // The evidence behind one work report (node K, epoch E), its Merkle root (the report's evidenceRoot), and the
-// recomputation of the report's compute units from it (DESIGN.md "Evidence and audits"). Pure: X.509 is parsed
+// recomputation of the report's compute units from it (README "Evidence and audits"). Pure: X.509 is parsed
 // by an injected CertificateChecker (the node's, with node:crypto), and every time is an argument.
 //
 // Per workload the evidence holds the agent's certificate, the agent's signed span and reservation, the daemon

@@ -1,5 +1,5 @@
 // Pure helpers of the collector: which containers are attested, what the daemon says they reserve, and
-// how their health reads. Table-tested in test/attestation/witness.test.ts.
+// how their health reads. Table-tested in test/attestation/agent.test.ts ("witness helpers").
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
 import { AGENT_LABEL, AGENT_NAME_PREFIX } from '../../plugin/types.js'

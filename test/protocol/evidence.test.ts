@@ -1,4 +1,4 @@
-// Verifiable work evidence (DESIGN.md "Evidence and audits"): the evidence behind a work report, its Merkle root,
+// Verifiable work evidence (README "Evidence and audits"): the evidence behind a work report, its Merkle root,
 // the recomputation of its CU, and fraud proofs. Real keys throughout; certificates through a small fake checker,
 // and once through real X.509 certificates from node/attestation/pki.ts checked with node:crypto.
 import t from 'tap'
