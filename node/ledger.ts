@@ -2,6 +2,7 @@
 // per-block undo records and the persisted mempool. It is derived state: `reindex` rebuilds it
 // from the cores. Every block is committed in ONE LevelDB batch, so a crash leaves it either
 // before or after the block, never in between.
+// One file on purpose: every index key and the one per-block batch that writes (and undoes) it change together.
 import { ClassicLevel } from 'classic-level'
 import { type Account, type AccountChange, type BlockEffects, type ChainTip, EMPTY_ACCOUNT, type LedgerView, genesisAccounts } from '../protocol/state.js'
 import { EMPTY_NODE_RECORD, EMPTY_TOTALS, type NodeRecord, type Registration, type WeightTotals } from '../protocol/weights.js'

@@ -30,6 +30,8 @@
 // AuthZRes always allows; it only harvests: the id of a create (agent → registry, workload → `create`
 // event, hex-looking names → the ordinary-container registry), removals, renames and prunes, and this
 // plugin's own id from `GET /plugins` answers.
+// One file on purpose: the request rules and the response harvest are one table over the same routes and key
+// specs, and each rule is audited against its neighbours; split, a second spelling would be easier to miss.
 import { timingSafeEqual } from 'node:crypto'
 import {
   AGENT_LABEL, AGENT_LABEL_VALUE, AGENT_NAME_PREFIX, NODE_TOKEN_HEADER,

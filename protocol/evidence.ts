@@ -6,6 +6,7 @@
 // witness signed by the node, and the agent's checkpoints: one signed poll answer per 5 s window, each hashing
 // the previous one. The poll nonces derive from the node's per-epoch poll secret, a VRF output that the
 // evidence reveals, so anyone can recompute them.
+// One file on purpose: the evidence encoding and its verification must change together.
 import { type AgentWitness, type DaemonWitness, type PollOutcome, type WorkloadCredit, type WorkloadWitness, POLL_WINDOW_MS, caEndorsementMessage, epochCredit, windowStart } from './attestation.js'
 import type { Reservation } from './compute-units.js'
 import {

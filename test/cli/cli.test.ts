@@ -1,6 +1,7 @@
 // Runs the real built CLI (`node bin/econumi.js`) as a child process. The node, where one is needed,
 // is a small fake that speaks the API contract on `<data-dir>/api.sock` (its /v1/status is checked
 // against a real node's, field by field; the end-to-end test with a real node lives elsewhere).
+// One file on purpose: every case drives the same built CLI, home directory and run helpers set up at the top.
 import t from 'tap'
 import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'

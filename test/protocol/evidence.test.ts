@@ -1,6 +1,8 @@
 // Verifiable work evidence (README "Evidence and audits"): the evidence behind a work report, its Merkle root,
 // the recomputation of its CU, and fraud proofs. Real keys throughout; certificates through a small fake checker,
 // and once through real X.509 certificates from node/attestation/pki.ts checked with node:crypto.
+// One file on purpose: every case below (encoding, CU, fraud proofs) builds on the same keys, fake checker and
+// checkpoint chains set up at the top.
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'

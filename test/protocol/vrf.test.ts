@@ -1,3 +1,5 @@
+// The VRF (protocol/vrf.ts) against RFC 9381 and a noble reference. One file on purpose: the vectors, the
+// reference verifier and the attacks on it share the curve helpers at the top.
 import t from 'tap'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
