@@ -1,8 +1,9 @@
 // The `econumi` program: global options, the command groups, and how failures are reported. Every command
 // prints readable text, or one JSON object on stdout with --json; every failure is one line on stderr,
-// `econumi: <message> [<CODE>]`, and a non-zero exit status: 1 for a refused request (bad input, wrong
+// `econumi: <message>[; <hint>] [<CODE>]`, and a non-zero exit status: 1 for a refused request (bad input, wrong
 // passphrase, node not running, …), 2 for a usage error (unknown command or option, missing argument), 70 for
 // an internal error (stack with ECONUMI_DEBUG=1). cli/entry.ts runs it; tests import it.
+import { codeInfo } from '../protocol/error-codes.js'
 import { packageVersion } from './version.js'
 import { Command, CommanderError } from 'commander'
 import { isEconumiError } from '../protocol/errors.js'
@@ -64,7 +65,9 @@ function oneLine (text: string): string {
 }
 
 function reportError (json: boolean, code: string, message: string): void {
-  process.stderr.write(json ? jsonText({ error: { code, message } }) + '\n' : `econumi: ${message} [${code}]\n`)
+  const { hint } = codeInfo(code) // what to do, from the one table of codes (protocol/error-codes.ts)
+  const h = hint === undefined || message.includes(hint) ? undefined : hint
+  process.stderr.write(json ? jsonText({ error: { code, message, ...(h === undefined ? {} : { hint: h }) } }) + '\n' : `econumi: ${message}${h === undefined ? '' : `; ${h}`} [${code}]\n`)
 }
 
 /** Run the CLI; returns the exit status. */

@@ -8,6 +8,7 @@ import { decodeAddress } from '../protocol/address.js'
 import { fromHex, toHex } from '../protocol/encoding.js'
 import { MAX_FRAUD_OP_BYTES, decodeOp, opHash } from '../protocol/ops.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
+import { codeInfo } from '../protocol/error-codes.js'
 import { blockReward } from '../protocol/reward.js'
 import { parseWith, z } from '../protocol/schema.js'
 import type { EconumiNode } from './node.js'
@@ -15,10 +16,6 @@ import { blockToJson, genesisToJson, txToJson } from './views.js'
 import { transactionId } from '../protocol/transaction.js'
 import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
-
-const NOT_FOUND_CODES = new Set(['E_NOT_FOUND'])
-/** Failures of the node's own storage (what to do is in the message): 500, one line in the log. */
-const STORAGE_CODES = new Set(['E_LEDGER_CORRUPT', 'E_LEDGER_LOCKED', 'E_STORE_CORRUPT', 'E_STORE_MOVED', 'E_DATA_ACCESS'])
 
 /** Most connections the TCP listener holds at once (each is a file descriptor the unix socket also needs). */
 export const API_MAX_CONNECTIONS = 64
@@ -154,15 +151,11 @@ export function createApp (node: EconumiNode, hooks: ApiHooks, token?: string): 
   // express recognises the error handler by its four parameters
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     err = ledgerStorageError(err, node.ledger.dir) ?? chainStoreError(err, node.store.dir) ?? err
-    if (isEconumiError(err) && STORAGE_CODES.has(err.code)) {
-      // the node's own storage, not the request: one line in the log, no stack
-      res.status(500).json({ error: { code: err.code, message: err.message } })
-      process.stderr.write(`econumi node: ${err.message} [${err.code}]\n`)
-      return
-    }
     if (isEconumiError(err)) {
-      const status = err.code === 'E_UNAUTHORIZED' ? 401 : NOT_FOUND_CODES.has(err.code) ? 404 : err.code === 'E_NODE_CLOSING' ? 503 : 400
-      res.status(status).json({ error: { code: err.code, message: err.message } })
+      const { http, hint } = codeInfo(err.code)
+      res.status(http).json({ error: { code: err.code, message: err.message, ...(hint === undefined ? {} : { hint }) } })
+      // a 500 here is the node's own storage, not the request: one line in the log, no stack
+      if (http >= 500) process.stderr.write(`econumi node: ${err.message} [${err.code}]\n`)
       return
     }
     const e = err as { type?: string, status?: number, message?: string }

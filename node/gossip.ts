@@ -2,6 +2,7 @@
 // relayed, and what a peer is charged for. Nothing a peer announces changes what the node does on its own: a tip
 // is shown as sync progress only, a core is indexed but passed on once it has served a valid block (sync.ts),
 // and a work report is checked (admission, epochs, capacity, signature) before it is pooled and relayed.
+import { FORGED_PENALTY, codeInfo } from '../protocol/error-codes.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { type WorkReport, checkReportSignature, isUnattested } from '../protocol/report.js'
@@ -63,7 +64,7 @@ export class Gossip implements PeerHandler {
   async onMessage (peer: Peer, m: WireMessage): Promise<void> {
     switch (m.type) {
       case MSG_HELLO:
-        if (!equalBytes(m.hello.genesis, this.ctx.genesis)) { this.ctx.network?.penalize(peer, 1000, 'E_WRONG_NETWORK'); return }
+        if (!equalBytes(m.hello.genesis, this.ctx.genesis)) { this.ctx.network?.penalize(peer, codeInfo('E_WRONG_NETWORK').penalty, 'E_WRONG_NETWORK'); return }
         this.ctx.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
         if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.ctx.now() })
         await this.sync.addOwnedCore(toHex(m.hello.blocksCore), peer.id)
@@ -122,8 +123,9 @@ export class Gossip implements PeerHandler {
       this.recentTx.add(key)
     } catch (err) {
       if (!isEconumiError(err)) throw err
-      // races (nonce, already known) are normal; forged data is not
-      if (from !== null && /SIGNATURE|LENGTH|VERSION|DECODE|ADDRESS|AMOUNT/.test(err.code)) this.ctx.network?.penalize(from, 25, err.code)
+      // races (nonce, already known) are normal; forged data is not (protocol/error-codes.ts)
+      const points = codeInfo(err.code).penalty
+      if (from !== null && points > 0) this.ctx.network?.penalize(from, points, err.code)
       if (from === null) throw err
       return null
     }
@@ -217,7 +219,7 @@ export class Gossip implements PeerHandler {
     } catch (err) {
       if (!isEconumiError(err)) throw err
       if (from === null) throw err
-      this.ctx.network?.penalize(from, 25, err.code)
+      this.ctx.network?.penalize(from, Math.max(FORGED_PENALTY, codeInfo(err.code).penalty), err.code)
       return false
     }
     const reason = await this.opStale(op)

@@ -1,7 +1,8 @@
 // The peer network: Hyperswarm on one topic per network (derived from the genesis hash), one Corestore
 // replication stream per connection, and the `econumi/2` protomux channel for hello, transactions,
-// lottery claims and tip announcements. Peers are authenticated by their node key: the swarm's Noise
+// work reports, operations, images and tip announcements. Peers are authenticated by their node key: the swarm's Noise
 // key pair IS the node identity key.
+import { codeInfo } from '../protocol/error-codes.js'
 import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import DHT from 'hyperdht'
@@ -26,6 +27,8 @@ export function localBootstrapPort (env: NodeJS.ProcessEnv = process.env): numbe
 }
 export const BAN_SCORE = -100
 export const BAN_MS = 10 * 60_000
+/** A message that decoded but that its handler refused (what it proves is in protocol/error-codes.ts). */
+const HANDLER_PENALTY = 10
 
 const REDISCOVER_FIRST_MS = 1000
 const REDISCOVER_CAP_MS = 30_000
@@ -184,11 +187,13 @@ export class Network extends EventEmitter {
         try {
           m = decodeMessage(buf)
         } catch (err) {
-          this.penalize(peer, 20, isEconumiError(err) ? err.code : 'E_WIRE_BAD')
+          // any frame that does not decode is the sender's: at least a bad frame's charge
+          const code = isEconumiError(err) ? err.code : 'E_WIRE_BAD'
+          this.penalize(peer, Math.max(codeInfo('E_WIRE_BAD').penalty, codeInfo(code).penalty), code)
           return
         }
         this.handler.onMessage(peer, m).catch((err) => {
-          if (isEconumiError(err)) this.penalize(peer!, 10, err.code)
+          if (isEconumiError(err)) this.penalize(peer!, Math.max(HANDLER_PENALTY, codeInfo(err.code).penalty), err.code)
           else this.opts.log('peer-handler-error', { peer: id, error: (err as Error).message })
         })
       }

@@ -2,9 +2,11 @@
 // verified in runs (on worker threads) while the previous run commits; a run that extends the head goes into the
 // ledger in one batch, anything else (forks, orphans, invalid blocks) through Chain.addBlock one by one.
 //
-// Accountability (DESIGN.md "Adversaries"): a core announced by a peer is replicated, but persisted and passed on
+// Accountability: a core announced by a peer is replicated, but persisted and passed on
 // only once it has served a valid block; each peer may keep a few unproven cores at a time; an invalid block is
 // charged to the core's owner or, failing that, to the peer that announced it; a local limit never costs a peer.
+// What each refusal costs a peer is in protocol/error-codes.ts.
+import { blockPenalty } from '../protocol/error-codes.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { type EconumiError, isEconumiError } from '../protocol/errors.js'
@@ -392,7 +394,7 @@ export class ChainSync {
   /** An invalid block from a core: logged, and its source penalised. */
   private rejectBlock (loc: BlockLocation, err: EconumiError): void {
     this.ctx.log('block-rejected', { core: loc.core.slice(0, 16), seq: loc.seq, code: err.code, error: err.message })
-    this.blame(loc.core, 50, err.code)
+    this.blame(loc.core, blockPenalty(err.code), err.code)
   }
 
   /** Charge a core's misbehaviour to its owner, or to the peer that announced it. */
