@@ -1,18 +1,19 @@
 // The agent launcher: one sidecar container per workload, in PID, network and IPC namespaces of its own
 // (a workload, whatever uid it picks, cannot see, signal or ptrace its agent), as AGENT_UID, watching the
 // workload through its cgroup (mounted read-only); its key over stdin into a tmpfs; its certificate from the
-// node's CA. Only the public half is persisted, before the agent can speak.
+// node's CA. Only the public half is persisted, before the agent can speak. On start, the node adopts the
+// workloads already running and those of their agents it can still trust.
 import { randomBytes } from 'node:crypto'
-import { rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Signer } from '../../protocol/keys.js'
 import { AGENT_UID, type AgentBoot, WORKLOAD_CGROUP_DIR } from '../../agent/wire.js'
-import { writeFileAtomicSync } from '../atomic-file.js'
+import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
 import { resJson } from './credit.js'
 import type { AgentContainerSpec, DockerApi } from './docker-api.js'
 import type { NodeCa } from './pki.js'
-import { AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, workloadCgroupDir } from './witness.js'
-import type { AgentRecord, Workload } from './workload.js'
+import { AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, isAttestable, workloadCgroupDir } from './witness.js'
+import { type AgentRecord, type Workload, newWorkload } from './workload.js'
 import type { LogFn } from '../log.js'
 import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../../plugin/types.js'
 
@@ -70,6 +71,46 @@ export class AgentLauncher {
   private recordPath (id: string): string { return join(this.o.recordsDir, `${id}.json`) }
 
   forget (id: string): void { rmSync(this.recordPath(id), { force: true }) }
+
+  /** Workloads already running when the node starts: attest them from now on; adopt agents we can still trust. */
+  async adopt (workloads: Map<string, Workload>, since: number, watch: { inspect: (w: Workload) => Promise<boolean>, sampleUsage: (w: Workload) => Promise<void> }): Promise<void> {
+    const agents = await this.o.docker.list({ all: true, filters: { label: [`${AGENT_LABEL}=${AGENT_LABEL_VALUE}`] } })
+    const running = await this.o.docker.list({ filters: { status: ['running'] } })
+    const runningIds = new Set(running.map((c) => c.Id))
+    for (const c of running) {
+      const name = (c.Names?.[0] ?? '').replace(/^\//, '')
+      if (!isAttestable(name, c.Labels)) continue
+      const w = newWorkload(c.Id)
+      w.openFrom = BigInt(since)
+      workloads.set(c.Id, w)
+      try { if (!await watch.inspect(w)) { workloads.delete(c.Id); continue } } catch { workloads.delete(c.Id); continue }
+      const agent = agents.find((a) => a.Labels?.[AGENT_WORKLOAD_LABEL] === c.Id && a.State === 'running')
+      const recPath = this.recordPath(c.Id)
+      if (agent !== undefined && existsSync(recPath)) {
+        const rec = readJsonFileSync(recPath) as AgentRecord
+        if (rec?.containerId === c.Id && typeof rec.publicKey === 'string') {
+          w.agent = rec
+          w.lastAgentStart = this.o.now() // grace for the reconnect
+          this.o.log('agent-adopted', { container: c.Id.slice(0, 12) })
+          void watch.sampleUsage(w)
+          continue
+        }
+      }
+      await this.start(w)
+      void watch.sampleUsage(w)
+    }
+    for (const a of agents) {
+      const wid = a.Labels?.[AGENT_WORKLOAD_LABEL]
+      if (wid !== undefined && runningIds.has(wid) && workloads.get(wid)?.agent !== null) continue
+      await this.remove(a.Id)
+      if (wid !== undefined && !runningIds.has(wid)) this.forget(wid)
+    }
+    // agent records of workloads that ended while the node was down: their reports are lost (nothing credited)
+    for (const f of readdirSync(this.o.recordsDir)) {
+      const id = f.replace(/\.json$/, '')
+      if (!workloads.has(id)) rmSync(join(this.o.recordsDir, f), { force: true })
+    }
+  }
 
   async remove (name: string): Promise<void> {
     try {

@@ -1,48 +1,45 @@
-// The attestation collector: the node's half of attested container work. It joins five rooms:
+// The attestation collector: the node's half of attested container work. It joins six rooms:
 //  - plugin-events.ts: the plugin's create events (reservations that can only lower inspect's);
 //  - docker-watch.ts: dockerd's events API (the daemon witness: start/die times, health) and inspection;
 //  - agent-launcher.ts: one sidecar agent per ordinary workload (never for agents or `econumi-node`);
 //  - polls.ts: one challenge per agent and 5-second window at an unpredictable instant;
 //  - credit.ts: the CU of each finished epoch, persisted once (a restart never credits an interval twice).
-// Here: agent sessions and their exit reports (the last one received is verified, written to
-// <dataDir>/reports/<id>.json and appended to the node's attestations core), adoption of running workloads,
-// status. Daemon intervals only start when this process began watching, so nothing is credited while the
-// node is down. It sees the chain only through AttestationChain and dockerd only through DockerApi.
-import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+//  - exit-reports.ts: the agents' sessions and exit reports (the last one received is verified, written to
+//    <dataDir>/reports/<id>.json and appended to the node's attestations core).
+// Here: the wiring, the workload lifecycle and status. Daemon intervals only start when this process began
+// watching, so nothing is credited while the node is down. It sees the chain only through AttestationChain and dockerd only through DockerApi.
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type express from 'express'
-import { POLL_WINDOW_MS, encodeAttestationRecord, encodeEvidenceRecord, verifyExitReport, type SignedExitReport } from '../../protocol/attestation.js'
+import { POLL_WINDOW_MS, encodeAttestationRecord, encodeEvidenceRecord } from '../../protocol/attestation.js'
 import type { Reservation } from '../../protocol/compute-units.js'
-import { fail, isEconumiError } from '../../protocol/errors.js'
+import { fail } from '../../protocol/errors.js'
 import { creditFromEvidence } from '../../protocol/evidence.js'
 import { type NetworkParams, epochStart } from '../../protocol/params.js'
 import type { Signer } from '../../protocol/keys.js'
-import type { AgentMessage } from '../../agent/wire.js'
 import { readJsonFileSync, writeFileAtomicSync } from '../atomic-file.js'
 import type { ComputeUnitSource } from '../compute-units.js'
-import { AgentLauncher, type AgentRecord } from './agent-launcher.js'
+import { AgentLauncher } from './agent-launcher.js'
 import { AgentServer, type AgentSession } from './agent-server.js'
 import { CreditBook, type CreditRecord, resJson } from './credit.js'
 import { type DockerApi, NODE_TOKEN_HEADER, dockerodeApi } from './docker-api.js'
 import { DockerWatch, type WorkloadEvent } from './docker-watch.js'
 import { PollSecrets, buildEvidence } from './evidence-builder.js'
 import { x509AgentChecker } from '../../protocol/certificates.js'
-import { type NodeCa, loadOrCreateCa, verifyAgentCertificate } from './pki.js'
+import { type NodeCa, loadOrCreateCa } from './pki.js'
+import { ExitReports } from './exit-reports.js'
 import { PluginEvents } from './plugin-events.js'
 import { type PollTimers, Polls } from './polls.js'
-import { AGENT_WORKLOAD_LABEL, type CgroupLayout, agentName, isAttestable, minReservation } from './witness.js'
-import { type Workload, newWorkload } from './workload.js'
+import { type CgroupLayout, agentName, minReservation } from './witness.js'
+import { type Workload, newWorkload, workloadView } from './workload.js'
+import { ensureRunDir, machineCapacity } from './run-dir.js'
 import type { LogFn } from '../log.js'
-import { AGENT_LABEL, AGENT_LABEL_VALUE } from '../../plugin/types.js'
 
-export { NODE_TOKEN_HEADER }
+export { NODE_TOKEN_HEADER, ensureRunDir, machineCapacity }
 export type { CreditRecord }
 export const DEFAULT_RUN_DIR = '/run/econumi'
 export const DEFAULT_AGENT_IMAGE = 'econumi/agent:latest'
 /** How long the epoch boundary waits for fresh checkpoints from connected agents. */
-const FLUSH_WAIT_MS = 300
 const RESTART_AGENT_EVERY_MS = 30_000
 /** After a die event, how long the agent's last exit report may still be in flight. */
 const FINALIZE_AFTER_MS = 1500
@@ -99,28 +96,10 @@ export interface AttestationHandle {
 
 function hex (b: Uint8Array): string { return Buffer.from(b).toString('hex') }
 
-/** The machine's cores and memory. */
-export function machineCapacity (): Reservation {
-  return { nanoCpus: BigInt(cpus().length) * 1_000_000_000n, memoryBytes: BigInt(totalmem()) }
-}
-
-/** Creates the shared run dir (0700) and the node token (0600); an existing token is kept (the plugin has it). */
-export function ensureRunDir (runDir: string): string {
-  mkdirSync(runDir, { recursive: true, mode: 0o700 })
-  chmodSync(runDir, 0o700)
-  const path = join(runDir, 'node-token')
-  if (existsSync(path)) {
-    const t = readFileSync(path, 'utf8').trim()
-    if (/^[0-9a-f]{48,128}$/.test(t)) { chmodSync(path, 0o600); return t }
-  }
-  const token = randomBytes(32).toString('hex')
-  writeFileAtomicSync(path, token, 0o600)
-  return token
-}
-
 export class AttestationCollector {
   readonly workloads = new Map<string, Workload>()
-  private readonly sessions = new Map<string, AgentSession>()
+  private readonly reports: ExitReports
+  private readonly sessions: Map<string, AgentSession>
   private readonly runDir: string
   private readonly now: () => number
   private readonly log: LogFn
@@ -148,6 +127,17 @@ export class AttestationCollector {
     this.log = o.log
     this.capacity = o.capacity ?? machineCapacity()
     this.secrets = new PollSecrets(chain.identity.signer, chain.genesis, chain.params)
+    this.reports = new ExitReports({
+      dataDir: o.dataDir,
+      workloads: this.workloads,
+      ca: () => this.ca,
+      polls: () => this.polls,
+      appendRecord: async (bytes) => await chain.appendRecord(bytes),
+      removeAgent: async (w) => { await this.launcher.remove(agentName(w.id)); this.launcher.forget(w.id) },
+      now: this.now,
+      log: this.log
+    })
+    this.sessions = this.reports.sessions
     let capacity = this.capacity
     this.credit = new CreditBook({
       dir: this.dir('credit'),
@@ -156,7 +146,7 @@ export class AttestationCollector {
       flush: async () => {
         const reg = await chain.registeredCapacity()
         capacity = reg === null ? this.capacity : minReservation(this.capacity, reg)
-        await this.flushCheckpoints()
+        await this.reports.flush()
       },
       evidence: (epoch, S, E, now) => buildEvidence({ params: chain.params, genesis: chain.genesis, signer: chain.identity.signer, ca: this.ca, capacity }, this.workloads.values(), epoch, S, E, now),
       recompute: (ev) => creditFromEvidence(ev, { params: chain.params, genesis: chain.genesis, registeredCapacity: null, certificates: x509AgentChecker }),
@@ -183,9 +173,9 @@ export class AttestationCollector {
     await this.publishCa()
     this.agentServer = new AgentServer(join(this.runDir, 'agents'), {
       agentKey: (id) => { const a = this.workloads.get(id)?.agent; return a == null ? null : Buffer.from(a.publicKey, 'hex') },
-      onSession: (s) => { this.onSession(s) },
-      onMessage: (s, m) => { this.onAgentMessage(s, m) },
-      onClose: (s) => { if (this.sessions.get(s.containerId) === s) this.sessions.delete(s.containerId) },
+      onSession: (s) => { this.reports.onSession(s) },
+      onMessage: (s, m) => { this.reports.onMessage(s, m) },
+      onClose: (s) => { this.reports.onClose(s) },
       log: this.log
     })
     await this.agentServer.listen()
@@ -232,7 +222,7 @@ export class AttestationCollector {
     }
     if (this.dockerOk) {
       await this.watch.follow()
-      await this.adoptRunning()
+      await this.launcher.adopt(this.workloads, this.startedAt, this.watch)
     }
     this.polls.start()
     this.log('attestation-started', {
@@ -310,7 +300,7 @@ export class AttestationCollector {
     this.polls.cancel(w)
     this.log('workload-die', { container: id.slice(0, 12), exitCode: w.exitCode })
     // the agent sees the cgroup empty, sends its last exit report and exits; it may still be in flight
-    this.later(FINALIZE_AFTER_MS, () => { void this.finalize(w) })
+    this.later(FINALIZE_AFTER_MS, () => { void this.reports.finalize(w) })
   }
 
   private onAgentDie (workloadId: string | undefined): void {
@@ -321,110 +311,6 @@ export class AttestationCollector {
     const wait = Math.max(1000, w.lastAgentStart + RESTART_AGENT_EVERY_MS - this.now())
     this.log('agent-died', { container: workloadId.slice(0, 12), restartInMs: wait })
     this.later(wait, () => { if (w.openFrom !== null && !this.sessions.has(w.id)) void this.launcher.start(w, true) })
-  }
-
-  /** Workloads already running when the node starts: attest them from now on; adopt agents we can still trust. */
-  private async adoptRunning (): Promise<void> {
-    const agents = await this.docker.list({ all: true, filters: { label: [`${AGENT_LABEL}=${AGENT_LABEL_VALUE}`] } })
-    const running = await this.docker.list({ filters: { status: ['running'] } })
-    const runningIds = new Set(running.map((c) => c.Id))
-    for (const c of running) {
-      const name = (c.Names?.[0] ?? '').replace(/^\//, '')
-      if (!isAttestable(name, c.Labels)) continue
-      const w = newWorkload(c.Id)
-      w.openFrom = BigInt(this.startedAt)
-      this.workloads.set(c.Id, w)
-      try { if (!await this.watch.inspect(w)) { this.workloads.delete(c.Id); continue } } catch { this.workloads.delete(c.Id); continue }
-      const agent = agents.find((a) => a.Labels?.[AGENT_WORKLOAD_LABEL] === c.Id && a.State === 'running')
-      const recPath = this.dir('agents', `${c.Id}.json`)
-      if (agent !== undefined && existsSync(recPath)) {
-        const rec = readJsonFileSync(recPath) as AgentRecord
-        if (rec?.containerId === c.Id && typeof rec.publicKey === 'string') {
-          w.agent = rec
-          w.lastAgentStart = this.now() // grace for the reconnect
-          this.log('agent-adopted', { container: c.Id.slice(0, 12) })
-          void this.watch.sampleUsage(w)
-          continue
-        }
-      }
-      await this.launcher.start(w)
-      void this.watch.sampleUsage(w)
-    }
-    for (const a of agents) {
-      const wid = a.Labels?.[AGENT_WORKLOAD_LABEL]
-      if (wid !== undefined && runningIds.has(wid) && this.workloads.get(wid)?.agent !== null) continue
-      await this.launcher.remove(a.Id)
-      if (wid !== undefined && !runningIds.has(wid)) this.launcher.forget(wid)
-    }
-    // agent records of workloads that ended while the node was down: their reports are lost (nothing credited)
-    for (const f of readdirSync(this.dir('agents'))) {
-      const id = f.replace(/\.json$/, '')
-      if (!this.workloads.has(id)) rmSync(this.dir('agents', f), { force: true })
-    }
-  }
-
-  // ---- agent sessions and checkpoints ----------------------------------------------------------------------
-
-  private onSession (s: AgentSession): void {
-    const w = this.workloads.get(s.containerId)
-    if (w === undefined) { s.close(); return }
-    this.sessions.get(s.containerId)?.close()
-    this.sessions.set(s.containerId, s)
-    w.everConnected = true
-    this.log('agent-connected', { container: s.containerId.slice(0, 12) })
-  }
-
-  private onAgentMessage (s: AgentSession, m: AgentMessage): void {
-    const w = this.workloads.get(s.containerId)
-    if (w === undefined || this.sessions.get(s.containerId) !== s) return
-    if (m?.t === 'answer') {
-      if (this.polls.onAnswer(w, s, m)) this.acceptReport(w, s, m.report)
-      return
-    }
-    if (m?.t === 'report') {
-      this.acceptReport(w, s, m.report)
-      this.polls.acceptSpan(w, hex(s.publicKey), m.span)
-    }
-  }
-
-  private acceptReport (w: Workload, s: AgentSession, signed: unknown): void {
-    try {
-      const r = verifyExitReport(signed)
-      if (r.containerId !== w.id || r.agentPublicKey !== hex(s.publicKey) || r.nodeId !== this.ca.nodeId || r.certificate !== w.agent?.certificate) {
-        fail('E_REPORT_BINDING', 'report does not match the agent the node started', { containerId: w.id })
-      }
-      if (r.stopTime > this.now() + 2000) fail('E_REPORT_TIMES', 'report from the future', { stopTime: r.stopTime })
-      if (w.report !== null && r.stopTime < w.report.stopTime && r.agentPublicKey === w.report.agentPublicKey) return
-      w.report = r
-      w.signed = signed as SignedExitReport
-      for (const f of w.reportWaiters.splice(0)) f()
-    } catch (err) {
-      this.log('report-refused', { container: w.id.slice(0, 12), code: isEconumiError(err) ? err.code : 'E_INTERNAL', error: (err as Error).message })
-    }
-  }
-
-  /** Verifies the last exit report the agent sent, writes it and appends it to the attestations core, removes the agent. */
-  private async finalize (w: Workload): Promise<void> {
-    if (w.finalized || w.openFrom !== null) return
-    w.finalized = true
-    this.sessions.get(w.id)?.close()
-    if (w.signed !== null && w.report !== null && w.agent !== null) {
-      try {
-        verifyExitReport(w.signed)
-        verifyAgentCertificate({ certPem: w.report.certificate, ca: this.ca, nodeId: this.ca.nodeId, containerId: w.id, agentPublicKey: Buffer.from(w.report.agentPublicKey, 'hex'), at: w.report.stopTime })
-        const file = { ...w.signed, daemon: { exitCode: w.exitCode, exitedAt: w.exitedAt }, pollsMissedByNode: [...w.polls.values()].filter((p) => !p.answered).length }
-        if (w.agent.certificate !== w.report.certificate) fail('E_REPORT_BINDING', 'report certificate is not the one issued')
-        writeFileAtomicSync(join(this.o.dataDir, 'reports', `${w.id}.json`), JSON.stringify(file, null, 2) + '\n', 0o644)
-        const seq = await this.chain.appendRecord(encodeAttestationRecord({ type: 'econumi/exit-report', version: 1, report: w.report, signature: w.signed.signature }))
-        this.log('exit-report', { container: w.id.slice(0, 12), durationMs: w.report.durationMs, pollsAnswered: w.report.pollsAnswered, record: seq })
-      } catch (err) {
-        this.log('exit-report-refused', { container: w.id.slice(0, 12), code: isEconumiError(err) ? err.code : 'E_INTERNAL', error: (err as Error).message })
-      }
-    } else if (w.agent !== null) {
-      this.log('exit-report-missing', { container: w.id.slice(0, 12), reason: 'agent never reported' })
-    }
-    await this.launcher.remove(agentName(w.id))
-    this.launcher.forget(w.id)
   }
 
   private prune (): void {
@@ -445,44 +331,10 @@ export class AttestationCollector {
 
   async evidenceRootFor (epoch: bigint): Promise<Uint8Array> { return await this.credit.evidenceRootFor(epoch) }
 
-  private async flushCheckpoints (): Promise<void> {
-    const waits: Array<Promise<void>> = []
-    for (const [id, s] of this.sessions) {
-      const w = this.workloads.get(id)
-      if (w === undefined || w.openFrom === null) continue
-      waits.push(new Promise<void>((resolve) => { w.reportWaiters.push(resolve) }))
-      s.send({ t: 'checkpoint', health: w.health })
-    }
-    if (waits.length === 0) return
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.all(waits), new Promise<void>((resolve) => { timer = setTimeout(resolve, FLUSH_WAIT_MS) })])
-    clearTimeout(timer)
-    for (const w of this.workloads.values()) w.reportWaiters.length = 0
-  }
-
   // ---- status -------------------------------------------------------------------------------------------------
 
   workloadStatus (): Array<Record<string, unknown>> {
-    return [...this.workloads.values()].map((w) => {
-      const polls = [...w.polls.values()]
-      return {
-        id: w.id,
-        name: w.name,
-        image: w.image,
-        running: w.openFrom !== null,
-        reservation: resJson(w.reservation),
-        health: w.health,
-        agent: w.agent === null ? null : { name: agentName(w.id), publicKey: w.agent.publicKey, connected: this.sessions.has(w.id) },
-        pollsAnswered: polls.filter((p) => p.answered).length,
-        pollsMissed: polls.filter((p) => !p.answered).length,
-        pollsUnhealthy: polls.filter((p) => p.answered && !p.healthy).length,
-        cpuUsageNs: w.cpuUsageNs?.toString() ?? null,
-        report: w.report === null ? null : { attestedFrom: w.report.attestedFrom, lastAlive: w.report.stopTime, pollsAnswered: w.report.pollsAnswered },
-        exitedAt: w.exitedAt,
-        exitCode: w.exitCode,
-        lastCredit: w.lastCredit
-      }
-    })
+    return [...this.workloads.values()].map((w) => workloadView(w, this.sessions.has(w.id)))
   }
 
   status (): Record<string, unknown> {

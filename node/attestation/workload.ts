@@ -4,6 +4,8 @@ import type { ExitReport, Interval, PollOutcome, SignedExitReport } from '../../
 import type { Checkpoint } from '../../protocol/checkpoint.js'
 import type { Reservation } from '../../protocol/compute-units.js'
 import type { DockerHealth } from '../../agent/wire.js'
+import { resJson } from './credit.js'
+import { agentName } from './witness.js'
 
 export interface Workload {
   id: string
@@ -58,4 +60,26 @@ export interface AgentRecord {
 export function agentReservation (w: Workload): Reservation {
   const r = w.agent?.reservations
   return r === undefined ? w.reservation : { nanoCpus: BigInt(r.nanoCpus), memoryBytes: BigInt(r.memoryBytes) }
+}
+
+/** The JSON row of one workload for GET /v1/workloads (`connected`: its agent has a live session). */
+export function workloadView (w: Workload, connected: boolean): Record<string, unknown> {
+  const polls = [...w.polls.values()]
+  return {
+    id: w.id,
+    name: w.name,
+    image: w.image,
+    running: w.openFrom !== null,
+    reservation: resJson(w.reservation),
+    health: w.health,
+    agent: w.agent === null ? null : { name: agentName(w.id), publicKey: w.agent.publicKey, connected },
+    pollsAnswered: polls.filter((p) => p.answered).length,
+    pollsMissed: polls.filter((p) => !p.answered).length,
+    pollsUnhealthy: polls.filter((p) => p.answered && !p.healthy).length,
+    cpuUsageNs: w.cpuUsageNs?.toString() ?? null,
+    report: w.report === null ? null : { attestedFrom: w.report.attestedFrom, lastAlive: w.report.stopTime, pollsAnswered: w.report.pollsAnswered },
+    exitedAt: w.exitedAt,
+    exitCode: w.exitCode,
+    lastCredit: w.lastCredit
+  }
 }
