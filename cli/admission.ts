@@ -2,6 +2,7 @@
 // root. Each builds a block operation (protocol/ops.ts) signed by this data dir's node key (and, for an open bond,
 // by the owner's wallet), hands it to the local node (POST /v1/ops), which gossips it until a leader includes it,
 // and then waits for it on chain (`--no-wait` returns at once).
+import type { StatusJson } from '../node/api-types.js'
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -36,7 +37,7 @@ async function nodeSigner (dataDir: string): Promise<{ signer: Signer, nodeId: s
 
 /** What every admission command starts from: the node's API, the genesis hash, this data dir's node key, its record. */
 async function nodeContext (api: ApiClient, dataDir: string): Promise<{ genesis: Uint8Array, signer: Signer, nodeId: string, rec: NodeJson }> {
-  const status = await api.get<{ genesisHash: string }>('/v1/status')
+  const status = await api.get<StatusJson>('/v1/status')
   const { signer, nodeId } = await nodeSigner(dataDir)
   return { genesis: fromHex(status.genesisHash, 32, 'genesis hash'), signer, nodeId, rec: await api.get<NodeJson>(`/v1/nodes/${nodeId}`) }
 }

@@ -1,4 +1,5 @@
 // Node commands: start (a container, or --foreground), stop, reindex, ps, console, genesis create, identity.
+import type { StatusJson } from '../node/api-types.js'
 import type { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -25,7 +26,7 @@ async function cmdStop (g: GlobalOptions, opts: { wait: boolean, timeout: string
   const container = await runningNodeContainer(resolve(g.dataDir))
   let pid: number | null = null
   try {
-    const s = await api.get<{ pid?: unknown }>('/v1/status')
+    const s = await api.get<Partial<StatusJson>>('/v1/status')
     if (typeof s.pid === 'number' && container === null) pid = s.pid
     await api.post('/v1/shutdown', {})
   } catch (err) {

@@ -4,6 +4,7 @@
 // `attested` and any other ordinary container `unattested`; when it does not, nothing is marked either way.
 // Like docker: running containers only unless -a, IDs only with -q, and --format with a Go-template subset
 // ({{.Field}}, {{json .}}, a leading `table`) or `json` (one object per line). NAMES is the last column.
+import type { StatusJson } from '../node/api-types.js'
 import type Docker from 'dockerode'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { ApiClient } from './client.js'
@@ -63,7 +64,7 @@ export interface PsOptions {
 /** The foreground node answering on this data dir's socket (pid), or null. */
 async function foregroundNode (socketPath: string): Promise<{ pid: number | null, nodeId: string } | null> {
   try {
-    const s = await new ApiClient({ socketPath }, { timeoutMs: 3000 }).get<{ pid?: unknown, nodeId?: unknown }>('/v1/status')
+    const s = await new ApiClient({ socketPath }, { timeoutMs: 3000 }).get<Partial<StatusJson>>('/v1/status')
     return { pid: typeof s.pid === 'number' ? s.pid : null, nodeId: typeof s.nodeId === 'string' ? s.nodeId : '' }
   } catch {
     return null

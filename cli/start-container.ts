@@ -10,6 +10,7 @@
 //  - host networking, so the local DHT on 127.0.0.1 reaches other nodes on this machine;
 //  - no restart policy: `econumi stop` makes the node exit and the container stops; the next start removes
 //    the stopped container and creates a fresh one from the current image with the current options.
+import type { StatusJson } from '../node/api-types.js'
 import Docker from 'dockerode'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -61,8 +62,6 @@ export async function waitContainerExit (c: { container: Docker.Container }, dea
   try { await c.container.stop({ t: 10 }) } catch (err) { if (statusCode(err) !== 304 && statusCode(err) !== 404) throw dockerError(err) }
   return { exited: true, forced: true }
 }
-
-interface StatusJson { nodeId: string, rewardAddress: string, height: string, network: string, mode?: string }
 
 /** A warning of `econumi start`: printed on stderr, and in --json output under `warnings`. */
 export interface StartWarning { code: string, message: string }

@@ -2,6 +2,7 @@
 // is a small fake that speaks the API contract on `<data-dir>/api.sock` (its /v1/status is checked
 // against a real node's, field by field; the end-to-end test with a real node lives elsewhere).
 // One file on purpose: every case drives the same built CLI, home directory and run helpers set up at the top.
+import type { StatusJson } from '../../node/api-types.js'
 import t from 'tap'
 import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -220,7 +221,7 @@ function blockJson (height: number): Record<string, unknown> {
 
 let realStatus: Record<string, unknown> | null = null
 /** GET /v1/status of a real node (opened once, offline): the fake's answer has exactly its shape. */
-async function fakeStatus (values: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function fakeStatus (values: StatusJson): Promise<StatusJson> {
   if (realStatus === null) {
     const { EconumiNode } = await import('../../node/node.js')
     const { loadOrCreateGenesis } = await import('../../node/main.js')
