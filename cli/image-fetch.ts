@@ -31,7 +31,11 @@ export function progressPrinter (write: (s: string) => void, terminal: boolean):
   }
 }
 
-/** docker pull through the Engine API; false when no registry has it (or none answers). */
+/**
+ * docker pull through the Engine API; false when no registry has it (or none answers), or the pull failed on the
+ * way: once the engine has begun its answer (HTTP 200), it reports a failure (a layer the registry lost, a
+ * connection cut) as an `error` line inside the stream, which the stream's end does not tell apart from success.
+ */
 export async function pullImage (d: Docker, ref: string, progress: Progress): Promise<boolean> {
   let stream: NodeJS.ReadableStream
   try {
@@ -41,8 +45,9 @@ export async function pullImage (d: Docker, ref: string, progress: Progress): Pr
   }
   return await new Promise<boolean>((resolve) => {
     const layers = new Map<string, { current: number, total: number }>()
-    d.modem.followProgress(stream, (err: Error | null) => { resolve(err === null) }, (e: { id?: string, error?: string, progressDetail?: { current?: number, total?: number } }) => {
-      if (e.error !== undefined) return
+    let failed = false
+    d.modem.followProgress(stream, (err: Error | null) => { resolve(err === null && !failed) }, (e: { id?: string, error?: string, progressDetail?: { current?: number, total?: number } }) => {
+      if (e.error !== undefined) { failed = true; return }
       if (e.id !== undefined && e.progressDetail?.total !== undefined) layers.set(e.id, { current: e.progressDetail.current ?? 0, total: e.progressDetail.total })
       let done = 0; let total = 0
       for (const l of layers.values()) { done += l.current; total += l.total }
