@@ -149,50 +149,57 @@ async function cmdAudit (g: GlobalOptions, target: string): Promise<void> {
   emit(g, { reports }, reports.length === 0 ? ['no work reports in this block'] : reports.flatMap((r, i) => [...(i > 0 ? [''] : []), ...auditLines(r)]))
 }
 
+/** One command as commander is told it: its name, description, arguments (`<id>`, `[height]`), options (flags,
+ * description, default) and the function it runs (given the global options first, by `wrap`). */
+export interface CommandSpec<G = GlobalOptions> {
+  name: string
+  description: string
+  args?: Array<[string, string]>
+  options?: Array<[string, string] | [string, string, string | undefined]>
+  run: (g: G, ...args: never[]) => Promise<void>
+}
+
+/** Register the commands in order, each run wrapped by `wrap` (output.ts's `action`, or the admission commands'). */
+export function addCommands<G = GlobalOptions> (program: Command, wrap: (fn: CommandSpec<G>['run']) => (...args: unknown[]) => Promise<void>, specs: Array<CommandSpec<G>>): void {
+  for (const s of specs) {
+    const cmd = program.command(s.name).description(s.description)
+    for (const [name, description] of s.args ?? []) cmd.argument(name, description)
+    for (const [flags, description, value] of s.options ?? []) cmd.option(flags, description, value)
+    cmd.action(wrap(s.run))
+  }
+}
+
 export function addChainCommands (program: Command): void {
-  program.command('status')
-    .description('show the node\'s chain height, epoch, peers and mempool')
-    .action(action(cmdStatus))
-
-  program.command('getblockcount')
-    .description('height of the head block (-1 before the first block)')
-    .action(action(cmdGetBlockCount))
-
-  program.command('getbestblockhash')
-    .description('hash of the head block')
-    .action(action(cmdGetBestBlockHash))
-
-  program.command('getblockreward')
-    .description('reward of the next block, or of the block at <height> (no node needed then)')
-    .argument('[height]', 'block height (non-negative integer)')
-    .action(action(cmdGetBlockReward))
-
-  program.command('getblock')
-    .description('show a block by height or hash')
-    .argument('<id>', 'block height or 64-character hex hash')
-    .action(action(cmdGetBlock))
-
-  program.command('printchain')
-    .description('list the blocks of the canonical chain')
-    .option('--from <height>', 'first height', undefined)
-    .option('--limit <n>', 'at most this many blocks (default: all)')
-    .action(action(cmdPrintChain))
-
-  program.command('gettransaction')
-    .description('a transaction: pending in the mempool, or in which block and with how many confirmations')
-    .argument('<txid>', '64-character hex transaction id (as `send` printed it)')
-    .action(action(cmdGetTransaction))
-
-  program.command('getmempoolinfo')
-    .description('the mempool: transactions, bytes, bounds and the fee it takes now')
-    .action(action(cmdGetMempoolInfo))
-
-  program.command('audit')
-    .description('the evidence behind work reports: workloads, windows answered and missed, certificates, recomputed CU, verdict')
-    .argument('<target>', 'a block height (its reports), a node id (its recent reports) or a report hash')
-    .action(action(cmdAudit))
-
-  program.command('getpeerinfo')
-    .description('connected peers: node id, address, direction, announced height, score, bytes in and out')
-    .action(action(cmdGetPeerInfo))
+  addCommands(program, action, [
+    { name: 'status', description: 'show the node\'s chain height, epoch, peers and mempool', run: cmdStatus },
+    { name: 'getblockcount', description: 'height of the head block (-1 before the first block)', run: cmdGetBlockCount },
+    { name: 'getbestblockhash', description: 'hash of the head block', run: cmdGetBestBlockHash },
+    {
+      name: 'getblockreward',
+      description: 'reward of the next block, or of the block at <height> (no node needed then)',
+      args: [['[height]', 'block height (non-negative integer)']],
+      run: cmdGetBlockReward
+    },
+    { name: 'getblock', description: 'show a block by height or hash', args: [['<id>', 'block height or 64-character hex hash']], run: cmdGetBlock },
+    {
+      name: 'printchain',
+      description: 'list the blocks of the canonical chain',
+      options: [['--from <height>', 'first height', undefined], ['--limit <n>', 'at most this many blocks (default: all)']],
+      run: cmdPrintChain
+    },
+    {
+      name: 'gettransaction',
+      description: 'a transaction: pending in the mempool, or in which block and with how many confirmations',
+      args: [['<txid>', '64-character hex transaction id (as `send` printed it)']],
+      run: cmdGetTransaction
+    },
+    { name: 'getmempoolinfo', description: 'the mempool: transactions, bytes, bounds and the fee it takes now', run: cmdGetMempoolInfo },
+    {
+      name: 'audit',
+      description: 'the evidence behind work reports: workloads, windows answered and missed, certificates, recomputed CU, verdict',
+      args: [['<target>', 'a block height (its reports), a node id (its recent reports) or a report hash']],
+      run: cmdAudit
+    },
+    { name: 'getpeerinfo', description: 'connected peers: node id, address, direction, announced height, score, bytes in and out', run: cmdGetPeerInfo }
+  ])
 }

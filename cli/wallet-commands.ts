@@ -9,6 +9,7 @@ import { encodeTransaction, signTransaction, transactionId } from '../protocol/t
 import { type NodeIdentity, loadIdentity } from '../node/identity.js'
 import type { AccountJson, GenesisJson, StatusJson } from '../node/api-types.js'
 import { parsePositiveAmount } from './args.js'
+import { addCommands } from './chain-commands.js'
 import { getPassphrase } from './passphrase.js'
 import { type GlobalOptions, action, client, eco, emit, table } from './output.js'
 import { createWallet, hasWallet, importWallet, listWallets, unlockWallet } from './wallet.js'
@@ -107,26 +108,21 @@ async function cmdSend (g: GlobalOptions, from: string, to: string, amountText: 
 }
 
 export function addWalletCommands (program: Command): void {
-  program.command('createwallet')
-    .description('create a wallet (passphrase from --passphrase-file, ECONUMI_PASSPHRASE or a prompt) and print its address')
-    .option('--import-node-key', 'instead of a new key, encrypt the node\'s own key (it receives block rewards by default) into a wallet, so they can be spent')
-    .action(action(cmdCreateWallet))
-
-  program.command('listaddresses')
-    .description('list the addresses of the local wallets')
-    .option('--balances', 'also show each balance (asks the node)')
-    .action(action(cmdListAddresses))
-
-  program.command('getbalance')
-    .description('the balance of an address; without one, the total of the local wallets')
-    .argument('[address]', 'an econumi address')
-    .action(action(cmdGetBalance))
-
-  program.command('send')
-    .description('send coins from a local wallet')
-    .argument('<from>', 'sending address (a wallet in the wallet directory)')
-    .argument('<to>', 'receiving address')
-    .argument('<amount>', 'amount in ECO, at most 8 decimals (e.g. 1.5)')
-    .option('--fee <eco>', 'fee in ECO (default: the network minimum)')
-    .action(action(cmdSend))
+  addCommands(program, action, [
+    {
+      name: 'createwallet',
+      description: 'create a wallet (passphrase from --passphrase-file, ECONUMI_PASSPHRASE or a prompt) and print its address',
+      options: [['--import-node-key', 'instead of a new key, encrypt the node\'s own key (it receives block rewards by default) into a wallet, so they can be spent']],
+      run: cmdCreateWallet
+    },
+    { name: 'listaddresses', description: 'list the addresses of the local wallets', options: [['--balances', 'also show each balance (asks the node)']], run: cmdListAddresses },
+    { name: 'getbalance', description: 'the balance of an address; without one, the total of the local wallets', args: [['[address]', 'an econumi address']], run: cmdGetBalance },
+    {
+      name: 'send',
+      description: 'send coins from a local wallet',
+      args: [['<from>', 'sending address (a wallet in the wallet directory)'], ['<to>', 'receiving address'], ['<amount>', 'amount in ECO, at most 8 decimals (e.g. 1.5)']],
+      options: [['--fee <eco>', 'fee in ECO (default: the network minimum)']],
+      run: cmdSend
+    }
+  ])
 }
