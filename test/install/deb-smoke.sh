@@ -5,16 +5,10 @@
 # the node image from the installed package's build inputs, with no checkout)
 set -euo pipefail
 DEB="$(readlink -f "${1:?usage: deb-smoke.sh <econumi_*.deb>}")"
-step () { printf '[deb-smoke] %s\n' "$*"; }
-die () { printf 'deb-smoke: %s\n' "$*" >&2; exit 1; }
+SMOKE=deb-smoke
+. "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (it installs a package)"
-WORK="$(mktemp -d /tmp/econumi-deb-smoke.XXXXXX)"
-NODE_PID=""
-cleanup () {
-  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then kill -9 "$NODE_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+make_work
 
 step "apt-get install -y $DEB"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB" >/dev/null
@@ -31,23 +25,14 @@ r="$(econumi getblockreward 0)"
 case "$r" in *ECO) step "econumi getblockreward 0: $r" ;; *) die "getblockreward 0 printed '$r'" ;; esac
 
 step "foreground devnet node (offline, 1 s epochs, declared CU) until a block"
-econumi --data-dir "$WORK/node" start --foreground --json --offline --epoch 1000 --dev-compute-units 100 > "$WORK/node.log" 2>&1 &
-NODE_PID=$!
-for _ in $(seq 1 120); do
-  grep -q '"event":"block"' "$WORK/node.log" && break
-  kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; die "the node exited before a block"; }
-  sleep 0.5
-done
-grep -q '"event":"block"' "$WORK/node.log" || { cat "$WORK/node.log" >&2; die "no block within 60 s"; }
+start_node econumi
 exe="$(readlink -f "/proc/$NODE_PID/exe" 2>/dev/null || true)"
 # the wrapper execs the packaged node, so the process is that runtime, not a system nodejs
 [ "$exe" = /usr/lib/econumi/node/bin/node ] || die "the node runs on $exe, not the packaged runtime"
 step "block produced: $(grep -m1 '"event":"block"' "$WORK/node.log")"
 r="$(econumi --data-dir "$WORK/node" getblockreward)"
 case "$r" in *ECO) step "econumi getblockreward (asks the node): $r" ;; *) die "getblockreward printed '$r'" ;; esac
-econumi --data-dir "$WORK/node" stop >/dev/null
-for _ in $(seq 1 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.2; done
-if kill -0 "$NODE_PID" 2>/dev/null; then die "the node still runs 20 s after econumi stop"; fi
+stop_node econumi
 wait "$NODE_PID" || die "the node exited with status $?"
 NODE_PID=""
 step "node stopped"

@@ -6,15 +6,9 @@
 set -euo pipefail
 TGZ="$(readlink -f "${1:?usage: npm-smoke.sh <econumi-*.tgz>}")"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-step () { printf '[npm-smoke] %s\n' "$*"; }
-die () { printf 'npm-smoke: %s\n' "$*" >&2; exit 1; }
-WORK="$(mktemp -d /tmp/econumi-npm-smoke.XXXXXX)"
-NODE_PID=""
-cleanup () {
-  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then kill -9 "$NODE_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+SMOKE=npm-smoke
+. "$ROOT/test/install/lib.sh"
+make_work
 
 tar -tzf "$TGZ" > "$WORK/files"
 for f in package/bin/econumi.js package/dist/cli/entry.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js \
@@ -36,18 +30,9 @@ want="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
 step "econumi --version: $v"
 r="$(run getblockreward 0)"
 case "$r" in *ECO) step "econumi getblockreward 0: $r" ;; *) die "getblockreward printed '$r'" ;; esac
-run --data-dir "$WORK/node" start --foreground --json --offline --epoch 1000 --dev-compute-units 100 > "$WORK/node.log" 2>&1 &
-NODE_PID=$!
-for _ in $(seq 1 120); do
-  grep -q '"event":"block"' "$WORK/node.log" && break
-  kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; die "the node exited before a block"; }
-  sleep 0.5
-done
-grep -q '"event":"block"' "$WORK/node.log" || { cat "$WORK/node.log" >&2; die "no block within 60 s"; }
+start_node run
 step "block produced by the installed package"
-run --data-dir "$WORK/node" stop >/dev/null
-for _ in $(seq 1 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.2; done
-if kill -0 "$NODE_PID" 2>/dev/null; then die "the node still runs 20 s after econumi stop"; fi
+stop_node run
 status=0
 wait "$NODE_PID" || status=$?
 NODE_PID=""
