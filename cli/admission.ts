@@ -46,10 +46,20 @@ function millicoresOf (cpus: string): bigint { return BigInt(Math.round(parseCpu
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Submit, then (unless --no-wait) wait until the node record's seq passes `seq` — the operation is in a block. */
-async function submitAndWait (api: ApiClient, op: Op, nodeId: string, seq: bigint, wait: boolean, timeoutS: number, progress: boolean): Promise<{ op: string, status: string, record: NodeJson }> {
+/** `--no-wait` and `--timeout`, of every command that submits an operation. */
+interface WaitOptions { wait: boolean, timeout: string }
+
+function waitOptions (cmd: Command, noWait = 'return once the node has the operation'): Command {
+  return cmd.option('--no-wait', noWait).option('--timeout <s>', 'how long to wait for a block to include it', '300')
+}
+
+/** Submit, then (unless --no-wait) wait until the node record's seq passes `seq` — the operation is in a block. Progress
+ * dots go to a terminal's stderr unless the output is --json. */
+async function submitAndWait (api: ApiClient, op: Op, nodeId: string, seq: bigint, o: WaitOptions, json: boolean): Promise<{ op: string, status: string, record: NodeJson }> {
+  const timeoutS = timeoutOf(o.timeout)
+  const progress = !json && process.stderr.isTTY
   const r = await api.post<{ op: string }>('/v1/ops', { op: toHex(encodeOp(op)) })
-  if (!wait) return { op: r.op, status: 'pending', record: await api.get<NodeJson>(`/v1/nodes/${nodeId}`) }
+  if (!o.wait) return { op: r.op, status: 'pending', record: await api.get<NodeJson>(`/v1/nodes/${nodeId}`) }
   const deadline = Date.now() + timeoutS * 1000
   for (let i = 0; ; i++) {
     const rec = await api.get<NodeJson>(`/v1/nodes/${nodeId}`)
@@ -73,17 +83,15 @@ function timeoutOf (s: string): number {
 }
 
 export function addAdmissionCommands<G extends AdmissionGlobals> (program: Command, d: AdmissionDeps<G>): void {
-  program.command('register')
+  waitOptions(program.command('register')
     .description('register this node on chain: consortium: its node CA certificate issued by a root of the genesis; open: a bond')
     .option('--ca-cert <file>', 'consortium: the node CA certificate (PEM) the root issued (default: <data-dir>/attestation/ca-cert.pem)')
     .option('--cpus <n>', 'open: registered capacity, cores (e.g. 4 or 0.5)')
     .option('--memory <size>', 'open: registered memory (e.g. 8g)')
     .option('--bond <ECO>', 'open: the bond to lock (at least cpus × 1000 × the genesis bond rate)')
-    .option('--from <address>', 'open: the wallet that pays the bond')
-    .option('--no-wait', 'return once the node has the operation, before it is in a block')
-    .option('--timeout <s>', 'how long to wait for a block to include it', '300')
-    .action(d.action(async (g: G, o: { caCert?: string, cpus?: string, memory?: string, bond?: string, from?: string, wait: boolean, timeout: string }) => {
-      const timeout = timeoutOf(o.timeout)
+    .option('--from <address>', 'open: the wallet that pays the bond'), 'return once the node has the operation, before it is in a block')
+    .action(d.action(async (g: G, o: WaitOptions & { caCert?: string, cpus?: string, memory?: string, bond?: string, from?: string }) => {
+      timeoutOf(o.timeout) // a bad --timeout is refused before the node is asked
       const api = d.client(g)
       const genesis = await api.get<{ mode: string, bondPerMillicore: string }>('/v1/genesis')
       const { genesis: gh, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
@@ -114,36 +122,32 @@ export function addAdmissionCommands<G extends AdmissionGlobals> (program: Comma
       } else {
         return fail('E_OP_MODE', 'this is a devnet: every key is admitted, there is nothing to register')
       }
-      const r = await submitAndWait(api, op, nodeId, seq, o.wait, timeout, !g.json && process.stderr.isTTY)
+      const r = await submitAndWait(api, op, nodeId, seq, o, g.json)
       const reg = r.record.registration
       d.emit(g, { nodeId, ...r }, [`node ${nodeId.slice(0, 16)} registration ${r.op.slice(0, 16)}: ${r.status}`, ...(reg === null ? [] : [`capacity ${Number(reg.millicores) / 1000} cpus, ${reg.memoryBytes} bytes${reg.bond !== '0' ? `, bond ${formatAmount(BigInt(reg.bond))} ECO` : ''}`])])
     }))
 
-  program.command('unregister')
-    .description('leave the network: consortium: at once; open: starts the unbonding delay, then `econumi withdraw`')
-    .option('--no-wait', 'return once the node has the operation')
-    .option('--timeout <s>', 'how long to wait for a block to include it', '300')
-    .action(d.action(async (g: G, o: { wait: boolean, timeout: string }) => {
+  waitOptions(program.command('unregister')
+    .description('leave the network: consortium: at once; open: starts the unbonding delay, then `econumi withdraw`'))
+    .action(d.action(async (g: G, o: WaitOptions) => {
       const api = d.client(g)
       const { genesis, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
       if (rec.registration === null || rec.registration.unbondEnd !== null) fail('E_OP_NOT_REGISTERED', 'this node has no active registration on chain (genesis nodes stay admitted)', { nodeId })
-      const r = await submitAndWait(api, makeUnregister(signer, genesis, BigInt(rec.seq)), nodeId, BigInt(rec.seq), o.wait, timeoutOf(o.timeout), !g.json && process.stderr.isTTY)
+      const r = await submitAndWait(api, makeUnregister(signer, genesis, BigInt(rec.seq)), nodeId, BigInt(rec.seq), o, g.json)
       const end = r.record.registration?.unbondEnd ?? null
       d.emit(g, { nodeId, ...r }, `node ${nodeId.slice(0, 16)} unregistration ${r.op.slice(0, 16)}: ${r.status}${end !== null ? `; the bond can be withdrawn from epoch ${end} (econumi withdraw)` : ''}`)
     }))
 
-  program.command('withdraw')
-    .description('open networks: return the bond to its owner once the unbonding delay has passed')
-    .option('--no-wait', 'return once the node has the operation')
-    .option('--timeout <s>', 'how long to wait for a block to include it', '300')
-    .action(d.action(async (g: G, o: { wait: boolean, timeout: string }) => {
+  waitOptions(program.command('withdraw')
+    .description('open networks: return the bond to its owner once the unbonding delay has passed'))
+    .action(d.action(async (g: G, o: WaitOptions) => {
       const api = d.client(g)
       const { genesis, signer, nodeId, rec } = await nodeContext(api, g.dataDir)
       const reg = rec.registration
       if (reg === null || reg.unbondEnd === null) fail('E_OP_NOT_UNBONDING', 'this node is not unbonding: run `econumi unregister` first', { nodeId })
       if (BigInt(rec.epoch) < BigInt(reg.unbondEnd)) fail('E_OP_UNBONDING', `the bond is locked until epoch ${reg.unbondEnd} (now ${rec.epoch})`, { unbondEnd: reg.unbondEnd, epoch: rec.epoch })
       const op = makeWithdraw(signer, genesis, BigInt(rec.seq), decodeAddress(reg.owner))
-      const r = await submitAndWait(api, op, nodeId, BigInt(rec.seq), o.wait, timeoutOf(o.timeout), !g.json && process.stderr.isTTY)
+      const r = await submitAndWait(api, op, nodeId, BigInt(rec.seq), o, g.json)
       d.emit(g, { nodeId, owner: reg.owner, bond: reg.bond, ...r }, `bond of ${formatAmount(BigInt(reg.bond))} ECO to ${reg.owner}: ${r.status}`)
     }))
 
