@@ -2,7 +2,7 @@
 // signal or ptrace it); it watches the workload through the workload's cgroup. It holds the workload's key,
 // answers the node's health challenges with checkpoints (signed, chained poll answers) and re-signs its
 // exit report with each answer. When it sees the workload gone it sends its exit report a last time and
-// exits (`onGone`): stopTime = the last instant it saw the workload alive.
+// exits (`onGone`): lastAlive = the last instant it saw the workload alive.
 import { type Socket, createConnection } from 'node:net'
 import { type ExitReport, type SignedExitReport, REPORT_VERSION, helloMessage, signExitReport, windowOf } from '../protocol/attestation.js'
 import { type Checkpoint, checkpointHash, signAgentSpan, signCheckpoint } from '../protocol/checkpoint.js'
@@ -108,7 +108,7 @@ export class Agent {
       imageDigest: b.imageDigest,
       startTime,
       attestedFrom: this.attestedFrom,
-      stopTime: this.lastAlive,
+      lastAlive: this.lastAlive,
       durationMs: this.lastAlive - startTime,
       reservations: b.reservations,
       pollsAnswered: this.answered.size,

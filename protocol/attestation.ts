@@ -6,7 +6,7 @@
 //  - the agent (a container of its own that watches the workload's cgroup, holding a per-workload Ed25519
 //    key: its checkpoints — signed, chained poll answers, protocol/checkpoint.ts — and its exit report).
 // The agent re-signs its exit report with every poll answer (and when the node asks, e.g. at an epoch
-// boundary), so the last one the node received stands when the workload dies: its `stopTime` is the last
+// boundary), so the last one the node received stands when the workload dies: its `lastAlive` is the last
 // instant the agent saw the workload alive — a lower bound, which is the side a credit rule should err on.
 import { type Reservation, computeUnits, fitToCapacity } from './compute-units.js'
 import { fail } from './errors.js'
@@ -70,8 +70,8 @@ export interface ExitReport {
   /** When the agent first saw the workload alive: attestation starts here, ms. */
   attestedFrom: number
   /** The last instant the agent saw the workload alive (and signed it), ms. */
-  stopTime: number
-  /** stopTime − startTime, ms. */
+  lastAlive: number
+  /** lastAlive − startTime, ms. */
   durationMs: number
   reservations: { nanoCpus: string, memoryBytes: string }
   pollsAnswered: number
@@ -88,7 +88,7 @@ export interface SignedExitReport { report: ExitReport, signature: string }
 
 /** Fixed key order of the canonical serialisation; adding a field means a new version. */
 export const REPORT_FIELDS = [
-  'version', 'nodeId', 'containerId', 'image', 'imageDigest', 'startTime', 'attestedFrom', 'stopTime', 'durationMs',
+  'version', 'nodeId', 'containerId', 'image', 'imageDigest', 'startTime', 'attestedFrom', 'lastAlive', 'durationMs',
   'reservations', 'pollsAnswered', 'pollsMissed', 'healthy', 'agentPublicKey', 'certificate'
 ] as const
 
@@ -131,7 +131,7 @@ export function parseExitReport (x: unknown): ExitReport {
     imageDigest: str(o, 'imageDigest', 200, /^sha256:[0-9a-f]{64}$/),
     startTime: time(o, 'startTime'),
     attestedFrom: time(o, 'attestedFrom'),
-    stopTime: time(o, 'stopTime'),
+    lastAlive: time(o, 'lastAlive'),
     durationMs: count(o, 'durationMs'),
     reservations: { nanoCpus: str(res, 'nanoCpus', 25, BIG), memoryBytes: str(res, 'memoryBytes', 25, BIG) },
     pollsAnswered: count(o, 'pollsAnswered'),
@@ -140,10 +140,10 @@ export function parseExitReport (x: unknown): ExitReport {
     agentPublicKey: str(o, 'agentPublicKey', 64, HEX_KEY),
     certificate: str(o, 'certificate', 16_384, /^-----BEGIN CERTIFICATE-----\r?\n[\s\S]+-----END CERTIFICATE-----\s*$/)
   }
-  if (r.attestedFrom < r.startTime || r.stopTime < r.attestedFrom) {
-    fail('E_REPORT_TIMES', 'exit report times must satisfy startTime ≤ attestedFrom ≤ stopTime', { startTime: r.startTime, attestedFrom: r.attestedFrom, stopTime: r.stopTime })
+  if (r.attestedFrom < r.startTime || r.lastAlive < r.attestedFrom) {
+    fail('E_REPORT_TIMES', 'exit report times must satisfy startTime ≤ attestedFrom ≤ lastAlive', { startTime: r.startTime, attestedFrom: r.attestedFrom, lastAlive: r.lastAlive })
   }
-  if (r.durationMs !== r.stopTime - r.startTime) fail('E_REPORT_DURATION', 'exit report durationMs must equal stopTime − startTime', { durationMs: r.durationMs, startTime: r.startTime, stopTime: r.stopTime })
+  if (r.durationMs !== r.lastAlive - r.startTime) fail('E_REPORT_DURATION', 'exit report durationMs must equal lastAlive − startTime', { durationMs: r.durationMs, startTime: r.startTime, lastAlive: r.lastAlive })
   return r
 }
 
@@ -158,7 +158,7 @@ export function canonicalExitReport (r: ExitReport): string {
     imageDigest: p.imageDigest,
     startTime: p.startTime,
     attestedFrom: p.attestedFrom,
-    stopTime: p.stopTime,
+    lastAlive: p.lastAlive,
     durationMs: p.durationMs,
     reservations: { nanoCpus: p.reservations.nanoCpus, memoryBytes: p.reservations.memoryBytes },
     pollsAnswered: p.pollsAnswered,

@@ -68,8 +68,8 @@ export class ExitReports {
       if (r.containerId !== w.id || r.agentPublicKey !== hex(s.publicKey) || r.nodeId !== this.o.ca().nodeId || r.certificate !== w.agent?.certificate) {
         fail('E_REPORT_BINDING', 'report does not match the agent the node started', { containerId: w.id })
       }
-      if (r.stopTime > this.o.now() + 2000) fail('E_REPORT_TIMES', 'report from the future', { stopTime: r.stopTime })
-      if (w.report !== null && r.stopTime < w.report.stopTime && r.agentPublicKey === w.report.agentPublicKey) return
+      if (r.lastAlive > this.o.now() + 2000) fail('E_REPORT_TIMES', 'report from the future', { lastAlive: r.lastAlive })
+      if (w.report !== null && r.lastAlive < w.report.lastAlive && r.agentPublicKey === w.report.agentPublicKey) return
       w.report = r
       w.signed = signed as SignedExitReport
       for (const f of w.reportWaiters.splice(0)) f()
@@ -87,7 +87,7 @@ export class ExitReports {
       try {
         const ca = this.o.ca()
         verifyExitReport(w.signed)
-        verifyAgentCertificate({ certPem: w.report.certificate, ca, nodeId: ca.nodeId, containerId: w.id, agentPublicKey: Buffer.from(w.report.agentPublicKey, 'hex'), at: w.report.stopTime })
+        verifyAgentCertificate({ certPem: w.report.certificate, ca, nodeId: ca.nodeId, containerId: w.id, agentPublicKey: Buffer.from(w.report.agentPublicKey, 'hex'), at: w.report.lastAlive })
         const file = { ...w.signed, daemon: { exitCode: w.exitCode, exitedAt: w.exitedAt }, pollsMissedByNode: [...w.polls.values()].filter((p) => !p.answered).length }
         if (w.agent.certificate !== w.report.certificate) fail('E_REPORT_BINDING', 'report certificate is not the one issued')
         writeFileAtomicSync(join(this.o.dataDir, 'reports', `${w.id}.json`), JSON.stringify(file, null, 2) + '\n', 0o644)

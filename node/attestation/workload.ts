@@ -77,7 +77,7 @@ export function workloadView (w: Workload, connected: boolean): Record<string, u
     pollsMissed: polls.filter((p) => !p.answered).length,
     pollsUnhealthy: polls.filter((p) => p.answered && !p.healthy).length,
     cpuUsageNs: w.cpuUsageNs?.toString() ?? null,
-    report: w.report === null ? null : { attestedFrom: w.report.attestedFrom, lastAlive: w.report.stopTime, pollsAnswered: w.report.pollsAnswered },
+    report: w.report === null ? null : { attestedFrom: w.report.attestedFrom, lastAlive: w.report.lastAlive, pollsAnswered: w.report.pollsAnswered },
     exitedAt: w.exitedAt,
     exitCode: w.exitCode,
     lastCredit: w.lastCredit

@@ -119,7 +119,7 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   t.ok(verify(signer.publicKey, agentSpanMessage(CID, { attestedFrom: BigInt(answer.span.attestedFrom), lastAlive: BigInt(answer.span.lastAlive) }, { nanoCpus: 500_000_000n, memoryBytes: 67_108_864n }), Buffer.from(answer.span.signature, 'hex')), 'and its span with the reservation')
   const r = verifyExitReport(answer.report)
   t.equal(r.pollsAnswered, 1)
-  t.equal(r.stopTime, now)
+  t.equal(r.lastAlive, now)
 
   // unhealthy by Docker's health check: signed as such
   sessions[0].send({ t: 'challenge', window: window.toString(), nonce: Buffer.alloc(32, 4).toString('hex'), health: 'unhealthy' })
@@ -140,7 +140,7 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
   sessions[0].send({ t: 'checkpoint', health: 'none' })
   await until(() => messages.filter((m) => m.t === 'report').length === 3)
   const last = verifyExitReport((messages.filter((m) => m.t === 'report')[2] as { report: unknown }).report)
-  t.equal(last.stopTime, lastAlive)
+  t.equal(last.lastAlive, lastAlive)
   t.equal(last.healthy, false)
 
   // reconnect after the node restarts; a hello for an unknown container is refused
@@ -216,7 +216,7 @@ t.test('the agent sends a last exit report and ends when its workload is gone', 
   await until(() => gone === 1)
   t.equal(gone, 1, 'onGone called once the workload is gone')
   const last = verifyExitReport(reports[reports.length - 1])
-  t.equal(last.stopTime, lastAlive, 'the last exit report carries the last instant it saw the workload alive')
+  t.equal(last.lastAlive, lastAlive, 'the last exit report carries the last instant it saw the workload alive')
   t.equal(last.healthy, false)
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(gone, 1, 'only once')

@@ -25,7 +25,7 @@ function report (over: Partial<ExitReport> = {}): ExitReport {
     imageDigest: 'sha256:' + '11'.repeat(32),
     startTime: 1_700_000_000_000,
     attestedFrom: 1_700_000_000_400,
-    stopTime: 1_700_000_010_000,
+    lastAlive: 1_700_000_010_000,
     durationMs: 10_000,
     reservations: { nanoCpus: '500000000', memoryBytes: '67108864' },
     pollsAnswered: 2,
@@ -70,17 +70,18 @@ t.test('exit report: canonical order, signature, clear error codes', async (t) =
   const shuffled = Object.fromEntries(Object.entries(r).reverse()) as unknown as ExitReport
   t.equal(canonicalExitReport(shuffled), canonicalExitReport(r), 'key order of the input does not matter')
   t.match(canonicalExitReport(r), /^\{"version":1,"nodeId":"[0-9a-f]{64}","containerId":"(ab){32}","image":/)
+  t.match(canonicalExitReport(r), /,"attestedFrom":\d+,"lastAlive":\d+,"durationMs":/, 'the last instant seen alive is lastAlive, as in the agent span')
   const signed = signExitReport(agent, r)
-  t.equal(signed.signature, '491d87d8dca9a3682a43413ac73e52cccfa1ef8c250e93cee4ba37436517bd7b8668ec80e0d80b0a7a20e09307ee1387a3ef2d4fdab34b5f3149d822b39d970a')
+  t.equal(signed.signature, '8cced175d94a48824031e52e0f8d8a0aad9b31d634b8103106d80fa93ba7db5a6740741a9bc43fd187d8712d2ff0d150181823d3add25bf3be63331421598202')
   t.same(verifyExitReport(JSON.parse(JSON.stringify(signed))), r)
-  t.throws(() => verifyExitReport({ ...signed, report: { ...r, stopTime: r.stopTime + 1, durationMs: r.durationMs + 1 } }), { code: 'E_REPORT_SIGNATURE' })
+  t.throws(() => verifyExitReport({ ...signed, report: { ...r, lastAlive: r.lastAlive + 1, durationMs: r.durationMs + 1 } }), { code: 'E_REPORT_SIGNATURE' })
   t.throws(() => verifyExitReport({ ...signed, signature: 'zz' }), { code: 'E_REPORT_SIGNATURE' })
   t.throws(() => verifyExitReport(null), { code: 'E_REPORT_FIELD' })
   t.throws(() => verifyExitReport({ report: { ...r, extra: 1 }, signature: signed.signature }), { code: 'E_REPORT_FIELD' })
   t.throws(() => parseExitReport({ ...r, version: 2 }), { code: 'E_REPORT_VERSION' })
   t.throws(() => parseExitReport({ ...r, durationMs: 5 }), { code: 'E_REPORT_DURATION' })
   t.throws(() => parseExitReport({ ...r, attestedFrom: r.startTime - 1 }), { code: 'E_REPORT_TIMES' })
-  t.throws(() => parseExitReport({ ...r, stopTime: r.attestedFrom - 1, durationMs: r.attestedFrom - 1 - r.startTime }), { code: 'E_REPORT_TIMES' })
+  t.throws(() => parseExitReport({ ...r, lastAlive: r.attestedFrom - 1, durationMs: r.attestedFrom - 1 - r.startTime }), { code: 'E_REPORT_TIMES' })
   t.throws(() => parseExitReport({ ...r, imageDigest: 'latest' }), { code: 'E_REPORT_FIELD' })
   t.throws(() => parseExitReport({ ...r, reservations: { nanoCpus: 1 } }), { code: 'E_REPORT_FIELD' })
   t.throws(() => parseExitReport({ ...r, reservations: { nanoCpus: '-1', memoryBytes: '0' } }), { code: 'E_REPORT_FIELD' })

@@ -269,7 +269,7 @@ t.test('attested docker workloads earn compute units and blocks', async (t) => {
     if (!existsSync(p)) continue
     const file = JSON.parse(readFileSync(p, 'utf8'))
     const r = verifyExitReport({ report: file.report, signature: file.signature })
-    verifyAgentCertificate({ certPem: r.certificate, ca, nodeId: ready.nodeId, containerId: id, agentPublicKey: Buffer.from(r.agentPublicKey, 'hex'), at: r.stopTime })
+    verifyAgentCertificate({ certPem: r.certificate, ca, nodeId: ready.nodeId, containerId: id, agentPublicKey: Buffer.from(r.agentPublicKey, 'hex'), at: r.lastAlive })
     t.equal(r.reservations.nanoCpus, '500000000')
     t.equal(r.reservations.memoryBytes, String(64 * 1024 * 1024))
     t.ok(r.pollsAnswered >= 1, `polls answered by ${id.slice(0, 12)}: ${r.pollsAnswered}`)
