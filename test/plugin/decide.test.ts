@@ -1,23 +1,14 @@
 // Table tests of the pure decision, with request shapes as dockerd 20.10 sends them.
 import t from 'tap'
-import { decideRequest, decideResponse, isAgentRef, isSelfPluginRef, parseUri, reservationsOf, type DecideContext } from '../../plugin/decide.js'
+import { decideRequest, decideResponse, isAgentRef, isSelfPluginRef, parseUri, reservationsOf } from '../../plugin/decide.js'
 import { PluginState } from '../../plugin/state.js'
 import type { AuthZRequest } from '../../plugin/types.js'
+import { CLI, NODE, TOKEN, b64, ctx, req, stateWithAgent } from '../helpers/authz-request.js'
 
-const TOKEN = 'n0de-t0ken-5ecret'
 const AGENT_ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a'
 const WORK_ID = '0f0e0d0c0b0a09080706050403020100ffeeddccbbaa99887766554433221100'
 const SELF_ID = 'deadbeef00112233445566778899aabbccddeeff00112233445566778899aabb'
-const b64 = (x: unknown): string => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64')
-const CLI = { 'Content-Type': 'application/json', 'User-Agent': 'Docker-Client/28.2.2 (linux)' }
-const NODE = { ...CLI, 'X-Econumi-Node-Token': TOKEN }
-const ctx: DecideContext = { nodeToken: TOKEN, now: 1700000000000, selfName: 'econumi', socketName: 'econumi.sock' }
-
-function mkState (): PluginState {
-  const s = new PluginState(null)
-  s.addAgent(AGENT_ID, 'econumi-agent-x', 1)
-  return s
-}
+const mkState = (): PluginState => stateWithAgent(AGENT_ID)
 
 const createBody = {
   Hostname: '', User: '', AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false, OpenStdin: false,
@@ -25,8 +16,6 @@ const createBody = {
   HostConfig: { NanoCpus: 500000000, Memory: 67108864, AutoRemove: true, NetworkMode: 'default' }
 }
 const agentBody = { Image: 'econumi/agent:0.1.0', Labels: { 'econumi.role': 'agent' }, HostConfig: { NetworkMode: 'none' } }
-const req = (method: string, uri: string, extra: Partial<AuthZRequest> = {}): AuthZRequest =>
-  ({ User: '', UserAuthNMethod: '', RequestMethod: method, RequestUri: uri, RequestHeaders: CLI, ...extra })
 
 interface Row { name: string, req: AuthZRequest, allow: boolean, code?: string, events?: number }
 const rows: Row[] = [

@@ -4,26 +4,15 @@ import t, { type Test } from 'tap'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { decideRequest, decideResponse, type DecideContext } from '../../plugin/decide.js'
+import { decideRequest, decideResponse } from '../../plugin/decide.js'
 import { PluginState } from '../../plugin/state.js'
 import type { AuthZRequest } from '../../plugin/types.js'
+import { CLI, NODE, b64, ctx, req, stateWithAgent } from '../helpers/authz-request.js'
 
-const TOKEN = 'n0de-t0ken-5ecret'
 const AGENT_ID = 'db1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9ab'
 const AGENT = 'econumi-agent-x'
 const DB_ID = '0f0e0d0c0b0a09080706050403020100ffeeddccbbaa99887766554433221100'
-const b64 = (x: unknown): string => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64')
-const CLI = { 'Content-Type': 'application/json', 'User-Agent': 'Docker-Client/28.2.2 (linux)' }
-const NODE = { ...CLI, 'X-Econumi-Node-Token': TOKEN }
-const ctx: DecideContext = { nodeToken: TOKEN, now: 1700000000000, selfName: 'econumi', socketName: 'econumi.sock' }
-const req = (method: string, uri: string, extra: Partial<AuthZRequest> = {}): AuthZRequest =>
-  ({ User: '', UserAuthNMethod: '', RequestMethod: method, RequestUri: uri, RequestHeaders: CLI, ...extra })
-
-function mkState (): PluginState {
-  const s = new PluginState(null)
-  s.addAgent(AGENT_ID, AGENT, 1)
-  return s
-}
+const mkState = (): PluginState => stateWithAgent(AGENT_ID)
 
 /** Feeds a successful create (AuthZReq + AuthZRes) through the decision and applies what it learns. */
 function created (t: Test, s: PluginState, name: string, id: string, body: unknown = { Image: 'i', HostConfig: { AutoRemove: false } }): void {
