@@ -8,16 +8,12 @@ import { request } from 'node:http'
 import { connect } from 'node:net'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { acquireEngineLock, DOCKER_SOCKET, dockerApi, requireDocker, run, type RunResult } from '../helpers/docker.js'
+import { join } from 'node:path'
+import { acquireEngineLock, DOCKER_SOCKET, dockerApi, requireDocker, run } from '../helpers/docker.js'
+import { denied, restoreEngineAlways, script } from '../helpers/authz-engine.js'
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const IMAGE = 'econumi/busybox:test'
 const AGENT = 'econumi-agent-e2e14'
-
-const script = (name: string, args: string[] = []): RunResult => run([join(ROOT, 'scripts', name), ...args], { cmd: 'bash', timeoutMs: 300_000 })
-const denied = (r: RunResult, code: string): boolean => r.status !== 0 && r.stderr.includes('authorization denied by plugin') && r.stderr.includes(`[${code}]`)
 
 /** One Engine API call with a raw body text (JSON.stringify cannot write duplicate keys). */
 async function raw (method: string, path: string, body: string, contentType = 'application/json'): Promise<{ status: number, body: string }> {
@@ -56,27 +52,10 @@ t.test('issue 14 spellings are refused by the plugin on a real dockerd', async (
   const nodeHdr = { 'X-Econumi-Node-Token': token }
   let shortName = ''
 
-  let restored = false
-  const restoreEngine = (): void => {
-    if (restored) return
-    restored = true
-    const r = script('build-plugin.sh', ['--remove'])
-    if (r.status !== 0) process.stderr.write(`restore failed: ${r.stdout}${r.stderr}\n`)
+  restoreEngineAlways(t, unlock, () => {
     run(['rm', '-f', AGENT, 'eco-byp-w1', 'eco-byp-w2', 'eco-byp-w3', 'eco-byp-w3x', 'econumi-agent-fake', ...(shortName === '' ? [] : [shortName])])
     run(['rmi', 'eco-byp-img', 'eco-byp-img:1']) // what a plugin that let them through would leave
-  }
-  const onSignal = (): void => { restoreEngine(); unlock(); process.exit(1) }
-  process.once('exit', restoreEngine)
-  process.once('SIGTERM', onSignal)
-  process.once('SIGINT', onSignal)
-  t.teardown(async () => {
-    restoreEngine()
-    process.off('exit', restoreEngine)
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
-    unlock()
-    await rm(dir, { recursive: true, force: true })
-  })
+  }, async () => { await rm(dir, { recursive: true, force: true }) })
 
   t.equal(script('build-images.sh').status, 0, 'images')
   const inst = script('build-plugin.sh', ['--create', '--set', `state.source=${dir}`, '--enable-authz'])

@@ -10,17 +10,13 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { acquireEngineLock, dockerApi, requireDocker, run, type RunResult } from '../helpers/docker.js'
+import { join } from 'node:path'
+import { acquireEngineLock, dockerApi, requireDocker, run } from '../helpers/docker.js'
+import { ROOT, denied, restoreEngineAlways, script } from '../helpers/authz-engine.js'
 import type { PluginEvent } from '../../plugin/types.js'
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const IMAGE = 'econumi/busybox:test'
 const AGENT = 'econumi-agent-x'
-
-const script = (name: string, args: string[] = []): RunResult => run([join(ROOT, 'scripts', name), ...args], { cmd: 'bash', timeoutMs: 300_000 })
-const denied = (r: RunResult, code: string): boolean => r.status !== 0 && r.stderr.includes('authorization denied by plugin') && r.stderr.includes(`[${code}]`)
 
 t.test('plugin install paths and user-level behaviour on a real dockerd', async (t) => {
   if (!requireDocker(t)) return
@@ -55,24 +51,7 @@ t.test('plugin install paths and user-level behaviour on a real dockerd', async 
   await new Promise<void>((resolve) => node.listen(join(dir, 'node.sock'), resolve))
 
   // Restore the engine whatever happens: teardown, and (if tap times out and kills us) exit/SIGTERM.
-  let restored = false
-  const restoreEngine = (): void => {
-    if (restored) return
-    restored = true
-    const r = script('build-plugin.sh', ['--remove'])
-    if (r.status !== 0) process.stderr.write(`restore failed: ${r.stdout}${r.stderr}\n`)
-    run(['rm', '-f', AGENT, 'econumi-agent-y', 'eco-w1'])
-  }
-  const onSignal = (): void => { restoreEngine(); unlock(); process.exit(1) }
-  process.once('exit', restoreEngine)
-  process.once('SIGTERM', onSignal)
-  process.once('SIGINT', onSignal)
-  t.teardown(async () => {
-    restoreEngine()
-    process.off('exit', restoreEngine)
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
-    unlock()
+  restoreEngineAlways(t, unlock, () => { run(['rm', '-f', AGENT, 'econumi-agent-y', 'eco-w1']) }, async () => {
     await new Promise<void>((resolve) => { node.close(() => resolve()); node.closeAllConnections() })
     await rm(dir, { recursive: true, force: true })
   })
