@@ -150,27 +150,22 @@ export class Ledger {
   /** The tip height, -1 before the first block. */
   get height (): bigint { return this.tipCache?.height ?? -1n }
 
-  async account (address: string): Promise<Account> {
-    const cached = this.accountCache.get(address)
+  /** A read through one of the caches (cleared when it is full): the stored `<prefix><key>`, or `empty` before one is written. */
+  private async readThrough<T> (cache: Map<string, T>, prefix: string, key: string, empty: T, fromJson: (s: string) => T): Promise<T> {
+    const cached = cache.get(key)
     if (cached !== undefined) return cached
-    const v = await this.db.get(`acct:${address}`)
-    const acct = v === undefined ? EMPTY_ACCOUNT : accountFromJson(v)
-    if (this.accountCache.size >= Ledger.CACHE_MAX) this.accountCache.clear()
-    this.accountCache.set(address, acct)
-    return acct
+    const v = await this.db.get(`${prefix}${key}`)
+    const value = v === undefined ? empty : fromJson(v)
+    if (cache.size >= Ledger.CACHE_MAX) cache.clear()
+    cache.set(key, value)
+    return value
   }
+
+  account (address: string): Promise<Account> { return this.readThrough(this.accountCache, 'acct:', address, EMPTY_ACCOUNT, accountFromJson) }
 
   get totals (): WeightTotals { return this.totalsCache }
 
-  async node (nodeKey: string): Promise<NodeRecord> {
-    const cached = this.nodeCache.get(nodeKey)
-    if (cached !== undefined) return cached
-    const v = await this.db.get(`node:${nodeKey}`)
-    const rec = v === undefined ? EMPTY_NODE_RECORD : nodeFromJson(v)
-    if (this.nodeCache.size >= Ledger.CACHE_MAX) this.nodeCache.clear()
-    this.nodeCache.set(nodeKey, rec)
-    return rec
-  }
+  node (nodeKey: string): Promise<NodeRecord> { return this.readThrough(this.nodeCache, 'node:', nodeKey, EMPTY_NODE_RECORD, nodeFromJson) }
 
   async nodes (keys: Iterable<string>): Promise<Map<string, NodeRecord>> {
     const out = new Map<string, NodeRecord>()
