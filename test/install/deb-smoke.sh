@@ -2,7 +2,7 @@
 # CI check of the Debian package, as root on a Debian 12 machine: install it with apt, run the CLI, run a
 # foreground devnet node on the packaged runtime until it produces a block, stop it, purge the package.
 # Usage: test/install/deb-smoke.sh econumi_<version>_amd64.deb   (ECONUMI_DEB_SMOKE_IMAGES=1: also build
-# the node image from the installed package's build inputs, with no checkout)
+# the node and agent images from the installed package's build inputs, with no checkout)
 set -euo pipefail
 DEB="$(readlink -f "${1:?usage: deb-smoke.sh <econumi_*.deb>}")"
 SMOKE=deb-smoke
@@ -40,6 +40,8 @@ step "node stopped"
 if [ "${ECONUMI_DEB_SMOKE_IMAGES:-0}" = 1 ]; then
   step "node image from the installed build inputs (no checkout): econumi build-image node"
   econumi build-image node --force || die "econumi build-image node failed"
+  step "agent image from the installed build inputs: econumi build-image agent"
+  econumi build-image agent || die "econumi build-image agent failed"
 fi
 
 step "apt-get purge -y econumi"
