@@ -160,18 +160,18 @@ t.test('agent ↔ node over the unix socket: hello, challenge, answer, report', 
 
 t.test('agent reads its workload from its cgroup (v2 cgroup.events, v1 pids.current)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'econumi-cgroup-'))
-  const v2 = join(dir, 'v2')
-  mkdirSync(v2)
-  writeFileSync(join(v2, 'cgroup.events'), 'populated 1\nfrozen 0\n')
-  t.same(readCgroup(v2), { alive: true, startTime: null })
-  writeFileSync(join(v2, 'cgroup.events'), 'populated 0\nfrozen 0\n')
-  t.same(readCgroup(v2), { alive: false, startTime: null }, 'v2: an empty cgroup is not alive')
-  const v1 = join(dir, 'v1')
-  mkdirSync(v1)
-  writeFileSync(join(v1, 'pids.current'), '3\n')
-  t.same(readCgroup(v1), { alive: true, startTime: null })
-  writeFileSync(join(v1, 'pids.current'), '0\n')
-  t.same(readCgroup(v1), { alive: false, startTime: null }, 'v1: no task is not alive')
+  /** A cgroup directory `version` whose `file` says the workload runs, then that it ended. */
+  const runsThenEnds = (version: string, file: string, runs: string, ended: string, why: string): string => {
+    const cgroup = join(dir, version)
+    mkdirSync(cgroup)
+    writeFileSync(join(cgroup, file), runs)
+    t.same(readCgroup(cgroup), { alive: true, startTime: null })
+    writeFileSync(join(cgroup, file), ended)
+    t.same(readCgroup(cgroup), { alive: false, startTime: null }, why)
+    return cgroup
+  }
+  runsThenEnds('v2', 'cgroup.events', 'populated 1\nfrozen 0\n', 'populated 0\nfrozen 0\n', 'v2: an empty cgroup is not alive')
+  const v1 = runsThenEnds('v1', 'pids.current', '3\n', '0\n', 'v1: no task is not alive')
   rmSync(v1, { recursive: true })
   t.same(readCgroup(v1), { alive: false, startTime: null }, 'a removed cgroup (the workload ended) is not alive')
 })
