@@ -7,7 +7,7 @@
 //    ejects its node (weight 0) on both nodes;
 //  - a report whose evidence is published nowhere is never put in a block (void);
 //  - a forged fraud proof is refused; two nodes crediting one agent is a double credit that ejects both.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { X509Certificate, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -64,19 +64,25 @@ function evidenceOf (node: Signer, params: NetworkParams, genesis: Uint8Array, e
   return buildEvidence({ params, genesis, signer: node, ca: { certPem: ca.certPem, endorsement }, capacity: shape.capacity ?? { nanoCpus: 2_000_000_000n, memoryBytes: 2n * GiB } }, [w], epoch, S, E, E + 1000n)
 }
 
-t.test('audits on two nodes: honest passes; inflated, over capacity and uncertified are proven and ejected; unpublished is void', async (t) => {
-  const dir = tempDir('econumi-fraud-')
+/** Node processes `names` on a devnet of 1 s epochs, stopped on teardown, and the raw peer on its swarm. */
+async function auditNetwork (t: Test, prefix: string, names: string[]): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
+  const dir = tempDir(prefix)
   // the genesis a minute back: every poll window of the audited epochs starts after it
   const genesisFile = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - 60_000 })
   const params = paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8')))
   const g = genesisHash(params)
   const bs = await localBootstrap()
-  const nodes = ['a', 'b'].map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, '--dev-compute-units', '10']).start())
+  const nodes = names.map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, '--dev-compute-units', '10']).start())
   t.teardown(async () => { for (const n of nodes) await n.stop(); await bs.close() })
   for (const n of nodes) await n.ready()
-  const [A, B] = nodes
   const peer = rawPeer(bs.port, Buffer.from(taggedHash('swarm-topic', g)), join(dir, 'raw-store'))
   t.teardown(async () => { await peer.close() })
+  return { params, g, nodes, peer }
+}
+
+t.test('audits on two nodes: honest passes; inflated, over capacity and uncertified are proven and ejected; unpublished is void', async (t) => {
+  const { params, g, nodes, peer } = await auditNetwork(t, 'econumi-fraud-', ['a', 'b'])
+  const [A, B] = nodes
   const blocks = peer.store.get({ name: 'blocks' })
   const records = peer.store.get({ name: 'attestations' })
   await blocks.ready()
@@ -176,16 +182,7 @@ t.test('audits on two nodes: honest passes; inflated, over capacity and uncertif
 })
 
 t.test('audits: one agent credited by two nodes is a double credit that ejects both', async (t) => {
-  const dir = tempDir('econumi-fraud2-')
-  const genesisFile = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - 60_000 })
-  const params = paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8')))
-  const g = genesisHash(params)
-  const bs = await localBootstrap()
-  const node = new NodeProcess(join(dir, 'node'), ['--genesis', genesisFile, '--bootstrap', bs.address, '--dev-compute-units', '10']).start()
-  t.teardown(async () => { await node.stop(); await bs.close() })
-  await node.ready()
-  const peer = rawPeer(bs.port, Buffer.from(taggedHash('swarm-topic', g)), join(dir, 'raw-store'))
-  t.teardown(async () => { await peer.close() })
+  const { params, g, nodes: [node], peer } = await auditNetwork(t, 'econumi-fraud2-', ['node'])
   const send = await peer.connected
   const blocks = peer.store.get({ name: 'blocks' })
   const records = peer.store.get({ name: 'attestations' })
