@@ -6,8 +6,9 @@ import { execFile } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { compileFormat, type PsRow } from '../../cli/ps.js'
-import { CLI, NodeProcess, REPO, tempDir } from '../helpers/node-process.js'
+import { CLI, NodeProcess, tempDir } from '../helpers/node-process.js'
 import { acquireEngineLock, requireDocker, run } from '../helpers/docker.js'
+import { busyboxEngine } from '../helpers/engine.js'
 
 interface Result { code: number, stdout: string, stderr: string }
 
@@ -35,11 +36,7 @@ t.test('--format: the Go-template subset', async (t) => {
 })
 
 t.test('ps with a foreground node and real containers', async (t) => {
-  if (!requireDocker(t)) return
-  const release = await acquireEngineLock('ps.test')
-  t.teardown(release)
-  const build = run([join(REPO, 'scripts/build-images.sh'), '--only', 'busybox'], { cmd: 'bash', timeoutMs: 300_000 })
-  t.equal(build.status, 0, build.stderr)
+  if (!await busyboxEngine(t, 'ps.test')) return
   const dir = tempDir('econumi-ps-')
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const tag = `econumi-ps-test-${process.pid}`

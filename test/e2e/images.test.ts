@@ -10,14 +10,11 @@ import t from 'tap'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { CLI, NodeProcess, REPO, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
-import { acquireEngineLock, requireDocker, run } from '../helpers/docker.js'
+import { run } from '../helpers/docker.js'
+import { busyboxEngine } from '../helpers/engine.js'
 
 t.test('an image downloaded from a peer, verified, loaded and run; a tampered one refused', async (t) => {
-  if (!requireDocker(t)) return
-  const release = await acquireEngineLock('images.test')
-  t.teardown(release)
-  const build = run([join(REPO, 'scripts/build-images.sh'), '--only', 'busybox'], { cmd: 'bash', timeoutMs: 300_000 })
-  t.equal(build.status, 0, build.stderr)
+  if (!await busyboxEngine(t, 'images.test')) return
   const tag = `${process.pid}`
   const good = `wl-good-${tag}:v1`
   const bad = `wl-bad-${tag}:v1`

@@ -6,11 +6,10 @@
 import t from 'tap'
 import { request } from 'node:http'
 import { connect } from 'node:net'
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { acquireEngineLock, DOCKER_SOCKET, dockerApi, requireDocker, run } from '../helpers/docker.js'
-import { denied, restoreEngineAlways, script } from '../helpers/authz-engine.js'
+import { denied, pluginStateDir, restoreEngineAlways, script } from '../helpers/engine.js'
 
 const IMAGE = 'econumi/busybox:test'
 const AGENT = 'econumi-agent-e2e14'
@@ -45,10 +44,7 @@ async function absoluteForm (method: string, target: string): Promise<string> {
 t.test('issue 14 spellings are refused by the plugin on a real dockerd', async (t) => {
   if (!requireDocker(t)) return
   const unlock = await acquireEngineLock('test/plugin/bypass-e2e.test.ts')
-  const dir = await mkdtemp('/tmp/eco-byp-')
-  await chmod(dir, 0o755)
-  const token = randomBytes(24).toString('hex')
-  await writeFile(join(dir, 'node-token'), token, { mode: 0o600 })
+  const { dir, token } = await pluginStateDir('/tmp/eco-byp-')
   const nodeHdr = { 'X-Econumi-Node-Token': token }
   let shortName = ''
 

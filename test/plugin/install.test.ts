@@ -8,11 +8,10 @@
 // token, and the plugin-overhead bench, can wait for it instead of being refused.
 import t from 'tap'
 import { createServer } from 'node:http'
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { acquireEngineLock, dockerApi, requireDocker, run } from '../helpers/docker.js'
-import { ROOT, denied, restoreEngineAlways, script } from '../helpers/authz-engine.js'
+import { ROOT, denied, pluginStateDir, restoreEngineAlways, script } from '../helpers/engine.js'
 import type { PluginEvent } from '../../plugin/types.js'
 
 const IMAGE = 'econumi/busybox:test'
@@ -22,10 +21,7 @@ t.test('plugin install paths and user-level behaviour on a real dockerd', async 
   if (!requireDocker(t)) return
   const unlock = await acquireEngineLock('test/plugin/install.test.ts')
 
-  const dir = await mkdtemp('/tmp/eco-inst-')
-  await chmod(dir, 0o755)
-  const token = randomBytes(24).toString('hex')
-  await writeFile(join(dir, 'node-token'), token, { mode: 0o600 })
+  const { dir, token } = await pluginStateDir('/tmp/eco-inst-')
   const cfgDir = join(dir, 'docker-config')
   await writeFile(join(dir, 'placeholder'), '')
   await mkdir(cfgDir)
