@@ -46,9 +46,13 @@ export async function pullImage (d: Docker, ref: string, progress: Progress): Pr
   return await new Promise<boolean>((resolve) => {
     const layers = new Map<string, { current: number, total: number }>()
     let failed = false
-    d.modem.followProgress(stream, (err: Error | null) => { resolve(err === null && !failed) }, (e: { id?: string, error?: string, progressDetail?: { current?: number, total?: number } }) => {
+    d.modem.followProgress(stream, (err: Error | null) => { resolve(err === null && !failed) }, (e: { id?: string, status?: string, error?: string, progressDetail?: { current?: number, total?: number } }) => {
       if (e.error !== undefined) { failed = true; return }
-      if (e.id !== undefined && e.progressDetail?.total !== undefined) layers.set(e.id, { current: e.progressDetail.current ?? 0, total: e.progressDetail.total })
+      // the download only: the engine then reports extraction under the same layer id, which would run the bar again
+      if (e.id !== undefined && e.status === 'Downloading' && e.progressDetail?.total !== undefined) layers.set(e.id, { current: e.progressDetail.current ?? 0, total: e.progressDetail.total })
+      const l = e.id === undefined ? undefined : layers.get(e.id)
+      if (l !== undefined && (e.status === 'Download complete' || e.status === 'Pull complete')) l.current = l.total
+      if (e.status !== 'Downloading' && e.status !== 'Download complete') return
       let done = 0; let total = 0
       for (const l of layers.values()) { done += l.current; total += l.total }
       if (total > 0) progress(done, total, `pulling ${ref}`)

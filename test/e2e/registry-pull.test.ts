@@ -135,6 +135,8 @@ t.test('console start pulls a missing image from a registry, with progress and n
     const started = consoleRun(`start ${app} -- sleep 120\n`)
     t.equal(started.status, 0, `console start: ${started.stderr}`)
     t.match(started.stderr, new RegExp(`^pulling ${esc(app)}: \\d+% \\(\\d+\\.\\d MB of \\d+\\.\\d MB\\)$`, 'm'), 'pull progress is shown (a line per quarter, stderr not a terminal)')
+    const pcts = [...started.stderr.matchAll(new RegExp(`^pulling ${esc(app)}: (\\d+)%`, 'gm'))].map((m) => Number(m[1]))
+    t.ok(pcts.every((p, i) => i === 0 || p >= pcts[i - 1]), `the progress never runs backwards (extraction is not counted again): ${pcts.join(' ')}`)
     t.match(started.stdout, new RegExp(`^pulled ${esc(app)}$`, 'm'), 'the console says it pulled the image')
     t.notMatch(started.stdout + started.stderr, /downloading|downloaded .* from a peer/, 'nothing came from a peer')
     const id = new RegExp(`^started ${esc(app)} as ([0-9a-f]{12}); recorded in econumi\\.config$`, 'm').exec(started.stdout)?.[1] ?? ''
