@@ -132,12 +132,12 @@ export class NodeMetrics {
     const att = (m: NodeMetrics): Record<string, unknown> | null => m.attestation?.status() ?? null
     gauge('econumi_attestation_workloads', 'Workloads the attestation collector tracks now', (m) => { const s = att(m); return s === null ? undefined : Array.isArray(s.workloads) ? s.workloads.length : 0 })
     gauge('econumi_attestation_agents_connected', 'Sidecar agents connected now', (m) => num(att(m)?.agentsConnected))
-    gauge('econumi_plugin_events', 'Container lifecycle events the plugin reported to this node', (m) => num(att(m)?.pluginEvents))
+    gauge('econumi_plugin_events', 'Container creates the plugin reported to this node', (m) => num(att(m)?.pluginEvents))
     // the plugin's own counters since it started, as it last reported them with its events (a restart resets them)
     const plugin = (m: NodeMetrics, k: string): number | undefined => num((att(m)?.plugin as Record<string, unknown> | null | undefined)?.[k])
     gauge('econumi_plugin_requests', 'Docker Engine API calls the authorization plugin decided since it started (as the plugin reported)', (m) => plugin(m, 'requests'))
     gauge('econumi_plugin_denials', 'Docker Engine API calls the authorization plugin denied since it started (as the plugin reported)', (m) => plugin(m, 'denials'))
-    gauge('econumi_plugin_events_dropped', 'Lifecycle events the plugin dropped since it started (queue full or node unreachable)', (m) => plugin(m, 'dropped'))
+    gauge('econumi_plugin_events_dropped', 'Creates the plugin dropped since it started (queue full or node unreachable)', (m) => plugin(m, 'dropped'))
   }
 
   /** A counter's value now (derived gauges). */

@@ -69,8 +69,6 @@ const PROTECTED_ACTIONS = new Set([
   'exec', 'archive', 'attach', 'export', 'checkpoints', 'copy',
   'stop', 'kill', 'restart', 'pause', 'update', 'rename', 'remove'
 ])
-/** Ordinary-workload actions reported to the node. */
-const REPORTED_ACTIONS: Record<string, PluginEventKind> = { start: 'start', stop: 'stop', kill: 'kill', restart: 'restart' }
 const HEX = /^[0-9a-f]+$/
 const FULL_ID = /^[0-9a-f]{64}$/
 /** dockerd's own version matcher (api/server/server.go versionMatcher = "/v{version:[0-9.]+}"). */
@@ -466,22 +464,8 @@ function containerRequest (method: string, r: Route, query: string, req: AuthZRe
     return ALLOW
   }
 
-  // Ordinary workload: report lifecycle calls (claims; the node confirms with inspect/events).
-  if (ref.includes('/')) return ALLOW // no container has a '/' in its name or id
-  if (method === 'POST') {
-    const kind = REPORTED_ACTIONS[op]
-    if (kind !== undefined) {
-      const extra: Partial<PluginEvent> = {}
-      if (kind === 'kill') {
-        const signal = queryParam(query, 'signal')
-        if (signal !== null) extra.signal = signal
-      }
-      return { allow: true, events: [event(kind, ref, ctx, extra)], updates: [] }
-    }
-  } else if (op === 'remove') {
-    const force = queryParam(query, 'force')
-    return { allow: true, events: [event('remove', ref, ctx, { force: force === '1' || force === 'true' })], updates: [] }
-  }
+  // An ordinary workload's start, stop, kill or remove is not reported: the node follows those in dockerd's own
+  // events and inspect (node/attestation/docker-watch.ts); only the create carries what they do not (the body).
   return ALLOW
 }
 

@@ -52,13 +52,16 @@ export const STATS_INTERVAL_MS = 10_000
 /** Path on the node's unix socket that receives `PluginEvent[]`. */
 export const EVENTS_PATH = '/v1/plugin/events'
 
-/** Container lifecycle kinds reported for ordinary workloads (agents are never reported). */
-export type PluginEventKind = 'create' | 'start' | 'stop' | 'kill' | 'restart' | 'remove'
+/**
+ * What the plugin reports for ordinary workloads (agents are never reported): only creates, whose body (labels,
+ * reservations as asked) the node cannot read back from dockerd; starts, stops and removals it sees in dockerd's
+ * own events.
+ */
+export type PluginEventKind = 'create'
 
 /**
  * One lifecycle event, plugin → node. A *claim by the first witness*: `create` is sent after dockerd
- * answered the create (so `id` is the real full id); the others are sent when dockerd asks permission
- * for the call (AuthZReq), before it runs, so the node must confirm them (inspect / events API).
+ * answered the create (so `id` is the real full id); the node confirms it with inspect.
  */
 export interface PluginEvent {
   /** Always 1 for this shape. */
@@ -83,10 +86,6 @@ export interface PluginEvent {
     /** Bytes: HostConfig.Memory, 0 = unlimited. */
     memoryBytes: number
   }
-  /** kill only: the signal asked for (`?signal=`), if any. */
-  signal?: string
-  /** remove only: `?force=1` was given. */
-  force?: boolean
 }
 
 /** Stable reason codes, sent to the caller in the denial message and logged once per denial. */
