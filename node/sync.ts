@@ -6,6 +6,7 @@
 // only once it has served a valid block; each peer may keep a few unproven cores at a time; an invalid block is
 // charged to the core's owner or, failing that, to the peer that announced it; a local limit never costs a peer.
 // What each refusal costs a peer is in protocol/error-codes.ts.
+// One file on purpose: the runs, the download window and the accountability of cores share one per-core state.
 import { blockPenalty } from '../protocol/error-codes.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'

@@ -6,23 +6,16 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SCRIPT=build-agent
+# shellcheck source=scripts/script-lib.sh
+. "$ROOT/scripts/script-lib.sh"
 BASE=""
 FORCE=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --base) BASE="${2:?--base needs an image}"; shift ;;
-    --force) FORCE=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
-    *) echo "build-agent: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
-  esac
-  shift
-done
-step () { printf '[build-agent] %s\n' "$*"; }
-die () { printf 'build-agent: %s\n' "$*" >&2; exit 1; }
+parse_args '2,5p' --base:BASE --force=FORCE -- "$@"
 # shellcheck source=scripts/image-lib.sh
 . "$ROOT/scripts/image-lib.sh"
 
-docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
+require_docker
 version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
 tag="econumi/agent:$version"
 if [ "$FORCE" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1 && [ "${ECONUMI_AGENT_REBUILD:-1}" = 0 ]; then

@@ -9,21 +9,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SCRIPT=build-deb
+# shellcheck source=scripts/script-lib.sh
+. "$ROOT/scripts/script-lib.sh"
 OUT="$ROOT"
 NODE_VERSION="${ECONUMI_DEB_NODE_VERSION:-}"
 TARBALL=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --out) OUT="${2:?--out needs a directory}"; shift ;;
-    --node-version) NODE_VERSION="${2:?--node-version needs X.Y.Z}"; shift ;;
-    --tarball) TARBALL="${2:?--tarball needs a file}"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "build-deb: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
-  esac
-  shift
-done
-step () { printf '[build-deb] %s\n' "$*"; }
-die () { printf 'build-deb: %s\n' "$*" >&2; exit 1; }
+parse_args '2,8p' --out:OUT --node-version:NODE_VERSION --tarball:TARBALL -- "$@"
 
 command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb not found (apt-get install -y dpkg) [E_NO_DPKG]"
 [ "$(uname -m)" = x86_64 ] || die "only amd64 is packaged (this machine is $(uname -m)) [E_ARCH]"

@@ -7,22 +7,16 @@
 # (Real users build FROM a public image instead: docker build --build-arg BASE=node:20-bookworm-slim ...)
 set -euo pipefail
 
+SCRIPT=build-images
+# shellcheck source=scripts/script-lib.sh
+. "$(dirname "$0")/script-lib.sh"
 FORCE=0
 ONLY=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --force) FORCE=1 ;;
-    --only) ONLY="${2:?--only needs node-base or busybox}"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "build-images: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_args '2,8p' --force=FORCE --only:ONLY -- "$@"
 
-step () { printf '[build-images] %s\n' "$*"; }
 exists () { docker image inspect "$1" >/dev/null 2>&1; }
 
-docker info >/dev/null 2>&1 || { echo "build-images: docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]" >&2; exit 1; }
+require_docker
 
 WORK="$(mktemp -d /tmp/econumi-images.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT

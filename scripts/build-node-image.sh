@@ -7,25 +7,19 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SCRIPT=build-node-image
+# shellcheck source=scripts/script-lib.sh
+. "$ROOT/scripts/script-lib.sh"
 BASE=""
 FORCE=0
+NO_COMPILE=0
+parse_args '2,6p' --base:BASE --force=FORCE --no-compile=NO_COMPILE -- "$@"
 COMPILE=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --base) BASE="${2:?--base needs an image}"; shift ;;
-    --force) FORCE=1 ;;
-    --no-compile) COMPILE=0 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "build-node-image: unknown argument $1 [E_USAGE]" >&2; exit 2 ;;
-  esac
-  shift
-done
-step () { printf '[build-node-image] %s\n' "$*"; }
-die () { printf 'build-node-image: %s\n' "$*" >&2; exit 1; }
+if [ "$NO_COMPILE" = 1 ]; then COMPILE=0; fi
 # shellcheck source=scripts/image-lib.sh
 . "$ROOT/scripts/image-lib.sh"
 
-docker info >/dev/null 2>&1 || die "docker engine not answering; run scripts/docker-up.sh [E_NO_DOCKER]"
+require_docker
 version="$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
 tag="econumi/econumi-node:$version"
 if [ "$FORCE" = 0 ] && [ "${ECONUMI_NODE_REBUILD:-1}" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then

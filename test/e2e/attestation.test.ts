@@ -4,6 +4,7 @@
 // epoch's evidence recomputing to its CU (`econumi audit`, and a second node process auditing the reports it
 // replicates), blocks won, balance = Σ coinbase, the agent key nowhere but the agent's tmpfs, a workload (as root, nobody
 // or the agent's own uid) unable to read the key, stop or ptrace its agent, and the node exiting on SIGTERM.
+// One file on purpose: every check reads the same attested node, its workloads and its chain (one slow set-up).
 // Skips without an engine; fails instead with ECONUMI_REQUIRE_DOCKER=1.
 import t from 'tap'
 import { acquireEngineLock } from '../helpers/docker.js'
