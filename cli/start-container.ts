@@ -11,6 +11,7 @@
 //  - no restart policy: `econumi stop` makes the node exit and the container stops; the next start removes
 //    the stopped container and creates a fresh one from the current image with the current options.
 import type { StatusJson } from '../node/api-types.js'
+import { type StartWarning, noComputeUnitsWarning } from '../node/warnings.js'
 import Docker from 'dockerode'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -63,20 +64,12 @@ export async function waitContainerExit (c: { container: Docker.Container }, dea
   return { exited: true, forced: true }
 }
 
-/** A warning of `econumi start`: printed on stderr, and in --json output under `warnings`. */
-export interface StartWarning { code: string, message: string }
-
 /**
- * W_NO_COMPUTE_UNITS, as the node itself logs it (node/main.ts), from what the node was started with (its
- * container's arguments) and what it says of its network (its status): a devnet node with neither --attest nor
- * --dev-compute-units has no compute units, so it can never produce a block.
+ * W_NO_COMPUTE_UNITS, by the node's own rule (node/warnings.ts), from what the node was started with (its
+ * container's arguments) and what it says of its network (its status).
  */
 export function computeUnitsWarning (args: string[], mode: string | undefined): StartWarning | null {
-  if (args.includes('--attest') || args.includes('--dev-compute-units') || mode !== 'devnet') return null
-  return {
-    code: 'W_NO_COMPUTE_UNITS',
-    message: 'this node has no compute units, so it can never produce a block: `econumi stop`, then start it with --attest to attest this engine\'s Docker workloads (the econumi plugin enabled), or on a devnet with --dev-compute-units N'
-  }
+  return noComputeUnitsWarning({ attest: args.includes('--attest'), fixed: args.includes('--dev-compute-units'), mode }, '`econumi stop`, then start it')
 }
 
 async function sleep (ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)) }

@@ -2,7 +2,7 @@
 // relayed, and what a peer is charged for. Nothing a peer announces changes what the node does on its own: a tip
 // is shown as sync progress only, a core is indexed but passed on once it has served a valid block (sync.ts),
 // and a work report is checked (admission, epochs, capacity, signature) before it is pooled and relayed.
-import { FORGED_PENALTY, codeInfo } from '../protocol/error-codes.js'
+import { FORGED_PENALTY, chargeAtLeast, codeInfo } from '../protocol/error-codes.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { type WorkReport, checkReportSignature, isUnattested } from '../protocol/report.js'
@@ -219,7 +219,7 @@ export class Gossip implements PeerHandler {
     } catch (err) {
       if (!isEconumiError(err)) throw err
       if (from === null) throw err
-      this.ctx.network?.penalize(from, Math.max(FORGED_PENALTY, codeInfo(err.code).penalty), err.code)
+      this.ctx.network?.penalize(from, chargeAtLeast(err.code, FORGED_PENALTY), err.code)
       return false
     }
     const reason = await this.opStale(op)

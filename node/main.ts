@@ -1,4 +1,5 @@
 // Running a node as a local process (`econumi start --foreground`) and rebuilding its ledger (`reindex`).
+import { noComputeUnitsWarning } from './warnings.js'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -252,9 +253,8 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     epochMs: params.epochMs,
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
-  if (attestation === null && o.devComputeUnits === undefined && params.mode === 'devnet') {
-    log('warning', { code: 'W_NO_COMPUTE_UNITS', message: 'this node has no compute units, so it can never produce a block: start it with --attest to attest this engine\'s Docker workloads (plugin enabled), or on a devnet with --dev-compute-units N' })
-  }
+  const noCu = noComputeUnitsWarning({ attest: attestation !== null, fixed: o.devComputeUnits !== undefined, mode: params.mode })
+  if (noCu !== null) log('warning', { ...noCu })
   if (o.onReady !== undefined) {
     try { await o.onReady(log) } catch (err) { log('on-ready-failed', { error: (err as Error).message }) }
   }

@@ -2,7 +2,7 @@
 // replication stream per connection, and the `econumi/2` protomux channel for hello, transactions,
 // work reports, operations, images and tip announcements. Peers are authenticated by their node key: the swarm's Noise
 // key pair IS the node identity key.
-import { codeInfo } from '../protocol/error-codes.js'
+import { chargeAtLeast, codeInfo } from '../protocol/error-codes.js'
 import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import DHT from 'hyperdht'
@@ -189,11 +189,11 @@ export class Network extends EventEmitter {
         } catch (err) {
           // any frame that does not decode is the sender's: at least a bad frame's charge
           const code = isEconumiError(err) ? err.code : 'E_WIRE_BAD'
-          this.penalize(peer, Math.max(codeInfo('E_WIRE_BAD').penalty, codeInfo(code).penalty), code)
+          this.penalize(peer, chargeAtLeast(code, codeInfo('E_WIRE_BAD').penalty), code)
           return
         }
         this.handler.onMessage(peer, m).catch((err) => {
-          if (isEconumiError(err)) this.penalize(peer!, Math.max(HANDLER_PENALTY, codeInfo(err.code).penalty), err.code)
+          if (isEconumiError(err)) this.penalize(peer!, chargeAtLeast(err.code, HANDLER_PENALTY), err.code)
           else this.opts.log('peer-handler-error', { peer: id, error: (err as Error).message })
         })
       }

@@ -84,10 +84,13 @@ export function codeInfo (code: string): CodeInfo {
   return t === undefined ? REFUSED : { ...REFUSED, ...t }
 }
 
-/** Points for a served block that fails with this code (never less than an invalid block's). */
-export function blockPenalty (code: string): number {
-  return Math.max(INVALID_BLOCK_PENALTY, codeInfo(code).penalty)
+/** Points for a message failing with this code when its kind alone already proves it bad (at least `floor`). */
+export function chargeAtLeast (code: string, floor: number): number {
+  return Math.max(floor, codeInfo(code).penalty)
 }
+
+/** Points for a served block that fails with this code (never less than an invalid block's). */
+export function blockPenalty (code: string): number { return chargeAtLeast(code, INVALID_BLOCK_PENALTY) }
 
 /** Every code the table describes (for tests). */
 export function describedCodes (): string[] { return Object.keys(TABLE) }
