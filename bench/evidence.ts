@@ -1,6 +1,8 @@
 // evidence-verify: what an auditor spends on one work report: decode its evidence and run checkReportEvidence
-// (X.509 agent certificates through protocol/certificates.ts, as nodes check them, the CA parsed once; every Ed25519 and
-// VRF signature; epochCredit), against the same number of raw Ed25519 and VRF verifications in the same run.
+// (X.509 agent certificates through protocol/certificates.ts, as nodes check them, the CA parsed once; the Ed25519
+// and VRF signatures; epochCredit), against raw Ed25519 and VRF verifications of every signature the evidence
+// holds, in the same run. The audit verifies fewer: of a workload's hash-chained checkpoints only the last one's
+// signature (protocol/evidence.ts checkWorkloadEvidence), so it can beat that floor.
 // Epochs of 60 s: 12 checkpoints per workload plus the anchoring one. 1, 10 and 100 workloads per node-epoch.
 import { POLL_WINDOW_MS, caEndorsementMessage, windowStart, type DaemonWitness } from '../protocol/attestation.js'
 import { X509Certificate } from 'node:crypto'
@@ -109,7 +111,8 @@ const bench: Bench = {
       const workReport = makeReport(node, genesis, EPOCH, cu, evidenceRoot(ev))
       const bytes = encodeEvidence(ev)
       const rounds = n === 100 ? 8 : n === 10 ? 40 : 200
-      const ed = 1 + n * (2 + CHECKPOINTS) // endorsement; per workload span + daemon + checkpoints
+      const ed = 1 + n * (2 + CHECKPOINTS) // the evidence's signatures: endorsement; per workload span + daemon + checkpoints
+      const verified = 1 + n * 3 // what the audit verifies: endorsement; per workload span + daemon + the chain's last checkpoint
       const vrf = secrets.length
       const [auditMs, rawMs, x509Ms] = msEach(rounds, [
         () => { checkReportEvidence(workReport, decodeEvidence(bytes), ctx) },
@@ -117,7 +120,7 @@ const bench: Bench = {
         () => { for (const x of ev.workloads) x509AgentChecker.agentKey({ caCertificate: caDer, agentCertificate: x.agentCertificate, nodeId, containerId: x.containerId, at: S }) }
       ])
       perSize.set(n, { ms: auditMs, bytes: bytes.length })
-      process.stdout.write(`evidence-verify with ${n} workloads: ${auditMs.toFixed(2)} ms per report (${ed} Ed25519 + ${vrf} VRF verifications: ${rawMs.toFixed(2)} ms raw; X.509 checks ${x509Ms.toFixed(2)} ms); evidence ${bytes.length} bytes (${(bytes.length / 1024).toFixed(1)} KiB) per node-epoch, ${cu} CU\n`)
+      process.stdout.write(`evidence-verify with ${n} workloads: ${auditMs.toFixed(2)} ms per report (verifies ${verified} of its ${ed} Ed25519 signatures; all ${ed} + ${vrf} VRF verified raw: ${rawMs.toFixed(2)} ms; X.509 checks ${x509Ms.toFixed(2)} ms); evidence ${bytes.length} bytes (${(bytes.length / 1024).toFixed(1)} KiB) per node-epoch, ${cu} CU\n`)
       report({ name: `evidence-verify-${n}`, value: 1000 / auditMs, unit: `reports/s audited (${n} workloads)`, baseline: 1000 / rawMs })
     }
     const ten = perSize.get(10) as { ms: number, bytes: number }

@@ -370,12 +370,16 @@ export function checkWorkloadEvidence (h: EvidenceHeader, x: WorkloadEvidence, c
   if (!verify(x.agentKey, agentSpanMessage(cid, x.agentSpan, x.agentReservation), x.agentSpanSignature)) fail('E_EVIDENCE_SPAN_SIGNATURE', 'agent span signature does not verify', { containerId: cid })
   if (!verify(h.nodeKey, daemonWitnessMessage(ctx.genesis, h.nodeKey, h.epoch, cid, x.daemon), x.daemonSignature)) fail('E_EVIDENCE_DAEMON_SIGNATURE', 'daemon witness signature does not verify with the node key', { containerId: cid })
   let prev: Uint8Array | null = null // checkpoints[0].prev links to earlier evidence: not checked here
+  const last = x.checkpoints[x.checkpoints.length - 1]
   for (const c of x.checkpoints) {
     const ws = windowStart(c.window)
     const e = epochOf(ctx.params, ws)
     // a window overlapping the epoch, or the one ending at its start (an anchor: a gap after it is a missed poll)
     if (e < 0n || ws >= h.epochEnd || ws + POLL_WINDOW_MS < h.epochStart) fail('E_EVIDENCE_CHECKPOINT_WINDOW', 'checkpoint window neither overlaps the epoch nor ends at its start', { containerId: cid, window: c.window, epoch: h.epoch })
-    if (!verify(x.agentKey, checkpointMessage(cid, c), c.signature)) fail('E_EVIDENCE_CHECKPOINT_SIGNATURE', 'checkpoint signature does not verify with the agent key', { containerId: cid, window: c.window })
+    // Only the last signature is verified: each checkpoint hashes the previous one, signature included (checked
+    // below), so the agent's signature on the last commits the whole chain — as a Hypercore signs only its tree
+    // root. Any altered, dropped or re-signed checkpoint breaks the chain (E_EVIDENCE_CHAIN) or the last signature.
+    if (c === last && !verify(x.agentKey, checkpointMessage(cid, c), c.signature)) fail('E_EVIDENCE_CHECKPOINT_SIGNATURE', 'the last checkpoint\'s signature does not verify with the agent key', { containerId: cid, window: c.window })
     const secret = secrets.get(e) ?? fail('E_EVIDENCE_POLL_SECRET', 'evidence does not reveal the poll secret of a checkpoint\'s epoch', { containerId: cid, window: c.window, secretEpoch: e })
     if (!equalBytes(c.nonce, evidenceNonce(secret, cid, c.window))) fail('E_EVIDENCE_NONCE', 'checkpoint nonce is not the challenge of its window', { containerId: cid, window: c.window })
     if (prev !== null && !equalBytes(c.prev, prev)) fail('E_EVIDENCE_CHAIN', 'checkpoint does not hash the previous one', { containerId: cid, window: c.window })
@@ -409,8 +413,9 @@ export function workloadWitness (x: WorkloadEvidence, epochStartMs: bigint): Wor
 /**
  * Recomputes the report's compute units: checks every signature and certificate of the evidence, derives each
  * workload's witnesses, caps the declared capacity by the registered one, and applies epochCredit.
- * PERF: per workload one certificate check, 2 + checkpoints Ed25519 verifications; per evidence one more and one
- * VRF verification per revealed secret (bench/evidence.ts).
+ * PERF: per workload one certificate check and 3 Ed25519 verifications (span, daemon witness, the checkpoint
+ * chain's last link), whatever the number of checkpoints; per evidence one more and one VRF verification per
+ * revealed secret (bench/evidence.ts).
  */
 export function creditFromEvidence (ev: EpochEvidence, ctx: EvidenceContext): { total: bigint, workloads: WorkloadCredit[] } {
   checkEvidenceForm(ev)

@@ -299,8 +299,13 @@ t.test('every tampering fails with its own code', async (t) => {
   const cases: Array<[string, (ev: EpochEvidence) => void, string]> = [
     ['a nonce (re-signed by the agent)', (ev) => { const c = ev.workloads[0].checkpoints; c[4] = signCheckpoint(agents[0], CID[0], { ...c[4], nonce: sha256(c[4].nonce) }) }, 'E_EVIDENCE_NONCE'],
     ['a prev link (re-signed by the agent)', (ev) => { const c = ev.workloads[0].checkpoints; c[4] = signCheckpoint(agents[0], CID[0], { ...c[4], prev: sha256(c[4].prev) }) }, 'E_EVIDENCE_CHAIN'],
-    ['a checkpoint signature', (ev) => { const c = ev.workloads[1].checkpoints[7]; c.signature = flip(c.signature) }, 'E_EVIDENCE_CHECKPOINT_SIGNATURE'],
-    ['a healthy flag', (ev) => { ev.workloads[1].checkpoints[7].healthy = false }, 'E_EVIDENCE_CHECKPOINT_SIGNATURE'],
+    // only the chain's last signature is verified: a change before it breaks the next checkpoint's prev link
+    ['a checkpoint signature (mid-chain)', (ev) => { const c = ev.workloads[1].checkpoints[7]; c.signature = flip(c.signature) }, 'E_EVIDENCE_CHAIN'],
+    ['a healthy flag (mid-chain)', (ev) => { ev.workloads[1].checkpoints[7].healthy = false }, 'E_EVIDENCE_CHAIN'],
+    ['a checkpoint dropped (mid-chain)', (ev) => { ev.workloads[1].checkpoints.splice(7, 1) }, 'E_EVIDENCE_CHAIN'],
+    ['the last checkpoint\'s signature', (ev) => { const c = ev.workloads[1].checkpoints.at(-1) as Checkpoint; c.signature = flip(c.signature) }, 'E_EVIDENCE_CHECKPOINT_SIGNATURE'],
+    ['the last healthy flag', (ev) => { (ev.workloads[1].checkpoints.at(-1) as Checkpoint).healthy = false }, 'E_EVIDENCE_CHECKPOINT_SIGNATURE'],
+    ['a chain signed by another key', (ev) => { const c = ev.workloads[1].checkpoints; c[c.length - 1] = signCheckpoint(agents[2], CID[1], c[c.length - 1]) }, 'E_EVIDENCE_CHECKPOINT_SIGNATURE'],
     ['the daemon signature', (ev) => { ev.workloads[0].daemonSignature = flip(ev.workloads[0].daemonSignature) }, 'E_EVIDENCE_DAEMON_SIGNATURE'],
     ['the daemon witness', (ev) => { ev.workloads[0].daemon.reservation.nanoCpus *= 2n }, 'E_EVIDENCE_DAEMON_SIGNATURE'],
     ['the agent span', (ev) => { ev.workloads[0].agentSpan.attestedFrom -= 1n }, 'E_EVIDENCE_SPAN_SIGNATURE'],
