@@ -2,7 +2,8 @@
 // folder each, all on loopback with a DHT bootstrap the caller runs itself. (Lives under bench/ so that it
 // is compiled with the benchmarks; test/helpers/node-process.ts re-exports it.)
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createSocket } from 'node:dgram'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -109,6 +110,37 @@ export class NodeProcess {
   }
 }
 
+/** A UDP port on loopback that was free a moment ago (for ECONUMI_LOCAL_BOOTSTRAP_PORT). */
+export async function freeUdpPort (): Promise<number> {
+  const s = createSocket('udp4')
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve))
+  const port = s.address().port
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}
+
+/** The local addresses ("a.b.c.d:port") of the UDP sockets process `pid` holds, from /proc (IPv4 and IPv6). */
+export function udpSocketsOf (pid: number | 'self'): string[] {
+  const inodes = new Set<string>()
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try { const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m !== null) inodes.add(m[1]) } catch {}
+  }
+  const out: string[] = []
+  for (const table of ['udp', 'udp6']) {
+    let text = ''
+    try { text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      if (f.length < 10 || !inodes.has(f[9])) continue
+      const [hexAddr, hexPort] = f[1].split(':')
+      // IPv4 as one little-endian word; IPv6 as four (shown as hex: only "is it loopback" matters here)
+      const addr = hexAddr.length === 8 ? (hexAddr.match(/../g) as string[]).reverse().map((b) => parseInt(b, 16)).join('.') : hexAddr
+      out.push(`${addr}:${parseInt(hexPort, 16)}`)
+    }
+  }
+  return out
+}
+
 export function sleep (ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)) }
 
 export function tempDir (prefix = 'econumi-test-'): string { return mkdtempSync(join(tmpdir(), prefix)) }
@@ -128,7 +160,7 @@ export function writeGenesis (dir: string, o: { epochMs: number, allocations?: A
 export async function localBootstrap (firstPort?: number): Promise<{ port: number, address: string, close: () => Promise<void> }> {
   for (let attempt = 0; ; attempt++) {
     const port = attempt === 0 && firstPort !== undefined ? firstPort : 30000 + Math.floor(Math.random() * 25000)
-    const bs = DHT.bootstrapper(port, '127.0.0.1')
+    const bs = DHT.bootstrapper(port, '127.0.0.1', { host: '127.0.0.1' }) // announced address, and bound (not 0.0.0.0)
     try {
       await bs.ready()
       return { port, address: `127.0.0.1:${port}`, close: async () => { await bs.destroy() } }

@@ -142,7 +142,8 @@ export class Network extends EventEmitter {
     // Probe the port first: a DHT bootstrapper whose bind fails cannot be destroyed (its destroy awaits the failed
     // bind and never closes its network-interface watcher), and that native handle kept the process alive for good.
     if (!(await udpPortFree(port, '127.0.0.1'))) return // already hosted by another local node
-    const bs = DHT.bootstrapper(port, '127.0.0.1')
+    // the second argument is only the address announced; without `host` dht-rpc binds 0.0.0.0
+    const bs = DHT.bootstrapper(port, '127.0.0.1', { host: '127.0.0.1' })
     try {
       await bs.ready()
     } catch {

@@ -2,18 +2,8 @@
 // on one machine (whose local DHT bootstrap port is taken), and a second signal during shutdown exits at once.
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createSocket } from 'node:dgram'
 import t from 'tap'
-import { CLI, NodeProcess, tempDir } from '../helpers/node-process.js'
-
-/** A UDP port on loopback that is free now. */
-async function freeUdpPort (): Promise<number> {
-  const s = createSocket('udp4')
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve))
-  const port = s.address().port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
+import { CLI, NodeProcess, freeUdpPort, tempDir } from '../helpers/node-process.js'
 
 /** Alive and not a zombie (an exited child the test has not reaped yet). */
 function running (pid: number): boolean {
