@@ -11,7 +11,8 @@ const registry: Array<() => Promise<Bench>> = [
   async () => (await import('./network.js')).txPropagation,
   async () => (await import('./leader.js')).default,
   async () => (await import('./image-transfer.js')).default,
-  async () => (await import('./evidence.js')).default
+  async () => (await import('./evidence.js')).default,
+  async () => (await import('./peer-flood.js')).default
 ]
 
 async function main (): Promise<void> {

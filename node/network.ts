@@ -12,7 +12,7 @@ import c from 'compact-encoding'
 import { toHex } from '../protocol/encoding.js'
 import { isEconumiError } from '../protocol/errors.js'
 import { taggedHash } from '../protocol/hash.js'
-import { type WireMessage, decodeMessage, encodeMessage } from '../protocol/wire.js'
+import { MSG_HELLO, type WireMessage, decodeMessage, encodeMessage } from '../protocol/wire.js'
 import type { LogFn } from './log.js'
 
 export const DEFAULT_BOOTSTRAP_PORT = 49737
@@ -29,6 +29,14 @@ export const BAN_SCORE = -100
 export const BAN_MS = 10 * 60_000
 /** A message that decoded but that its handler refused (what it proves is in protocol/error-codes.ts). */
 const HANDLER_PENALTY = 10
+/**
+ * Messages of one peer handled at once (a transaction waits for its signature check and the mempool's write). The
+ * socket is read at the rate it delivers, so without a bound a peer sending faster than the node checks grows the
+ * node's memory without end (each pending message holds its frame, its promise chain and a worker request); beyond
+ * it the peer's frames are dropped until some finish: gossip is lossy, and a local limit never costs a peer.
+ */
+export const MAX_IN_FLIGHT_PER_PEER = 256
+const THROTTLE_LOG_MS = 1000
 
 const REDISCOVER_FIRST_MS = 1000
 const REDISCOVER_CAP_MS = 30_000
@@ -53,6 +61,9 @@ export interface Peer {
   score: number
   /** When the connection was made (ms). */
   connectedAt: number
+  /** Its messages being handled now, and those dropped because there were MAX_IN_FLIGHT_PER_PEER (since the last log). */
+  inFlight: number
+  dropped: number
 }
 
 /** What `getpeerinfo` shows of one connection. */
@@ -193,10 +204,13 @@ export class Network extends EventEmitter {
           this.penalize(peer, chargeAtLeast(code, codeInfo('E_WIRE_BAD').penalty), code)
           return
         }
-        this.handler.onMessage(peer, m).catch((err) => {
-          if (isEconumiError(err)) this.penalize(peer!, chargeAtLeast(err.code, HANDLER_PENALTY), err.code)
+        const p = peer
+        if (p.inFlight >= MAX_IN_FLIGHT_PER_PEER && m.type !== MSG_HELLO) { this.throttled(p); return }
+        p.inFlight++
+        this.handler.onMessage(p, m).catch((err) => {
+          if (isEconumiError(err)) this.penalize(p, chargeAtLeast(err.code, HANDLER_PENALTY), err.code)
           else this.opts.log('peer-handler-error', { peer: id, error: (err as Error).message })
-        })
+        }).finally(() => { p.inFlight-- })
       }
     })
     peer = {
@@ -204,6 +218,8 @@ export class Network extends EventEmitter {
       conn,
       score: 0,
       connectedAt: Date.now(),
+      inFlight: 0,
+      dropped: 0,
       send: (m) => { if (!channel.closed) message.send(Buffer.from(encodeMessage(m))) }
     }
     const prev = this.peers.get(id)
@@ -212,6 +228,15 @@ export class Network extends EventEmitter {
     conn.once('close', () => { if (this.peers.get(id) === peer) { this.peers.delete(id); this.handler.onPeerGone(peer!) } })
     channel.open()
     this.handler.onPeer(peer)
+  }
+
+  /** A frame dropped at the in-flight bound: counted, and logged at most once a second per peer. */
+  private throttled (peer: Peer): void {
+    if (peer.dropped++ > 0) return
+    setTimeout(() => {
+      if (this.peers.get(peer.id) === peer) this.opts.log('peer-throttled', { peer: peer.id.slice(0, 16), dropped: peer.dropped, inFlight: peer.inFlight, max: MAX_IN_FLIGHT_PER_PEER })
+      peer.dropped = 0
+    }, THROTTLE_LOG_MS).unref()
   }
 
   /** Lower a peer's score for misbehaviour; below BAN_SCORE it is dropped and refused for a while. */

@@ -1,6 +1,7 @@
 // A misbehaving peer (raw Hyperswarm in the test process) against a real node process: garbage frames,
 // oversized frames, unknown types, a wrong-network hello, and a chain core holding garbage and a block
-// with a bad signature. The node keeps running and producing, scores and bans the peer, and drops it.
+// with a bad signature. The node keeps running and producing, scores and bans the peer, and drops it; a flood
+// faster than it checks is dropped at a per-peer in-flight bound.
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -8,7 +9,10 @@ import { join } from 'node:path'
 import { encodeBlock } from '../../protocol/block.js'
 import { taggedHash } from '../../protocol/hash.js'
 import { genesisHash, paramsFromJson } from '../../protocol/params.js'
-import { MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MSG_CORES, MSG_HELLO, MSG_TIP, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
+import { MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MSG_CORES, MSG_HELLO, MSG_TIP, MSG_TX, WIRE_VERSION, encodeMessage } from '../../protocol/wire.js'
+import { addressBytesFromPublicKey } from '../../protocol/address.js'
+import { encodeTransaction, signTransaction } from '../../protocol/transaction.js'
+import { MAX_IN_FLIGHT_PER_PEER } from '../../node/network.js'
 import { genesisState, makeBlock, nextLeadEpoch, signerFrom } from '../helpers/chain.js'
 import { MAX_ORPHANS_PER_CORE } from '../../node/chain.js'
 import { type RawPeer, rawPeer } from '../helpers/raw-peer.js'
@@ -177,4 +181,29 @@ t.test('an orphan flood: blocks on unknown parents are bounded per core, never p
   for await (const _ of db.keys({ gte: 'orphan:', lt: 'orphan;' })) orphans++
   await db.close()
   t.equal(orphans, MAX_ORPHANS_PER_CORE, `orphans kept: ${orphans} of ${flood} sent`)
+})
+
+t.test('a transaction flood faster than the node checks: frames beyond the in-flight bound are dropped, uncharged, and memory stays bounded', async (t) => {
+  const { node, g, blocks, records, send, peer } = await connectedPeer(t)
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  // one valid signature with a nonce gap: never admitted (so never deduplicated), checked again every time, not the sender's fault
+  const sender = signerFrom('flood-sender')
+  const frame = encodeMessage({ type: MSG_TX, tx: encodeTransaction(signTransaction({ from: sender.publicKey, to: addressBytesFromPublicKey(signerFrom('sink').publicKey), amount: 1000n, fee: 1000n, nonce: 7n }, sender, g)) })
+  const ch = peer.open[0]
+  const rssMb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.proc!.pid!}/status`, 'utf8'))![1]) / 1024
+  const before = rssMb()
+  const height = Number((await node.status()).height)
+  let peak = before
+  const sampler = setInterval(() => { peak = Math.max(peak, rssMb()) }, 100)
+  t.teardown(() => clearInterval(sampler))
+  for (let i = 0; i < 60_000; i++) if (!ch.send(frame)) await ch.drained()
+  await new Promise((resolve) => setTimeout(resolve, 2000)) // what was read is being handled
+  clearInterval(sampler)
+  t.ok(peak - before < 200, `RSS grew ${Math.round(peak - before)} MB (${Math.round(before)} → ${Math.round(peak)} MB)`)
+  const throttled = await node.waitFor((e) => e.event === 'peer-throttled', 10_000, 'peer-throttled')
+  t.ok(Number(throttled.dropped) > 0, `frames dropped at the bound: ${String(throttled.dropped)}`)
+  t.ok(Number(throttled.inFlight) <= MAX_IN_FLIGHT_PER_PEER, `in flight ${String(throttled.inFlight)} ≤ ${MAX_IN_FLIGHT_PER_PEER}`)
+  await stillProducing(t, node, height)
+  t.equal((await node.status()).peers, 1, 'the flooding peer is still connected')
+  t.same(of(node, 'peer-penalized'), [], 'a local limit costs the peer nothing')
 })
