@@ -117,6 +117,21 @@ export class ChainStore {
   }
 
   /**
+   * The stored byte length of blocks [from, to), read from the core's Merkle tree (a leaf node holds its block's
+   * size) in one storage batch, without reading the blocks; null where the node is not on disk yet. Sync sizes its
+   * runs by it before it reads or decodes a block.
+   */
+  async blockSizes (core: string, from: number, to: number): Promise<Array<number | null>> {
+    const c = await this.core(core) as any
+    const rx = c.state?.storage?.read?.()
+    if (rx === undefined || typeof rx.getTreeNode !== 'function') return new Array<null>(Math.max(0, to - from)).fill(null)
+    const reads: Array<Promise<{ size: number } | null>> = []
+    for (let i = from; i < to; i++) reads.push(rx.getTreeNode(2 * i)) // flat-tree: block i is leaf 2i
+    rx.tryFlush()
+    return (await Promise.all(reads)).map((n) => n === null ? null : n.size)
+  }
+
+  /**
    * Replicate blocks [from, to) of a peer core, resolving once they are all on disk or after timeoutMs: waiting for
    * the range, then reading it in one batch, costs far less than a get() that waits for each block.
    */

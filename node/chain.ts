@@ -12,6 +12,7 @@ import type { Transaction } from '../protocol/transaction.js'
 import type { ChainStore } from './chain-store.js'
 import { type BatchOp, type BlockIndexEntry, type BlockLocation, type Ledger, entryToTip, makeEntry } from './ledger.js'
 import type { LogFn } from './log.js'
+import { pruneSideBranches } from './side-branches.js'
 
 /** Meta key of the block a node won in an epoch (equivocation evidence is two different ones). */
 const wonKey = (winner: string, epoch: string): string => `won:${winner}:${epoch}`
@@ -84,6 +85,12 @@ export class Chain {
       if (marker.length > 0) await this.ledger.db.batch(marker)
       throw err
     }
+    const head0 = this.ledger.tip
+    if (head0 !== null && tip.height + this.ledger.params.reorgBound <= head0.height) {
+      // it forks more than K below the head: switchTo would refuse it, so it is not kept (as a stale orphan)
+      if (marker.length > 0) await this.ledger.db.batch(marker)
+      return 'stale'
+    }
     const entry = makeEntry(block, loc, tip)
     await this.ledger.putBlockEntry(entry, marker)
     await this.checkEquivocation(entry)
@@ -100,7 +107,14 @@ export class Chain {
       }
     }
     await this.adoptOrphans(hash)
+    if (markIndexed) await this.prune() // once per block from a core, after the orphans it brought in
     return result
+  }
+
+  /** Forget side blocks and orphans that can no longer become best (node/side-branches.ts). */
+  private async prune (): Promise<void> {
+    const r = await pruneSideBranches(this.ledger)
+    if (r.entries + r.orphans > 0) this.log('side-pruned', { entries: r.entries, orphans: r.orphans, height: this.ledger.height })
   }
 
   /**
@@ -118,7 +132,7 @@ export class Chain {
       return 'stale'
     }
     if (await this.ledger.orphanCount() >= MAX_ORPHANS || await this.ledger.orphanCount(loc.core) >= MAX_ORPHANS_PER_CORE) return 'deferred'
-    await this.ledger.putOrphan(toHex(block.header.prevHash), hash, loc, marker)
+    await this.ledger.putOrphan(toHex(block.header.prevHash), hash, block.header.height, loc, marker)
     return 'orphan'
   }
 
@@ -199,6 +213,7 @@ export class Chain {
     extra.push(this.marker(last))
     await this.ledger.commitBlocks(items, extra)
     if (await this.ledger.hasOrphans()) for (const { fx } of items) await this.adoptOrphans(toHex(fx.hash))
+    await this.prune()
     await this.events.onNewHead(this.ledger.tip!, items.map((x) => x.block))
     return items.length
   }
@@ -234,6 +249,7 @@ export class Chain {
   async commitOwn (block: Block, loc: BlockLocation, fx: BlockEffects): Promise<void> {
     await this.ledger.commitBlock(block, loc, fx, [this.marker(loc)])
     await this.checkEquivocation(makeEntry(block, loc, fx.tip))
+    await this.prune()
   }
 
   /**
@@ -295,29 +311,48 @@ export class Chain {
     if (orphanedReports.length > 0) await this.events.onOrphanedTxs([], orphanedReports)
   }
 
-  /** The best known tip by fork choice that is not invalid (nor built on an invalid block). */
+  /**
+   * The best known tip by fork choice that is not invalid (nor built on an invalid block, nor on a pruned one).
+   * PERF: fork choice ranks height first, so this reads the by-height index from the top down and stops at the
+   * first height holding a good tip; the head is one, so it reads the levels above the head and the head's own,
+   * and walks each side block down to the canonical chain (within K, as pruning keeps it), not every entry.
+   */
   async bestTip (): Promise<BlockIndexEntry | null> {
-    const entries = await this.ledger.allBlockEntries()
-    const byHash = new Map(entries.map((x) => [x.hash, x]))
-    const bad = new Map<string, boolean>()
-    const isBad = (x: BlockIndexEntry): boolean => {
-      const path: BlockIndexEntry[] = []
+    const good = new Map<string, boolean>()
+    const isGood = async (x: BlockIndexEntry): Promise<boolean> => {
+      const path: string[] = []
       let cur: BlockIndexEntry | undefined = x
       let result = false
       while (cur !== undefined) {
-        const known = bad.get(cur.hash)
+        const known = good.get(cur.hash)
         if (known !== undefined) { result = known; break }
-        if (cur.invalid !== undefined) { result = true; path.push(cur); break }
-        path.push(cur)
-        cur = byHash.get(cur.prevHash)
+        path.push(cur.hash)
+        if (cur.invalid !== undefined) break
+        if (cur.prevHash === this.genesisHex || await this.isCanonical(cur)) { result = true; break }
+        cur = await this.ledger.blockEntry(cur.prevHash) // undefined: pruned, its branch forked too deep
       }
-      for (const p of path) bad.set(p.hash, result)
+      for (const p of path) good.set(p, result)
       return result
     }
-    const good = entries.filter((x) => !isBad(x))
-    const tips = good.map(entryToTip)
-    const head = chooseHead(tips)
-    return head === null ? null : good[tips.indexOf(head)]
+    const bestOf = async (hashes: string[]): Promise<BlockIndexEntry | null> => {
+      const level: BlockIndexEntry[] = []
+      for (const e of await this.ledger.blockEntries(hashes)) if (e !== undefined && await isGood(e)) level.push(e)
+      const tips = level.map(entryToTip)
+      const head = chooseHead(tips)
+      return head === null ? null : level[tips.indexOf(head)]
+    }
+    let height: bigint | null = null
+    let hashes: string[] = []
+    for await (const k of this.ledger.hashesByHeight(0n, undefined, true)) {
+      if (k.height !== height) {
+        const best = await bestOf(hashes)
+        if (best !== null) return best
+        height = k.height
+        hashes = []
+      }
+      hashes.push(k.hash)
+    }
+    return await bestOf(hashes)
   }
 
   /** After a restart: make sure the ledger follows the best known chain. */
@@ -325,6 +360,7 @@ export class Chain {
     const best = await this.bestTip()
     const tip = this.ledger.tip
     if (best !== null && (tip === null || compareTips(entryToTip(best), tip) < 0)) await this.switchTo(best)
+    await this.prune() // finishes a pass a crash cut short, and sweeps an index from before pruning
   }
 }
 

@@ -10,6 +10,7 @@ import type { Block } from '../protocol/block.js'
 import type { NetworkParams } from '../protocol/params.js'
 import { EconumiError, fail, isEconumiError } from '../protocol/errors.js'
 import { toHex } from '../protocol/encoding.js'
+import type { LogFn } from './log.js'
 
 /** Where a block's bytes live: a core (by key) and an index in it. */
 export interface BlockLocation { core: string, seq: number }
@@ -53,7 +54,17 @@ export interface TxLocation { blockHash: string, height: string, index: number }
 
 type BatchOp = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
-const heightKey = (h: bigint): string => `height:${h.toString(16).padStart(16, '0')}`
+const hex16 = (h: bigint): string => h.toString(16).padStart(16, '0')
+const heightKey = (h: bigint): string => `height:${hex16(h)}`
+/** Every indexed block (canonical or not) by height, so fork choice and pruning read a height range, not every entry. */
+export const byHeightKey = (h: bigint, hash: string): string => `byheight:${hex16(h)}:${hash}`
+/** Orphans by height, so the ones that can no longer join the chain are found without reading the pool. */
+const orphanHeightKey = (h: bigint, prevHash: string, hash: string): string => `orphanh:${hex16(h)}:${prevHash}:${hash}`
+/**
+ * Layout version of the index: 2 added the by-height keys. An older ledger gets them built at open (one pass over
+ * the block entries), since only they are new and every block entry carries its height.
+ */
+const INDEX_VERSION = '2'
 
 function tipToJson (t: ChainTip): string {
   return JSON.stringify({ hash: toHex(t.hash), height: t.height.toString(), epoch: t.epoch.toString(), beacon: toHex(t.beacon), score: { ticket: t.score.ticket.toString(), weight: t.score.weight.toString(), total: t.score.total.toString(), vrfOutput: toHex(t.score.vrfOutput) } })
@@ -108,7 +119,7 @@ export class Ledger {
 
   private constructor (readonly db: ClassicLevel<string, string>, readonly params: NetworkParams, readonly genesis: Uint8Array, readonly dir: string) {}
 
-  static async open (dir: string, params: NetworkParams, genesis: Uint8Array): Promise<Ledger> {
+  static async open (dir: string, params: NetworkParams, genesis: Uint8Array, log: LogFn = () => {}): Promise<Ledger> {
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     try {
       await db.open()
@@ -116,7 +127,7 @@ export class Ledger {
       throw ledgerStorageError(err, dir) ?? err
     }
     try {
-      return await Ledger.init(db, dir, params, genesis)
+      return await Ledger.init(db, dir, params, genesis, log)
     } catch (err) {
       const mapped = ledgerStorageError(err, dir)
       if (mapped === null) throw err
@@ -125,22 +136,50 @@ export class Ledger {
     }
   }
 
-  private static async init (db: ClassicLevel<string, string>, dir: string, params: NetworkParams, genesis: Uint8Array): Promise<Ledger> {
+  private static async init (db: ClassicLevel<string, string>, dir: string, params: NetworkParams, genesis: Uint8Array, log: LogFn): Promise<Ledger> {
     const ledger = new Ledger(db, params, genesis, dir)
     const stored = await db.get('meta:genesis')
     if (stored === undefined) {
-      const ops: BatchOp[] = [{ type: 'put', key: 'meta:genesis', value: toHex(genesis) }]
+      const ops: BatchOp[] = [{ type: 'put', key: 'meta:genesis', value: toHex(genesis) }, { type: 'put', key: 'meta:index', value: INDEX_VERSION }]
       for (const [addr, acct] of genesisAccounts(params)) ops.push({ type: 'put', key: `acct:${addr}`, value: accountToJson(acct) })
       await db.batch(ops)
     } else if (stored !== toHex(genesis)) {
       await db.close()
       fail('E_GENESIS_MISMATCH', 'the ledger belongs to another network', { stored, expected: toHex(genesis) })
+    } else if (await db.get('meta:index') !== INDEX_VERSION) {
+      await Ledger.buildHeightIndex(db, log)
     }
     const tip = await db.get('meta:tip')
     ledger.tipCache = tip === undefined ? null : tipFromJson(tip)
     const totals = await db.get('meta:weights')
     ledger.totalsCache = totals === undefined ? EMPTY_TOTALS : totalsFromJson(totals)
     return ledger
+  }
+
+  /**
+   * The one-time migration of a ledger from before the by-height index: a key per block entry, in batches. The
+   * version is written with the last batch, so a crash part way through builds it again from the start (the puts
+   * are idempotent).
+   */
+  private static async buildHeightIndex (db: ClassicLevel<string, string>, log: LogFn): Promise<void> {
+    const BATCH = 10_000
+    let ops: BatchOp[] = []
+    let done = 0
+    log('ledger-migrate', { step: 'by-height index', state: 'started' })
+    for await (const v of db.values({ gte: 'block:', lt: 'block;' })) {
+      const e = JSON.parse(v) as BlockIndexEntry
+      ops.push({ type: 'put', key: byHeightKey(BigInt(e.height), e.hash), value: '' })
+      if (ops.length >= BATCH) {
+        await db.batch(ops)
+        done += ops.length
+        ops = []
+        log('ledger-migrate', { step: 'by-height index', state: 'progress', entries: done })
+      }
+    }
+    done += ops.length
+    ops.push({ type: 'put', key: 'meta:index', value: INDEX_VERSION })
+    await db.batch(ops)
+    log('ledger-migrate', { step: 'by-height index', state: 'done', entries: done })
   }
 
   async close (): Promise<void> { await this.db.close() }
@@ -263,6 +302,7 @@ export class Ledger {
       const txids = fx.txids.map(toHex)
       ops.push({ type: 'put', key: heightKey(fx.tip.height), value: hash })
       ops.push({ type: 'put', key: `block:${hash}`, value: JSON.stringify(entry) })
+      ops.push({ type: 'put', key: byHeightKey(fx.tip.height, hash), value: '' })
       ops.push({ type: 'put', key: `undo:${hash}`, value: JSON.stringify({ accounts: undo, nodes: undoNodes, totals: totalsToJson(fx.totals.before), tip: prevTip === null ? null : tipToJson(prevTip), txids }) })
       txids.forEach((txid, index) => {
         ops.push({ type: 'put', key: `tx:${txid}`, value: JSON.stringify({ blockHash: hash, height: fx.tip.height.toString(), index }) })
@@ -316,13 +356,31 @@ export class Ledger {
   }
 
   async putBlockEntry (entry: BlockIndexEntry, extra: BatchOp[] = []): Promise<void> {
-    await this.db.batch([...extra, { type: 'put', key: `block:${entry.hash}`, value: JSON.stringify(entry) }])
+    await this.db.batch([...extra, { type: 'put', key: `block:${entry.hash}`, value: JSON.stringify(entry) }, { type: 'put', key: byHeightKey(BigInt(entry.height), entry.hash), value: '' }])
   }
 
-  async allBlockEntries (): Promise<BlockIndexEntry[]> {
-    const out: BlockIndexEntry[] = []
-    for await (const v of this.db.values({ gte: 'block:', lt: 'block;' })) out.push(JSON.parse(v))
+  /** The hashes of indexed blocks with from ≤ height < to (to: no bound), by height; highest first when `reverse`. */
+  async *hashesByHeight (from: bigint, to?: bigint, reverse = false): AsyncGenerator<{ height: bigint, hash: string }> {
+    const range = { gte: `byheight:${hex16(from < 0n ? 0n : from)}`, lt: to === undefined ? 'byheight;' : `byheight:${hex16(to)}`, reverse }
+    for await (const k of this.db.keys(range)) yield { height: BigInt(`0x${k.slice(9, 25)}`), hash: k.slice(26) }
+  }
+
+  /** The canonical hash at each height in [from, to], one range read. */
+  async canonicalRange (from: bigint, to: bigint): Promise<Map<bigint, string>> {
+    const out = new Map<bigint, string>()
+    if (to < from) return out
+    for await (const [k, v] of this.db.iterator({ gte: heightKey(from < 0n ? 0n : from), lte: heightKey(to) })) out.set(BigInt(`0x${k.slice(7)}`), v)
     return out
+  }
+
+  async blockEntries (hashes: string[]): Promise<Array<BlockIndexEntry | undefined>> {
+    if (hashes.length === 0) return []
+    return (await this.db.getMany(hashes.map((h) => `block:${h}`))).map((v) => v === undefined ? undefined : JSON.parse(v))
+  }
+
+  /** The ops that forget a (non-canonical) block: its entry, its by-height key. */
+  static forgetEntryOps (e: BlockIndexEntry): BatchOp[] {
+    return [{ type: 'del', key: `block:${e.hash}` }, { type: 'del', key: byHeightKey(BigInt(e.height), e.hash) }]
   }
 
   /** Orphans waiting, in all and per core (counted once from the database, then kept up to date). */
@@ -350,12 +408,33 @@ export class Ledger {
   }
 
   /** A block whose parent is not known yet, remembered durably until the parent arrives. */
-  async putOrphan (prevHash: string, hash: string, location: BlockLocation, extra: BatchOp[] = []): Promise<void> {
+  async putOrphan (prevHash: string, hash: string, height: bigint, location: BlockLocation, extra: BatchOp[] = []): Promise<void> {
     await this.orphanCount()
     const key = `orphan:${prevHash}:${hash}`
     const had = await this.db.get(key) !== undefined
-    await this.db.batch([...extra, { type: 'put', key, value: JSON.stringify({ core: location.core, seq: location.seq }) }])
+    await this.db.batch([...extra,
+      { type: 'put', key, value: JSON.stringify({ core: location.core, seq: location.seq, height: height.toString() }) },
+      { type: 'put', key: orphanHeightKey(height, prevHash, hash), value: location.core }])
     if (!had) this.countOrphans(location.core, 1)
+  }
+
+  /**
+   * Forget the orphans below `height`: they could only join the chain on a branch forking deeper than the reorg
+   * bound. Orphans stored before heights were recorded have no height key and stay (the pool bounds them).
+   */
+  async pruneOrphansBelow (height: bigint): Promise<number> {
+    await this.orphanCount()
+    const ops: BatchOp[] = []
+    const cores: string[] = []
+    for await (const [k, core] of this.db.iterator({ gte: 'orphanh:', lt: `orphanh:${hex16(height < 0n ? 0n : height)}` })) {
+      const [, , prevHash, hash] = k.split(':')
+      ops.push({ type: 'del', key: k }, { type: 'del', key: `orphan:${prevHash}:${hash}` })
+      cores.push(core)
+    }
+    if (ops.length === 0) return 0
+    await this.db.batch(ops)
+    for (const c of cores) this.countOrphans(c, -1)
+    return cores.length
   }
 
   /** Whether any block waits for its parent (lets bulk sync skip a lookup per block). */
@@ -365,9 +444,17 @@ export class Ledger {
 
   async takeOrphans (prevHash: string): Promise<BlockLocation[]> {
     await this.orphanCount()
-    const out: Array<{ key: string, loc: BlockLocation }> = []
-    for await (const [k, v] of this.db.iterator({ gte: `orphan:${prevHash}:`, lt: `orphan:${prevHash};` })) out.push({ key: k, loc: JSON.parse(v) })
-    if (out.length > 0) await this.db.batch(out.map((o) => ({ type: 'del' as const, key: o.key })))
+    const out: Array<{ hash: string, loc: BlockLocation, height?: string }> = []
+    for await (const [k, v] of this.db.iterator({ gte: `orphan:${prevHash}:`, lt: `orphan:${prevHash};` })) {
+      const o = JSON.parse(v) as { core: string, seq: number, height?: string }
+      out.push({ hash: k.slice(k.lastIndexOf(':') + 1), loc: { core: o.core, seq: o.seq }, height: o.height })
+    }
+    const ops: BatchOp[] = []
+    for (const o of out) {
+      ops.push({ type: 'del', key: `orphan:${prevHash}:${o.hash}` })
+      if (o.height !== undefined) ops.push({ type: 'del', key: orphanHeightKey(BigInt(o.height), prevHash, o.hash) })
+    }
+    if (ops.length > 0) await this.db.batch(ops)
     for (const o of out) this.countOrphans(o.loc.core, -1)
     return out.map((o) => o.loc)
   }

@@ -99,7 +99,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     const node = new EconumiNode(opts)
     node.verifier.start() // loads while the stores open
     try {
-      node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis)
+      node.ledger = await Ledger.open(join(opts.dataDir, 'ledger'), opts.params, node.genesis, node.log)
       try { await node.store.open() } catch (err) { await node.ledger.close(); throw err }
     } catch (err) {
       await node.verifier.close()

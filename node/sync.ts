@@ -33,6 +33,16 @@ const SYNC_RUN_TXS = 4096
 const RUN_BLOCK_COST = 16
 /** Runs fetched and verified ahead of the one being committed. */
 const SYNC_RUNS_AHEAD = 4
+/**
+ * Bytes a run aims at, and bytes all runs in flight (every core's, fetched and not committed yet) may hold: a
+ * block's size is mostly not its transactions (operations, a fraud proof: up to MAX_BLOCK_BYTES), so runs sized by
+ * transactions alone let 4 × 256 maximal blocks into memory. Sizes come from the core's Merkle tree before a
+ * block is read. A run always takes one block, and a core with no run in flight may start one, so none stalls.
+ */
+export const SYNC_RUN_BYTES = 8 * 1024 * 1024
+export const SYNC_INFLIGHT_BYTES = 32 * 1024 * 1024
+/** A block's size before any was seen (it only matters for blocks whose size the tree does not give yet). */
+const DEFAULT_BLOCK_BYTES = 1024
 /** A single block with at least this many transactions is verified on a worker thread. */
 const THREADED_BLOCK_TXS = 8
 /** Blocks of a peer core replicated ahead of the indexed position. */
@@ -42,7 +52,11 @@ const FUTURE_RECHECK_MAX_MS = 60_000
 
 /** One fetched block: decoded and checked (verdict), or the decoding error. */
 type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdict } | { loc: BlockLocation, block?: undefined, error: EconumiError }
-interface PreparedRun { items: RunItem[], unavailable: boolean }
+/**
+ * `bytes`: what the run holds against SYNC_INFLIGHT_BYTES until it is committed or dropped. `cut`: it stopped early
+ * because blocks whose size was not known when it was planned turned out larger than its budget.
+ */
+interface PreparedRun { items: RunItem[], unavailable: boolean, bytes: number, cut: boolean }
 
 export interface SyncEvents {
   /** A core served its first valid block: it is now persisted; pass it on. */
@@ -64,6 +78,8 @@ export class ChainSync {
   private readonly downloads = new Map<string, { end: number, range: { destroy?: () => void } }>()
   /** Blocks fetched and verified as valid that are not committed yet: the node is behind while this is > 0. */
   pendingVerified = 0
+  /** Bytes of the runs in flight, every core's (SYNC_INFLIGHT_BYTES). */
+  bytesInFlight = 0
   /**
    * Cores being indexed whose last run extended the head and that hold more blocks: verified blocks from them
    * carry this node's chain further, so it is behind (a peer's word alone never puts it there).
@@ -217,68 +233,112 @@ export class ChainSync {
     if (!localOnly) await this.downloadAhead(key, from)
     if (from >= length && length > 0 && !localOnly) this.firstRun.delete(key) // nothing new in it
     const ahead: Array<Promise<PreparedRun>> = []
-    // run length from the transactions per block seen so far (until then: as if blocks were a quarter full)
+    // run length from the transactions and bytes per block seen so far (until then: as if blocks were a quarter full)
     let txsPerBlock = 256
-    const refill = (): void => {
-      while (ahead.length < SYNC_RUNS_AHEAD && from < length) {
+    let bytesPerBlock = DEFAULT_BLOCK_BYTES
+    const refill = async (): Promise<void> => {
+      while (ahead.length < SYNC_RUNS_AHEAD && from < length && !this.ctx.closed) {
+        if (ahead.length > 0 && this.bytesInFlight >= SYNC_INFLIGHT_BYTES) break // room for more once a run commits
         const blocks = Math.max(1, Math.min(SYNC_RUN, Math.floor(SYNC_RUN_TXS / (txsPerBlock + RUN_BLOCK_COST))))
-        const to = Math.min(length, from + blocks)
-        const p = this.prepareRun(key, from, to, localOnly)
+        const { to, bytes } = await this.planRun(key, from, Math.min(length, from + blocks), bytesPerBlock)
+        this.bytesInFlight += bytes
+        const p = this.prepareRun(key, from, to, localOnly, bytes)
         p.then((run) => {
-          if (run.items.length > 0) txsPerBlock = run.items.reduce((n, it) => n + (it.block?.txs.length ?? 0), 0) / run.items.length
+          if (run.items.length === 0) return
+          txsPerBlock = run.items.reduce((n, it) => n + (it.block?.txs.length ?? 0), 0) / run.items.length
+          bytesPerBlock = Math.max(1, run.bytes / run.items.length)
         }, () => {}) // awaited in order below; a failure is handled there
         ahead.push(p)
         from = to
       }
     }
-    refill()
+    await refill()
     await this.indexRuns(key, ahead, refill, () => from < length, localOnly)
   }
 
-  private async indexRuns (key: string, ahead: Array<Promise<PreparedRun>>, refill: () => void, more: () => boolean, localOnly: boolean): Promise<void> {
-    while (ahead.length > 0 && !this.ctx.closed) {
-      const run = await ahead.shift()!
-      const stop = run.unavailable
-      if (stop) this.drop(ahead) // later runs start after a gap: drop them, index from the gap on retry
-      else refill()
-      const { held, extended, deferred } = await this.commitRun(key, run)
-      if (deferred === true) { this.drop(ahead); return }
-      this.deferred.delete(key)
-      if (extended) this.retryDeferred(key)
-      this.firstRun.delete(key)
-      if (extended && (ahead.length > 0 || more() || run.unavailable)) this.extendingCores.set(key, this.ctx.now())
-      else this.extendingCores.delete(key)
-      if (held) {
-        // later runs wait behind the held block (a core is a sequence): drop them, index again when its epoch begins
-        this.drop(ahead)
-        return
+  /**
+   * Where a run from `from` ends (at most `to`): within SYNC_RUN_BYTES and what is left of SYNC_INFLIGHT_BYTES, at
+   * least one block. Sizes from the core's tree; a block whose tree node is not on disk counts as `guess` bytes.
+   */
+  private async planRun (key: string, from: number, to: number, guess: number): Promise<{ to: number, bytes: number }> {
+    const room = Math.min(SYNC_RUN_BYTES, SYNC_INFLIGHT_BYTES - this.bytesInFlight)
+    const sizes = await this.ctx.store.blockSizes(key, from, to)
+    let bytes = 0
+    let n = 0
+    for (const size of sizes) {
+      const b = size ?? guess
+      if (n > 0 && bytes + b > room) break
+      bytes += b
+      n++
+    }
+    return { to: from + n, bytes }
+  }
+
+  private async indexRuns (key: string, ahead: Array<Promise<PreparedRun>>, refill: () => Promise<void>, more: () => boolean, localOnly: boolean): Promise<void> {
+    try {
+      while (ahead.length > 0 && !this.ctx.closed) {
+        const run = await ahead.shift()!
+        const stop = run.unavailable || run.cut
+        if (stop) this.drop(ahead) // later runs start after a gap: drop them, index from the gap on retry
+        else await refill()
+        const { held, extended, deferred } = await this.commitRun(key, run)
+        if (deferred === true) return
+        this.deferred.delete(key)
+        if (extended) this.retryDeferred(key)
+        this.firstRun.delete(key)
+        if (extended && (ahead.length > 0 || more() || stop)) this.extendingCores.set(key, this.ctx.now())
+        else this.extendingCores.delete(key)
+        // later runs wait behind the held block (a core is a sequence): index again when its epoch begins
+        if (held) return
+        if (run.cut) { this.rerun.add(key); return } // the rest is there: plan it again by its real sizes
+        if (stop) {
+          // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
+          if (!localOnly) setTimeout(() => this.scheduleIndex(key), 500).unref()
+          return
+        }
       }
-      if (stop) {
-        // no peer served it yet (a relaying peer may still be downloading it): ask again shortly
-        if (!localOnly) setTimeout(() => this.scheduleIndex(key), 500).unref()
-        return
-      }
+    } finally {
+      this.drop(ahead) // whatever is left (a stop, a failure) gives its bytes and pending count back
     }
   }
 
   private drop (ahead: Array<Promise<PreparedRun>>): void {
-    for (const p of ahead.splice(0)) void p.then((r) => { this.pendingVerified -= countValid(r) }, () => {})
+    for (const p of ahead.splice(0)) void p.then((r) => { this.pendingVerified -= countValid(r); this.bytesInFlight -= r.bytes }, () => {})
   }
 
   /**
    * Fetch blocks [from, to) of a core, each decoded and checked as soon as it arrives; the run ends at the
    * first block no peer has served yet.
    */
-  private async prepareRun (key: string, from: number, to: number, localOnly: boolean): Promise<PreparedRun> {
-    const many = to - from > 1
-    // the blocks on disk, then (unless localOnly) the rest once peers served them: each read in one batch
-    const local = await this.ctx.store.getLocalBlocks(key, from, to)
-    const missing = local.indexOf(null)
-    if (missing >= 0 && !localOnly) {
-      await this.ctx.store.waitForBlocks(key, from + missing, to)
-      const rest = await this.ctx.store.getLocalBlocks(key, from + missing, to)
-      for (const [i, b] of rest.entries()) local[missing + i] = b
+  private async prepareRun (key: string, from: number, to: number, localOnly: boolean, planned: number): Promise<PreparedRun> {
+    let local: Array<Uint8Array | null>
+    let cut = false
+    try {
+      // the blocks on disk, then (unless localOnly) the rest once peers served them: each read in one batch
+      local = await this.ctx.store.getLocalBlocks(key, from, to)
+      const missing = local.indexOf(null)
+      if (missing >= 0 && !localOnly) {
+        await this.ctx.store.waitForBlocks(key, from + missing, to)
+        // their sizes were a guess when the run was planned: read no more than a run's budget of them
+        let bytes = local.slice(0, missing).reduce((n, b) => n + (b?.length ?? 0), 0)
+        let end = from + missing
+        for (const size of await this.ctx.store.blockSizes(key, from + missing, to)) {
+          if (size === null) break // not served yet: a gap from here
+          if (end > from && bytes + size > SYNC_RUN_BYTES) { cut = true; break }
+          bytes += size
+          end++
+        }
+        const rest = await this.ctx.store.getLocalBlocks(key, from + missing, end)
+        local = [...local.slice(0, missing), ...rest]
+        if (end < to && !cut) local.push(null) // not served yet: a gap
+      }
+    } catch (err) {
+      this.bytesInFlight -= planned
+      throw err
     }
+    const many = to - from > 1
+    const bytes = local.reduce((n, b) => n + (b?.length ?? 0), 0)
+    this.bytesInFlight += bytes - planned // held from now on: what was read
     const items = await Promise.all(local.map(async (bytes, i): Promise<RunItem | null> => {
       const loc = { core: key, seq: from + i }
       if (bytes === null) return null
@@ -294,7 +354,7 @@ export class ChainSync {
       return { loc, block, hash: toHex(blockHash(block.header)), verdict }
     }))
     const gap = items.indexOf(null)
-    const run = { items: (gap < 0 ? items : items.slice(0, gap)) as RunItem[], unavailable: gap >= 0 }
+    const run = { items: (gap < 0 ? items : items.slice(0, gap)) as RunItem[], unavailable: gap >= 0, bytes, cut: cut && gap < 0 }
     this.pendingVerified += countValid(run)
     return run
   }
@@ -370,6 +430,7 @@ export class ChainSync {
       return result(false)
     } finally {
       this.pendingVerified -= countValid(run)
+      this.bytesInFlight -= run.bytes
     }
   }
 
