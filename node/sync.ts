@@ -56,7 +56,8 @@ type RunItem = { loc: BlockLocation, block: Block, hash: string, verdict: Verdic
  * `bytes`: what the run holds against SYNC_INFLIGHT_BYTES until it is committed or dropped. `cut`: it stopped early
  * because blocks whose size was not known when it was planned turned out larger than its budget.
  */
-interface PreparedRun { items: RunItem[], unavailable: boolean, bytes: number, cut: boolean }
+/** `counted`: what the run adds to pendingVerified (its valid blocks that join the tree, see `joining`). */
+interface PreparedRun { items: RunItem[], unavailable: boolean, bytes: number, cut: boolean, counted: number }
 
 export interface SyncEvents {
   /** A core served its first valid block: it is now persisted; pass it on. */
@@ -303,7 +304,7 @@ export class ChainSync {
   }
 
   private drop (ahead: Array<Promise<PreparedRun>>): void {
-    for (const p of ahead.splice(0)) void p.then((r) => { this.pendingVerified -= countValid(r); this.bytesInFlight -= r.bytes }, () => {})
+    for (const p of ahead.splice(0)) void p.then((r) => { this.pendingVerified -= r.counted; this.bytesInFlight -= r.bytes }, () => {})
   }
 
   /**
@@ -354,9 +355,27 @@ export class ChainSync {
       return { loc, block, hash: toHex(blockHash(block.header)), verdict }
     }))
     const gap = items.indexOf(null)
-    const run = { items: (gap < 0 ? items : items.slice(0, gap)) as RunItem[], unavailable: gap >= 0, bytes, cut: cut && gap < 0 }
-    this.pendingVerified += countValid(run)
+    const kept = (gap < 0 ? items : items.slice(0, gap)) as RunItem[]
+    const run = { items: kept, unavailable: gap >= 0, bytes, cut: cut && gap < 0, counted: await this.joining(kept) }
+    this.pendingVerified += run.counted
     return run
+  }
+
+  /**
+   * The valid blocks of a run whose parent is known (in the ledger, or earlier in the run): only those are work
+   * this node is about to take on, so only they make it "behind". Orphans on unknown parents are not: a peer
+   * serving them (a flood) must not stop production (issue 14, found by the peer-flood bench).
+   */
+  private async joining (items: RunItem[]): Promise<number> {
+    const seen = new Set<string>()
+    let n = 0
+    for (const it of items) {
+      if (it.block === undefined || isEconumiError(it.verdict)) continue
+      const parent = toHex(it.block.header.prevHash)
+      if (seen.has(parent) || it.block.header.height === 0n || (await this.ctx.ledger.blockEntry(parent)) !== undefined) n++
+      seen.add(it.hash)
+    }
+    return n
   }
 
   /** When a block's epoch starts by the local clock (with the allowed drift), or null if it has. */
@@ -429,7 +448,7 @@ export class ChainSync {
       }
       return result(false)
     } finally {
-      this.pendingVerified -= countValid(run)
+      this.pendingVerified -= run.counted
       this.bytesInFlight -= run.bytes
     }
   }
@@ -467,8 +486,3 @@ export class ChainSync {
   }
 }
 
-function countValid (run: PreparedRun): number {
-  let n = 0
-  for (const it of run.items) if (it.block !== undefined && !isEconumiError(it.verdict)) n++
-  return n
-}
