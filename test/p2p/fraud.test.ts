@@ -6,7 +6,9 @@
 //    a key the node CA never certified signed: each goes on chain, fails its audit, becomes a fraud operation, and
 //    ejects its node (weight 0) on both nodes;
 //  - a report whose evidence is published nowhere is never put in a block (void);
-//  - a forged fraud proof is refused; two nodes crediting one agent is a double credit that ejects both.
+//  - a forged fraud proof is refused; two nodes crediting one agent is a double credit that ejects both;
+//  - on an open network (`genesis create --mode open`, `econumi register --bond`), a proven inflated report slashes
+//    the cheater's bond and voids its weight on every node, and bond/FRAUD_REPORTER_QUOTIENT goes to the reporter.
 import t, { type Test } from 'tap'
 import { X509Certificate, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -19,7 +21,7 @@ import { type EpochEvidence, creditFromEvidence, encodeEvidence, evidenceRoot, p
 import { ZERO_HASH, sha256, taggedHash } from '../../protocol/hash.js'
 import { Signer } from '../../protocol/keys.js'
 import { type NetworkParams, epochOf, epochStart, genesisHash, paramsFromJson } from '../../protocol/params.js'
-import { encodeOp, makeFraudOp } from '../../protocol/ops.js'
+import { FRAUD_REPORTER_QUOTIENT, encodeOp, makeFraudOp } from '../../protocol/ops.js'
 import { makeReport } from '../../protocol/report.js'
 import { MSG_HELLO, MSG_REPORT, encodeMessage } from '../../protocol/wire.js'
 import { buildEvidence } from '../../node/attestation/evidence-builder.js'
@@ -27,6 +29,9 @@ import { x509AgentChecker } from '../../protocol/certificates.js'
 import { generateCa, issueAgentCertificate } from '../../node/attestation/pki.js'
 import { newWorkload } from '../../node/attestation/workload.js'
 import { rawPeer } from '../helpers/raw-peer.js'
+import { cli, cliJson } from '../helpers/cli.js'
+import { loadIdentity } from '../../node/identity.js'
+import { addressFromPublicKey } from '../../protocol/address.js'
 import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
 
 const GiB = 1n << 30n
@@ -64,15 +69,12 @@ function evidenceOf (node: Signer, params: NetworkParams, genesis: Uint8Array, e
   return buildEvidence({ params, genesis, signer: node, ca: { certPem: ca.certPem, endorsement }, capacity: shape.capacity ?? { nanoCpus: 2_000_000_000n, memoryBytes: 2n * GiB } }, [w], epoch, S, E, E + 1000n)
 }
 
-/** Node processes `names` on a devnet of 1 s epochs, stopped on teardown, and the raw peer on its swarm. */
-async function auditNetwork (t: Test, prefix: string, names: string[]): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
-  const dir = tempDir(prefix)
-  // the genesis a minute back: every poll window of the audited epochs starts after it
-  const genesisFile = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - 60_000 })
+/** Node processes in `dir` (one folder per name) on `genesisFile`, stopped on teardown, and the raw peer on their swarm. */
+async function startNetwork (t: Test, dir: string, genesisFile: string, names: string[], args: string[] = []): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
   const params = paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8')))
   const g = genesisHash(params)
   const bs = await localBootstrap()
-  const nodes = names.map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, '--dev-compute-units', '10']).start())
+  const nodes = names.map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, ...args]).start())
   t.teardown(async () => { for (const n of nodes) await n.stop(); await bs.close() })
   for (const n of nodes) await n.ready()
   const peer = rawPeer(bs.port, Buffer.from(taggedHash('swarm-topic', g)), join(dir, 'raw-store'))
@@ -80,13 +82,28 @@ async function auditNetwork (t: Test, prefix: string, names: string[]): Promise<
   return { params, g, nodes, peer }
 }
 
-t.test('audits on two nodes: honest passes; inflated, over capacity and uncertified are proven and ejected; unpublished is void', async (t) => {
-  const { params, g, nodes, peer } = await auditNetwork(t, 'econumi-fraud-', ['a', 'b'])
-  const [A, B] = nodes
+/** Node processes `names` on a devnet of 1 s epochs, stopped on teardown, and the raw peer on its swarm. */
+async function auditNetwork (t: Test, prefix: string, names: string[]): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
+  const dir = tempDir(prefix)
+  // the genesis a minute back: every poll window of the audited epochs starts after it
+  const genesisFile = writeGenesis(dir, { epochMs: 1000, genesisTime: Date.now() - 60_000 })
+  return await startNetwork(t, dir, genesisFile, names, ['--dev-compute-units', '10'])
+}
+
+/** The raw peer's blocks and attestations cores, and a HELLO naming them sent on every open channel. */
+async function rawCores (peer: ReturnType<typeof rawPeer>, g: Uint8Array, channels: number): Promise<{ blocks: any, records: any }> {
   const blocks = peer.store.get({ name: 'blocks' })
   const records = peer.store.get({ name: 'attestations' })
   await blocks.ready()
   await records.ready()
+  await until(async () => peer.channels.length >= channels ? true : undefined, 15_000, `the peer connected to ${channels} node(s)`)
+  for (const send of peer.channels) send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  return { blocks, records }
+}
+
+t.test('audits on two nodes: honest passes; inflated, over capacity and uncertified are proven and ejected; unpublished is void', async (t) => {
+  const { params, g, nodes, peer } = await auditNetwork(t, 'econumi-fraud-', ['a', 'b'])
+  const [A, B] = nodes
 
   const epoch = epochOf(params, BigInt(Date.now())) - 3n
   const ctx = { params, genesis: g, registeredCapacity: null, certificates: x509AgentChecker }
@@ -113,11 +130,10 @@ t.test('audits on two nodes: honest passes; inflated, over capacity and uncertif
     uncertified: makeReport(who.uncertified, g, epoch, cuHonest, evidenceRoot(ev.uncertified)),
     hidden: makeReport(who.hidden, g, epoch, cuHonest, evidenceRoot(ev.hidden))
   }
+  const { records } = await rawCores(peer, g, 2)
   for (const k of ['honest', 'plusOne', 'overCapacity', 'uncertified'] as const) await records.append(Buffer.from(encodeEvidenceRecord(encodeEvidence(ev[k]))))
   // ev.hidden is never published
 
-  await until(async () => peer.channels.length === 2 ? true : undefined, 15_000, 'the peer connected to both nodes')
-  for (const send of peer.channels) send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
   for (const r of Object.values(reports)) peer.channels[0](encodeMessage({ type: MSG_REPORT, report: r })) // node A relays them to B
 
   const short = (s: Signer): string => toHex(s.publicKey).slice(0, 16)
@@ -212,4 +228,68 @@ t.test('audits: one agent credited by two nodes is a double credit that ejects b
   t.pass('both nodes are ejected by one double-credit proof')
   await node.stop()
   t.not(node.proc?.exitCode, null, 'the node process exited')
+})
+
+t.test('open mode: a proven inflated report slashes the bond on every node, bond/8 to the reporter', async (t) => {
+  const dir = tempDir('econumi-fraud-open-')
+  const names = ['a', 'b', 'c'] // a, b: bonded in the genesis; c registers with a bond and then cheats
+  const ids = names.map((n) => cliJson<{ nodeId: string }>(['--data-dir', join(dir, n), 'identity']).nodeId)
+  const wallets = join(dir, 'wallets')
+  const env = { ECONUMI_PASSPHRASE: 'correct horse battery' }
+  const owner = cliJson<{ address: string }>(['--wallet-dir', wallets, 'createwallet'], env).address
+  const genesisFile = join(dir, 'genesis.json')
+  const start = Date.now() - 60_000 // a minute back, as auditNetwork's: every poll window of the audited epoch starts after it
+  const gc = cli(['genesis', 'create', '--network', 'fraud-open', '--mode', 'open', '--epoch', '1000', '--genesis-time', String(start - (start % 1000)),
+    '--node', `${ids[0]}:2:2g`, '--node', `${ids[1]}:2:2g`, '--alloc', `${owner}=5`, '--bond-per-millicore', '1000', '--out', genesisFile])
+  t.equal(gc.status, 0, gc.stderr)
+  const { params, g, nodes, peer } = await startNetwork(t, dir, genesisFile, names)
+  const [A, B, C] = nodes
+  await until(async () => (await Promise.all(nodes.map(async (n) => (await n.status()).peers >= 2))).every(Boolean), 60_000, 'the three nodes peered')
+
+  type Listed = { nodeId: string, state: string, weight: string, slashed: string, bond: { amount: string } | null }
+  const listed = (n: NodeProcess, id: string): Listed | undefined => cliJson<{ nodes: Listed[] }>(['--data-dir', n.dir, 'nodes']).nodes.find((x) => x.nodeId === id)
+  const BOND = 50_000_000n // 0.5 ECO: above 1000 millicores × 1000 units
+  const reg = cli(['--data-dir', C.dir, '--wallet-dir', wallets, '--json', 'register', '--cpus', '1', '--memory', '1g', '--bond', '0.5', '--from', owner, '--timeout', '90'], env)
+  t.equal(reg.status, 0, reg.stderr)
+  for (const n of [A, B]) await until(async () => listed(n, ids[2])?.bond?.amount === String(BOND) ? true : undefined, 60_000, 'c is bonded on a and b')
+  t.pass('c is registered with its bond on every node')
+  // c's key signs the fraud from here; its process is not needed (nor its honest blocks)
+  await C.stop()
+  t.not(C.proc?.exitCode, null, 'node c exited')
+  const cheater = loadIdentity(C.dir)!.signer
+  const { records } = await rawCores(peer, g, 2)
+
+  const epoch = epochOf(params, BigInt(Date.now())) - 3n
+  const registered = { nanoCpus: 1_000_000_000n, memoryBytes: GiB }
+  // a half-core workload within c's registered core: one CU more than it earned still fits its report cap
+  const ev = evidenceOf(cheater, params, g, epoch, { reservation: { nanoCpus: 500_000_000n, memoryBytes: GiB / 2n }, capacity: registered })
+  const earned = creditFromEvidence(ev, { params, genesis: g, registeredCapacity: registered, certificates: x509AgentChecker }).total
+  await records.append(Buffer.from(encodeEvidenceRecord(encodeEvidence(ev))))
+  peer.channels[0](encodeMessage({ type: MSG_REPORT, report: makeReport(cheater, g, epoch, earned + 1n, evidenceRoot(ev)) }))
+
+  for (const n of [A, B]) {
+    const c = await until(async () => { const x = listed(n, ids[2]); return x?.state === 'ejected' ? x : undefined }, 60_000, 'c slashed')
+    t.equal(c.bond?.amount, '0', 'its bond is gone')
+    t.equal(c.slashed, String(BOND), 'all of it slashed')
+    t.equal(c.weight, '0', 'and it weighs nothing')
+    t.equal(cliJson<{ balanceUnits: string }>(['--data-dir', n.dir, 'getbalance', owner]).balanceUnits, String(500_000_000n - BOND), 'the owner does not get the bond back')
+  }
+  // the reporter (the auditor whose proof went in): its balance is its block rewards plus bond/8, on every node
+  interface BlockJson { hash: string, miner: string, coinbase: string, ops: Array<{ kind: string, reportNode?: string, reporterAddress?: string }> }
+  const blocksOf = async (n: NodeProcess): Promise<BlockJson[]> => (await n.api('GET', '/v1/blocks?from=0&limit=1000')).body.blocks
+  const fraud = (await blocksOf(A)).flatMap((b) => b.ops).find((o) => o.kind === 'fraud' && o.reportNode === ids[2])
+  t.ok(fraud !== undefined, 'the fraud operation is on chain')
+  const reporter = fraud!.reporterAddress!
+  t.ok([A, B].some((n) => addressFromPublicKey(loadIdentity(n.dir)!.signer.publicKey) === reporter), 'reported by one of the auditing nodes')
+  for (const n of [A, B]) {
+    const share = await until(async () => {
+      const before = await blocksOf(n)
+      const balance = BigInt(cliJson<{ balanceUnits: string }>(['--data-dir', n.dir, 'getbalance', reporter]).balanceUnits)
+      const after = await blocksOf(n)
+      if (before.length !== after.length || before.at(-1)?.hash !== after.at(-1)?.hash) return undefined // a block came in between
+      return balance - after.filter((b) => b.miner === reporter).reduce((s, b) => s + BigInt(b.coinbase), 0n)
+    }, 30_000, 'a stable balance')
+    t.equal(share, BOND / FRAUD_REPORTER_QUOTIENT, `the reporter got bond/${FRAUD_REPORTER_QUOTIENT} on node ${n === A ? 'a' : 'b'}`)
+  }
+  for (const n of [A, B]) { await n.stop(); t.not(n.proc?.exitCode, null, 'the node process exited') }
 })
