@@ -2,14 +2,15 @@
 // attestations cores (its own and the ones peers named in their hello), recomputes it with the rule every node
 // applies (protocol/evidence.ts checkReportEvidence), and for each new block audits the reports its VRF coin
 // picks (protocol/audit.ts), so every report is checked by AUDITORS_PER_REPORT peers in expectation. A failed
-// audit is a fraud proof (protocol/fraud.ts), handed to `onFraud`. The evidence is self-certifying (the
+// audit is a fraud proof (protocol/fraud.ts), handed to `onFraud`: a bad-certificate excerpt where one workload's
+// certificate or checkpoint signatures fail, else a miscredit with the whole evidence. The evidence is self-certifying (the
 // report's evidenceRoot commits it), so it does not matter which core or peer it came from.
 import { EVIDENCE_RECORD_TAG, POLL_WINDOW_MS, windowStart } from '../protocol/attestation.js'
 import { type Block } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { type EpochEvidence, MAX_EVIDENCE_BYTES, checkReportEvidence, decodeEvidence, evidenceRoot } from '../protocol/evidence.js'
-import { type FraudProof, evidenceExcerpt } from '../protocol/fraud.js'
+import { type FraudProof, compactFraudProof, evidenceExcerpt } from '../protocol/fraud.js'
 import { sha256 } from '../protocol/hash.js'
 import { auditCoin, selectedForAudit } from '../protocol/audit.js'
 import { type WorkReport, isUnattested, reportHash } from '../protocol/report.js'
@@ -249,7 +250,8 @@ export class Auditor {
       this.ctx.log(`audit-${res.verdict}`, { node: res.node.slice(0, 16), epoch: res.epoch, cu: res.cu, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.recomputed !== undefined ? { recomputed: res.recomputed } : {}) })
       if (res.verdict === 'fraud') {
         const found = await this.findEvidence(r)
-        if (found !== null) await this.onFraud({ kind: 'miscredit', report: r, evidence: found.ev }, res.code ?? 'miscredit')
+        // a certificate or checkpoint signature that fails is proven by its workload's excerpt alone (kilobytes, not the epoch's evidence)
+        if (found !== null) await this.onFraud(compactFraudProof(r, found.ev, x509AgentChecker) ?? { kind: 'miscredit', report: r, evidence: found.ev }, res.code ?? 'miscredit')
       } else if (res.verdict === 'valid') {
         const found = await this.findEvidence(r)
         const proof = found === null ? null : this.doubleCredit(r, found.ev)

@@ -10,7 +10,7 @@ import { decodeAddress } from '../protocol/address.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { type FraudProof, fraudProofHash } from '../protocol/fraud.js'
+import { type FraudProof, fraudProofHash, namedReports } from '../protocol/fraud.js'
 import { makeEquivocation, makeFraudOp, opHash } from '../protocol/ops.js'
 import { type NetworkParams, genesisHash } from '../protocol/params.js'
 import type { ChainTip } from '../protocol/state.js'
@@ -173,7 +173,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   /** A failed audit's proof becomes a block operation signed by this node as its reporter (pooled, included when it leads). */
   private async onFraud (proof: FraudProof, reason: string): Promise<void> {
     const op = makeFraudOp(this.identity.signer, this.genesis, proof)
-    this.log('fraud-proof', { kind: proof.kind, reason, hash: toHex(fraudProofHash(proof)), op: toHex(opHash(op)).slice(0, 16) })
+    this.log('fraud-proof', { kind: proof.kind, node: toHex(namedReports(proof)[0].nodeKey).slice(0, 16), reason, hash: toHex(fraudProofHash(proof)), op: toHex(opHash(op)).slice(0, 16) })
     await this.gossip.acceptOp(op, null).catch((err: unknown) => {
       // another auditor's proof of the same fraud may be on chain already
       if (!isEconumiError(err)) throw err

@@ -161,7 +161,12 @@ t.test('audits on two nodes: honest passes; inflated, over capacity and uncertif
   const onChain = async (n: NodeProcess): Promise<Array<{ kind: string, proof?: string, reportNode?: string }>> => ((await n.api('GET', '/v1/blocks?from=0&limit=1000')).body.blocks as Array<{ ops: Array<{ kind: string, proof?: string, reportNode?: string }> }>).flatMap((b) => b.ops).filter((o) => o.kind === 'fraud')
   const frauds = await onChain(B)
   t.same(frauds.map((o) => o.reportNode).sort(), Object.keys(expected).map((k) => toHex(who[k as keyof typeof expected].publicKey)).sort(), 'one fraud operation per cheater on chain')
-  t.ok(frauds.every((o) => o.proof === 'miscredit'))
+  const kind = (k: keyof typeof expected): string | undefined => frauds.find((o) => o.reportNode === toHex(who[k].publicKey))?.proof
+  t.equal(kind('plusOne'), 'miscredit', 'an inflated report is proven by its whole evidence')
+  t.equal(kind('overCapacity'), 'miscredit')
+  t.equal(kind('uncertified'), 'bad-certificate', 'checkpoints no certified key signed: by the one workload\'s excerpt')
+  const proofs = await until(async () => { const l = [A, B].flatMap((n) => of(n, 'fraud-proof', who.uncertified)); return l.length > 0 ? l : undefined }, 10_000, 'the uncertified report\'s proof logged')
+  t.same([...new Set(proofs.map((e) => e.kind))], ['bad-certificate'], 'every auditor proved it by the excerpt')
 
   // a report whose evidence is published nowhere is never included, on either node
   const reportsOnChain = async (n: NodeProcess): Promise<Array<{ nodeId: string }>> => ((await n.api('GET', '/v1/blocks?from=0&limit=1000')).body.blocks as Array<{ reports: Array<{ nodeId: string }> }>).flatMap((b) => b.reports)
