@@ -226,10 +226,14 @@ export class Auditor {
     return null
   }
 
-  /** A new head: audit the reports of its blocks that this node's coin picks. */
+  /**
+   * A new head: audit the reports of its blocks that this node's coin picks. Test knob: ECONUMI_TEST_NO_AUDIT=1
+   * makes a node audit nothing on its own (it still checks and includes the proofs others find), so a test can
+   * show a proof reaching a producer that did not find it (test/p2p/fraud.test.ts).
+   */
   onNewHead (blocks: Block[]): void {
     const tip = this.ctx.ledger.tip
-    if (tip === null || this.closed) return
+    if (tip === null || this.closed || process.env.ECONUMI_TEST_NO_AUDIT === '1') return
     const me = this.ctx.identity.nodeId
     for (const b of blocks) {
       const picks = b.reports.filter((r) => toHex(r.nodeKey) !== me && !isUnattested(r))

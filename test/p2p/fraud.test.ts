@@ -13,7 +13,7 @@ import t, { type Test } from 'tap'
 import { X509Certificate, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { caEndorsementMessage, encodeEvidenceRecord, POLL_WINDOW_MS } from '../../protocol/attestation.js'
+import { caEndorsementMessage, encodeEvidenceRecord, encodeFraudRecord, POLL_WINDOW_MS } from '../../protocol/attestation.js'
 import { checkpointHash, evidenceNonce, signAgentSpan, signCheckpoint } from '../../protocol/checkpoint.js'
 import { type Reservation, computeUnits } from '../../protocol/compute-units.js'
 import { toHex } from '../../protocol/encoding.js'
@@ -21,9 +21,9 @@ import { type EpochEvidence, creditFromEvidence, encodeEvidence, evidenceRoot, p
 import { ZERO_HASH, sha256, taggedHash } from '../../protocol/hash.js'
 import { Signer } from '../../protocol/keys.js'
 import { type NetworkParams, epochOf, epochStart, genesisHash, paramsFromJson } from '../../protocol/params.js'
-import { FRAUD_REPORTER_QUOTIENT, encodeOp, makeFraudOp } from '../../protocol/ops.js'
+import { FRAUD_REPORTER_QUOTIENT, encodeOp, encodedOpHash, makeFraudOp } from '../../protocol/ops.js'
 import { makeReport } from '../../protocol/report.js'
-import { MSG_HELLO, MSG_REPORT, encodeMessage } from '../../protocol/wire.js'
+import { MAX_FRAME_BYTES, MSG_FRAUD, MSG_HELLO, MSG_REPORT, encodeMessage } from '../../protocol/wire.js'
 import { buildEvidence } from '../../node/attestation/evidence-builder.js'
 import { x509AgentChecker } from '../../protocol/certificates.js'
 import { generateCa, issueAgentCertificate } from '../../node/attestation/pki.js'
@@ -37,44 +37,47 @@ import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesi
 const GiB = 1n << 30n
 
 /**
- * One epoch of evidence of `node` for one workload that ran the whole epoch, every window answered (by a fresh
- * agent, or by `agent` for one container that two nodes claim).
+ * One epoch of evidence of `node` for one workload (or `workloads` of them) that ran the whole epoch, every window
+ * answered (by a fresh agent, or by `agent` for one container that two nodes claim).
  */
-interface Shape { agent?: Signer, cid?: string, reservation?: Reservation, capacity?: Reservation, checkpointSigner?: Signer }
+interface Shape { agent?: Signer, cid?: string, reservation?: Reservation, capacity?: Reservation, checkpointSigner?: Signer, workloads?: number }
 
 function evidenceOf (node: Signer, params: NetworkParams, genesis: Uint8Array, epoch: bigint, shape: Shape = {}): EpochEvidence {
   const nodeId = toHex(node.publicKey)
   const S = epochStart(params, epoch)
   const E = S + params.epochMs
-  const cid = shape.cid ?? toHex(randomBytes(32))
   const ca = generateCa(nodeId, Number(S) - 3_600_000)
   const fingerprint = sha256(new Uint8Array(new X509Certificate(ca.certPem).raw))
-  const agent = shape.agent ?? new Signer(randomBytes(32))
-  const key = toHex(agent.publicKey)
-  const w = newWorkload(cid)
-  w.reservation = shape.reservation ?? { nanoCpus: 1_000_000_000n, memoryBytes: GiB }
-  w.intervals = [{ from: S - 20_000n, to: E + 1000n }]
-  w.cpuUsageNs = 5_000_000_000n
-  w.agent = { containerId: cid, publicKey: key, certificate: issueAgentCertificate({ ...ca, nodeId }, { agentPublicKey: agent.publicKey, containerId: cid, now: Number(S) - 60_000 }), startedAt: Number(S) - 20_000 }
-  let prev: Uint8Array = ZERO_HASH
-  for (let win = (S - POLL_WINDOW_MS) / POLL_WINDOW_MS; win * POLL_WINDOW_MS < E; win++) {
-    const secret = pollSecretFor(node, genesis, epochOf(params, win * POLL_WINDOW_MS)).secret
-    const cp = signCheckpoint(shape.checkpointSigner ?? agent, cid, { window: win, nonce: evidenceNonce(secret, cid, win), healthy: true, prev })
-    prev = checkpointHash(cid, cp)
-    w.checkpoints.set(win, { key, checkpoint: cp })
-  }
-  const span = { attestedFrom: S - 20_000n, lastAlive: E + 1000n }
-  w.span = { key, ...span, signature: signAgentSpan(agent, cid, span, w.reservation) }
+  const workloads = Array.from({ length: shape.workloads ?? 1 }, () => {
+    const cid = shape.cid ?? toHex(randomBytes(32))
+    const agent = shape.agent ?? new Signer(randomBytes(32))
+    const key = toHex(agent.publicKey)
+    const w = newWorkload(cid)
+    w.reservation = shape.reservation ?? { nanoCpus: 1_000_000_000n, memoryBytes: GiB }
+    w.intervals = [{ from: S - 20_000n, to: E + 1000n }]
+    w.cpuUsageNs = 5_000_000_000n
+    w.agent = { containerId: cid, publicKey: key, certificate: issueAgentCertificate({ ...ca, nodeId }, { agentPublicKey: agent.publicKey, containerId: cid, now: Number(S) - 60_000 }), startedAt: Number(S) - 20_000 }
+    let prev: Uint8Array = ZERO_HASH
+    for (let win = (S - POLL_WINDOW_MS) / POLL_WINDOW_MS; win * POLL_WINDOW_MS < E; win++) {
+      const secret = pollSecretFor(node, genesis, epochOf(params, win * POLL_WINDOW_MS)).secret
+      const cp = signCheckpoint(shape.checkpointSigner ?? agent, cid, { window: win, nonce: evidenceNonce(secret, cid, win), healthy: true, prev })
+      prev = checkpointHash(cid, cp)
+      w.checkpoints.set(win, { key, checkpoint: cp })
+    }
+    const span = { attestedFrom: S - 20_000n, lastAlive: E + 1000n }
+    w.span = { key, ...span, signature: signAgentSpan(agent, cid, span, w.reservation) }
+    return w
+  })
   const endorsement = node.sign(caEndorsementMessage(nodeId, fingerprint))
-  return buildEvidence({ params, genesis, signer: node, ca: { certPem: ca.certPem, endorsement }, capacity: shape.capacity ?? { nanoCpus: 2_000_000_000n, memoryBytes: 2n * GiB } }, [w], epoch, S, E, E + 1000n)
+  return buildEvidence({ params, genesis, signer: node, ca: { certPem: ca.certPem, endorsement }, capacity: shape.capacity ?? { nanoCpus: 2_000_000_000n, memoryBytes: 2n * GiB } }, workloads, epoch, S, E, E + 1000n)
 }
 
-/** Node processes in `dir` (one folder per name) on `genesisFile`, stopped on teardown, and the raw peer on their swarm. */
-async function startNetwork (t: Test, dir: string, genesisFile: string, names: string[], args: string[] = []): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
+/** Node processes in `dir` (one folder per name, `env[name]` added to its environment) on `genesisFile`, stopped on teardown, and the raw peer on their swarm. */
+async function startNetwork (t: Test, dir: string, genesisFile: string, names: string[], args: string[] = [], env: Record<string, Record<string, string>> = {}): Promise<{ params: NetworkParams, g: Uint8Array, nodes: NodeProcess[], peer: ReturnType<typeof rawPeer> }> {
   const params = paramsFromJson(JSON.parse(readFileSync(genesisFile, 'utf8')))
   const g = genesisHash(params)
   const bs = await localBootstrap()
-  const nodes = names.map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, ...args]).start())
+  const nodes = names.map((n) => new NodeProcess(join(dir, n), ['--genesis', genesisFile, '--bootstrap', bs.address, ...args], env[n]).start())
   t.teardown(async () => { for (const n of nodes) await n.stop(); await bs.close() })
   for (const n of nodes) await n.ready()
   const peer = rawPeer(bs.port, Buffer.from(taggedHash('swarm-topic', g)), join(dir, 'raw-store'))
@@ -297,4 +300,55 @@ t.test('open mode: a proven inflated report slashes the bond on every node, bond
     t.equal(share, BOND / FRAUD_REPORTER_QUOTIENT, `the reporter got bond/${FRAUD_REPORTER_QUOTIENT} on node ${n === A ? 'a' : 'b'}`)
   }
   for (const n of [A, B]) { await n.stop(); t.not(n.proc?.exitCode, null, 'the node process exited') }
+})
+
+t.test('a fraud proof larger than a frame: published by its auditor, announced, fetched, checked and included by a producer that did not audit', async (t) => {
+  const dir = tempDir('econumi-fraud-relay-')
+  // a audits but is not admitted (it never leads); b leads but audits nothing (ECONUMI_TEST_NO_AUDIT); x cheats
+  const ids = ['a', 'b'].map((n) => cliJson<{ nodeId: string }>(['--data-dir', join(dir, n), 'identity']).nodeId)
+  const cheater = new Signer(randomBytes(32))
+  const genesisFile = join(dir, 'genesis.json')
+  const start = Date.now() - 60_000
+  const gc = cli(['genesis', 'create', '--network', 'fraud-relay', '--mode', 'open', '--epoch', '1000', '--genesis-time', String(start - (start % 1000)),
+    '--node', `${ids[1]}:2:2g`, '--node', `${toHex(cheater.publicKey)}:1:1g`, '--out', genesisFile])
+  t.equal(gc.status, 0, gc.stderr)
+  const { params, g, nodes, peer } = await startNetwork(t, dir, genesisFile, ['a', 'b'], [], { b: { ECONUMI_TEST_NO_AUDIT: '1' } })
+  const [A, B] = nodes
+  const { records } = await rawCores(peer, g, 2)
+  const registered = { nanoCpus: 1_000_000_000n, memoryBytes: GiB }
+  const shape = { workloads: 4, reservation: { nanoCpus: 250_000_000n, memoryBytes: GiB / 4n }, capacity: registered }
+  const credit = (ev: EpochEvidence): bigint => creditFromEvidence(ev, { params, genesis: g, registeredCapacity: registered, certificates: x509AgentChecker }).total
+  const epoch = epochOf(params, BigInt(Date.now())) - 3n
+
+  // first, announcements that lie: a false proof (the evidence supports its report) and a hash that is not the block's
+  const honestEv = evidenceOf(cheater, params, g, epoch - 1n, shape)
+  const forged = encodeOp(makeFraudOp(new Signer(randomBytes(32)), g, { kind: 'miscredit', report: makeReport(cheater, g, epoch - 1n, credit(honestEv), evidenceRoot(honestEv)), evidence: honestEv }))
+  t.ok(forged.length + 2 > MAX_FRAME_BYTES, `the proof (${forged.length} bytes) does not fit a frame (${MAX_FRAME_BYTES})`)
+  const seq = (await records.append(Buffer.from(encodeFraudRecord(forged)))).length - 1
+  const at = { core: records.key, seq, bytes: forged.length + 1 }
+  for (const send of peer.channels) send(encodeMessage({ type: MSG_FRAUD, fraud: { op: encodedOpHash(forged), ...at } }))
+  for (const send of peer.channels) send(encodeMessage({ type: MSG_FRAUD, fraud: { op: randomBytes(32), ...at } }))
+  const charged = (n: NodeProcess, code: string): LogEvent | undefined => n.events.find((e) => e.event === 'peer-penalized' && e.reason === code)
+  for (const n of nodes) {
+    await until(async () => charged(n, 'E_FRAUD_INVALID'), 20_000, 'the false proof charged')
+    await until(async () => charged(n, 'E_FRAUD_ANNOUNCE'), 20_000, 'the false announcement charged')
+  }
+  t.pass('a fetched false proof and a block that is not the announced op are charged to the announcer, on both nodes')
+  t.notOk(nodes.some((n) => n.events.some((e) => e.event === 'op-pooled' && e.kind === 'fraud')), 'and pooled nowhere')
+
+  // the fraud: x's report inflated by one CU, with its evidence published; a proves it, b includes it
+  const ev = evidenceOf(cheater, params, g, epoch, shape)
+  await records.append(Buffer.from(encodeEvidenceRecord(encodeEvidence(ev))))
+  peer.channels[0](encodeMessage({ type: MSG_REPORT, report: makeReport(cheater, g, epoch, credit(ev) + 1n, evidenceRoot(ev)) }))
+  const published = await until(async () => A.events.find((e) => e.event === 'fraud-published'), 60_000, 'a publishes its proof')
+  t.ok(Number(published.bytes) > MAX_FRAME_BYTES, `a's proof (${String(published.bytes)} bytes) went to its core`)
+  await until(async () => B.events.find((e) => e.event === 'fraud-fetched' && e.op === published.op), 30_000, 'b fetches it')
+  for (const n of nodes) await until(async () => (await n.api('GET', `/v1/nodes/${toHex(cheater.publicKey)}`)).body.ejected === true ? true : undefined, 30_000, 'x ejected')
+  const blocks = (await B.api('GET', '/v1/blocks?from=0&limit=1000')).body.blocks as Array<{ miner: string, ops: Array<{ kind: string, reporter?: string }> }>
+  const including = blocks.find((b) => b.ops.some((o) => o.kind === 'fraud'))
+  t.equal(including?.ops.find((o) => o.kind === 'fraud')?.reporter, ids[0], 'the proof on chain is a\'s')
+  t.equal(including?.miner, addressFromPublicKey(loadIdentity(B.dir)!.signer.publicKey), 'and b put it in its block')
+  t.notOk(B.events.some((e) => e.event.startsWith('audit-')), 'b audited nothing')
+  t.notOk(B.events.some((e) => e.event === 'fraud-proof'), 'and found no fraud itself')
+  for (const n of nodes) { await n.stop(); t.not(n.proc?.exitCode, null, 'the node process exited') }
 })
