@@ -21,6 +21,7 @@ import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
 import { Auditor } from './auditor.js'
+import { AvailabilityGate } from './availability.js'
 import { Gossip } from './gossip.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
 import { type BlockIndexEntry, Ledger } from './ledger.js'
@@ -77,6 +78,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   gossip!: Gossip
   producer!: Producer
   auditor!: Auditor
+  availability!: AvailabilityGate
   private syncTimer: NodeJS.Timeout | null = null
 
   private constructor (readonly opts: NodeOptions) {
@@ -115,8 +117,9 @@ export class EconumiNode extends EventEmitter implements NodeContext {
       onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) },
       onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
     }, node.log, node.now)
-    node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer) })
+    node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer), holdForEvidence: (b, core, seq, retry) => node.availability.hold(b, core, seq, retry) })
     node.auditor = new Auditor(node, async (proof, reason) => { await node.onFraud(proof, reason) })
+    node.availability = new AvailabilityGate(node, node.auditor)
     node.gossip = new Gossip(node, node.sync, node.auditor)
     node.producer = new Producer(node, node.gossip, node.sync, { computeUnits: () => node.computeUnits, rewardAddress: node.rewardAddress, onBlock: (block, fx) => node.emit('block', block, fx) })
     await node.sync.recover()
@@ -150,6 +153,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     this.closed = true
     this.clock.stop()
     this.auditor.close()
+    this.availability.close()
     if (this.syncTimer !== null) clearInterval(this.syncTimer)
     if (this.network !== null) await this.network.close()
     await this.chainLock.run(async () => {

@@ -352,3 +352,38 @@ t.test('a fraud proof larger than a frame: published by its auditor, announced, 
   t.notOk(B.events.some((e) => e.event === 'fraud-proof'), 'and found no fraud itself')
   for (const n of nodes) { await n.stop(); t.not(n.proc?.exitCode, null, 'the node process exited') }
 })
+
+t.test('data availability: a leader\'s block with its own report whose evidence it never published is held by every peer; they build on its parent', async (t) => {
+  const dir = tempDir('econumi-fraud-da-')
+  const names = ['a', 'b', 'c']
+  const ids = names.map((n) => cliJson<{ nodeId: string }>(['--data-dir', join(dir, n), 'identity']).nodeId)
+  const genesisFile = join(dir, 'genesis.json')
+  // three genesis nodes without Docker: no reports, so the bootstrap weights (capacity) stay on the honest chain
+  const gc = cli(['genesis', 'create', '--network', 'fraud-da', '--mode', 'open', '--epoch', '1000', ...ids.flatMap((id) => ['--node', `${id}:1:1g`]), '--out', genesisFile])
+  t.equal(gc.status, 0, gc.stderr)
+  // a signs a report of 1 CU every epoch whose evidence root names nothing it published, and includes it when it leads
+  const { nodes } = await startNetwork(t, dir, genesisFile, names, [], { a: { ECONUMI_TEST_UNPUBLISHED_EVIDENCE: '1' } })
+  const [A, B, C] = nodes
+  interface BlockJson { hash: string, height: string, reports: Array<{ nodeId: string }> }
+  const chainOf = async (n: NodeProcess): Promise<BlockJson[]> => (await n.api('GET', '/v1/blocks?from=0&limit=1000')).body.blocks
+  const bad = new Set<string>()
+  await until(async () => {
+    for (const b of await chainOf(A)) if (b.reports.some((r) => r.nodeId === ids[0])) bad.add(b.hash)
+    return bad.size > 0
+  }, 90_000, 'a block of a with its own report', 100)
+  t.pass(`a included its own unpublished report (block ${[...bad][0].slice(0, 16)})`)
+  for (const n of [B, C]) {
+    const held = await until(async () => n.events.find((e) => e.event === 'block-held' && e.reason === 'evidence unavailable' && bad.has(String(e.hash))), 30_000, 'the block held')
+    t.same([...new Set(held.reports as string[])], [ids[0].slice(0, 16)], `node ${n === B ? 'b' : 'c'} holds it for a's evidence`)
+  }
+  const from = Number((await B.status()).height)
+  for (const n of [B, C]) await until(async () => Number((await n.status()).height) >= from + 3 ? true : undefined, 60_000, 'three more blocks')
+  for (const n of [B, C]) {
+    const chain = await chainOf(n)
+    t.notOk(chain.some((b) => bad.has(b.hash)), 'the held block is not on its chain')
+    t.notOk(chain.some((b) => b.reports.some((r) => r.nodeId === ids[0])), 'nor is a\'s unpublished report')
+    t.notOk(n.events.some((e) => e.event === 'peer-penalized'), 'and nobody is charged: unavailability is not provable')
+    t.equal((await n.status()).peers, 3, 'a is still a peer (with the other node and startNetwork\'s raw peer)')
+  }
+  for (const n of nodes) { await n.stop(); t.not(n.proc?.exitCode, null, 'the node process exited') }
+})
