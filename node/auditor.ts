@@ -2,14 +2,15 @@
 // attestations cores (its own and the ones peers named in their hello), recomputes it with the rule every node
 // applies (protocol/evidence.ts checkReportEvidence), and for each new block audits the reports its VRF coin
 // picks (protocol/audit.ts), so every report is checked by AUDITORS_PER_REPORT peers in expectation. A failed
-// audit is a fraud proof (protocol/fraud.ts), handed to `onFraud`. The evidence is self-certifying (the
+// audit is a fraud proof (protocol/fraud.ts), handed to `onFraud`: a bad-certificate excerpt where one workload's
+// certificate or checkpoint signatures fail, else a miscredit with the whole evidence. The evidence is self-certifying (the
 // report's evidenceRoot commits it), so it does not matter which core or peer it came from.
 import { EVIDENCE_RECORD_TAG, POLL_WINDOW_MS, windowStart } from '../protocol/attestation.js'
 import { type Block } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { type EpochEvidence, MAX_EVIDENCE_BYTES, checkReportEvidence, decodeEvidence, evidenceRoot } from '../protocol/evidence.js'
-import { type FraudProof, evidenceExcerpt } from '../protocol/fraud.js'
+import { type FraudProof, compactFraudProof, evidenceExcerpt } from '../protocol/fraud.js'
 import { sha256 } from '../protocol/hash.js'
 import { auditCoin, selectedForAudit } from '../protocol/audit.js'
 import { type WorkReport, isUnattested, reportHash } from '../protocol/report.js'
@@ -225,10 +226,14 @@ export class Auditor {
     return null
   }
 
-  /** A new head: audit the reports of its blocks that this node's coin picks. */
+  /**
+   * A new head: audit the reports of its blocks that this node's coin picks. Test knob: ECONUMI_TEST_NO_AUDIT=1
+   * makes a node audit nothing on its own (it still checks and includes the proofs others find), so a test can
+   * show a proof reaching a producer that did not find it (test/p2p/fraud.test.ts).
+   */
   onNewHead (blocks: Block[]): void {
     const tip = this.ctx.ledger.tip
-    if (tip === null || this.closed) return
+    if (tip === null || this.closed || process.env.ECONUMI_TEST_NO_AUDIT === '1') return
     const me = this.ctx.identity.nodeId
     for (const b of blocks) {
       const picks = b.reports.filter((r) => toHex(r.nodeKey) !== me && !isUnattested(r))
@@ -249,7 +254,8 @@ export class Auditor {
       this.ctx.log(`audit-${res.verdict}`, { node: res.node.slice(0, 16), epoch: res.epoch, cu: res.cu, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.recomputed !== undefined ? { recomputed: res.recomputed } : {}) })
       if (res.verdict === 'fraud') {
         const found = await this.findEvidence(r)
-        if (found !== null) await this.onFraud({ kind: 'miscredit', report: r, evidence: found.ev }, res.code ?? 'miscredit')
+        // a certificate or checkpoint signature that fails is proven by its workload's excerpt alone (kilobytes, not the epoch's evidence)
+        if (found !== null) await this.onFraud(compactFraudProof(r, found.ev, x509AgentChecker) ?? { kind: 'miscredit', report: r, evidence: found.ev }, res.code ?? 'miscredit')
       } else if (res.verdict === 'valid') {
         const found = await this.findEvidence(r)
         const proof = found === null ? null : this.doubleCredit(r, found.ev)

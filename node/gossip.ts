@@ -1,4 +1,4 @@
-// Gossip: the `econumi/2` peer messages (hello, cores, transactions, work reports, tips, images), what is
+// Gossip: the `econumi/2` peer messages (hello, cores, transactions, work reports, tips, images, operations), what is
 // relayed, and what a peer is charged for. Nothing a peer announces changes what the node does on its own: a tip
 // is shown as sync progress only, a core is indexed but passed on once it has served a valid block (sync.ts),
 // and a work report is checked (admission, epochs, capacity, signature) before it is pooled and relayed.
@@ -10,12 +10,13 @@ import { encodeTransaction, senderAddress, type Transaction } from '../protocol/
 import { EMPTY_NODE_RECORD, type NodeRecord, isAdmitted, registeredReservation, reportCap } from '../protocol/weights.js'
 import { type Op, encodeOp, evidenceKey, opHash, opNode, verifyOp } from '../protocol/ops.js'
 import type { Block } from '../protocol/block.js'
-import { type ImageOffer, MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
+import { type ImageOffer, MAX_CORES_PER_MESSAGE, MAX_FRAME_BYTES, MAX_IMAGES_PER_MESSAGE, MSG_CORES, MSG_FRAUD, MSG_HELLO, MSG_IMAGES, MSG_OP, MSG_REPORT, MSG_TIP, MSG_TX, type TipAnnouncement, type WireMessage } from '../protocol/wire.js'
 import type { Peer, PeerHandler } from './network.js'
 import type { NodeContext } from './context.js'
 import { x509AgentChecker } from '../protocol/certificates.js'
 import { checkFraudProof, namedReports } from '../protocol/fraud.js'
 import type { Auditor } from './auditor.js'
+import { type FraudLocation, FraudRelay } from './fraud-relay.js'
 import type { ChainSync } from './sync.js'
 
 interface PeerTip extends TipAnnouncement { at: number }
@@ -43,12 +44,17 @@ export class Gossip implements PeerHandler {
   private readonly ops = new Map<string, Op>()
   private readonly opQuota = new Map<string, { epoch: bigint, n: number }>()
   private lastSyncReport = ''
+  /** Fraud operations larger than a frame: published in a core, announced, fetched (node/fraud-relay.ts). */
+  private readonly fraud: FraudRelay
 
-  constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync, private readonly auditor: Pick<Auditor, 'addRecordsCore' | 'forgetPeer' | 'isAvailable' | 'prefetch'>) {}
+  constructor (private readonly ctx: NodeContext, private readonly sync: ChainSync, private readonly auditor: Pick<Auditor, 'addRecordsCore' | 'forgetPeer' | 'isAvailable' | 'prefetch'>) {
+    this.fraud = new FraudRelay(ctx, async (op, from, at) => await this.acceptOp(op, from, at), (id) => this.ops.has(id))
+  }
 
   onPeer (peer: Peer): void {
     if (this.offered.length > 0) setImmediate(() => peer.send({ type: MSG_IMAGES, images: this.offered }))
     peer.send({ type: MSG_HELLO, hello: { genesis: this.ctx.genesis, blocksCore: this.ctx.store.blocks.key, recordsCore: this.ctx.store.records.key, tip: this.tipAnnouncement() } })
+    this.fraud.onPeer(peer)
   }
 
   onPeerGone (peer: Peer): void {
@@ -56,6 +62,7 @@ export class Gossip implements PeerHandler {
     this.peerImages.delete(peer.id)
     this.reportQuota.delete(peer.id)
     this.opQuota.delete(peer.id)
+    this.fraud.onPeerGone(peer)
     this.sync.forgetPeer(peer.id)
     this.auditor.forgetPeer(peer.id)
     this.ctx.log('peer-left', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
@@ -92,6 +99,9 @@ export class Gossip implements PeerHandler {
         return
       case MSG_OP:
         await this.acceptOp(m.op, peer)
+        return
+      case MSG_FRAUD:
+        await this.fraud.onAnnouncement(peer, m.fraud)
     }
   }
 
@@ -194,9 +204,10 @@ export class Gossip implements PeerHandler {
   /**
    * A block operation from a peer (or this node: `from` null, errors thrown). Checked statelessly (signatures,
    * certificate, evidence, a fraud proof's proof: the sender is charged for a forgery), then against the head's state (seq, admission),
-   * then pooled and relayed. Bounded in all, per node and per relaying peer.
+   * then pooled and relayed. Bounded in all, per node and per relaying peer. `at`: where a fraud operation too
+   * large for a frame was fetched from (FraudRelay), announced onward from there.
    */
-  async acceptOp (op: Op, from: Peer | null): Promise<boolean> {
+  async acceptOp (op: Op, from: Peer | null, at?: FraudLocation): Promise<boolean> {
     const id = toHex(opHash(op))
     if (this.ops.has(id)) { if (from === null) fail('E_OP_KNOWN', 'this operation is already pending'); return false }
     const node = toHex(opNode(op))
@@ -228,9 +239,9 @@ export class Gossip implements PeerHandler {
     if (this.ops.size >= MAX_PENDING_OPS || sameNode >= MAX_PENDING_OPS_PER_NODE) { if (from === null) fail('E_OP_POOL_FULL', 'too many pending operations; try again after the next block'); return false }
     this.ops.set(id, op)
     this.ctx.log('op-pooled', { op: id.slice(0, 16), kind: op.kind, node: node.slice(0, 16) })
-    // a fraud proof is mostly larger than a wire frame: it stays with its auditor, who includes it when it leads
-    // (every report has AUDITORS_PER_REPORT auditors in expectation, each finding the same fraud)
+    // a fraud proof is mostly larger than a wire frame: published in a core and announced (node/fraud-relay.ts)
     if (encodeOp(op).length + 2 <= MAX_FRAME_BYTES) this.ctx.network?.broadcast({ type: MSG_OP, op }, from ?? undefined)
+    else await this.fraud.announce(op, id, from, at)
     return true
   }
 

@@ -10,7 +10,7 @@ import { decodeAddress } from '../protocol/address.js'
 import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
 import { toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
-import { type FraudProof, fraudProofHash } from '../protocol/fraud.js'
+import { type FraudProof, fraudProofHash, namedReports } from '../protocol/fraud.js'
 import { makeEquivocation, makeFraudOp, opHash } from '../protocol/ops.js'
 import { type NetworkParams, genesisHash } from '../protocol/params.js'
 import type { ChainTip } from '../protocol/state.js'
@@ -21,6 +21,7 @@ import { ChainStore } from './chain-store.js'
 import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
 import { Auditor } from './auditor.js'
+import { AvailabilityGate } from './availability.js'
 import { Gossip } from './gossip.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
 import { type BlockIndexEntry, Ledger } from './ledger.js'
@@ -77,6 +78,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   gossip!: Gossip
   producer!: Producer
   auditor!: Auditor
+  availability!: AvailabilityGate
   private syncTimer: NodeJS.Timeout | null = null
 
   private constructor (readonly opts: NodeOptions) {
@@ -115,8 +117,9 @@ export class EconumiNode extends EventEmitter implements NodeContext {
       onNewHead: async (tip, blocks) => { await node.onNewHead(tip, blocks) },
       onEquivocation: async (a, b) => { await node.gossip.acceptOp(makeEquivocation({ type: 'blocks', a: { header: a.header, signature: a.signature }, b: { header: b.header, signature: b.signature } }), null) }
     }, node.log, node.now)
-    node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer) })
+    node.sync = new ChainSync(node, { onCoreProven: (key, announcer) => node.gossip.relayCore(key, announcer), holdForEvidence: (b, core, seq, retry) => node.availability.hold(b, core, seq, retry) })
     node.auditor = new Auditor(node, async (proof, reason) => { await node.onFraud(proof, reason) })
+    node.availability = new AvailabilityGate(node, node.auditor)
     node.gossip = new Gossip(node, node.sync, node.auditor)
     node.producer = new Producer(node, node.gossip, node.sync, { computeUnits: () => node.computeUnits, rewardAddress: node.rewardAddress, onBlock: (block, fx) => node.emit('block', block, fx) })
     await node.sync.recover()
@@ -150,6 +153,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     this.closed = true
     this.clock.stop()
     this.auditor.close()
+    this.availability.close()
     if (this.syncTimer !== null) clearInterval(this.syncTimer)
     if (this.network !== null) await this.network.close()
     await this.chainLock.run(async () => {
@@ -173,7 +177,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
   /** A failed audit's proof becomes a block operation signed by this node as its reporter (pooled, included when it leads). */
   private async onFraud (proof: FraudProof, reason: string): Promise<void> {
     const op = makeFraudOp(this.identity.signer, this.genesis, proof)
-    this.log('fraud-proof', { kind: proof.kind, reason, hash: toHex(fraudProofHash(proof)), op: toHex(opHash(op)).slice(0, 16) })
+    this.log('fraud-proof', { kind: proof.kind, node: toHex(namedReports(proof)[0].nodeKey).slice(0, 16), reason, hash: toHex(fraudProofHash(proof)), op: toHex(opHash(op)).slice(0, 16) })
     await this.gossip.acceptOp(op, null).catch((err: unknown) => {
       // another auditor's proof of the same fraud may be on chain already
       if (!isEconumiError(err)) throw err

@@ -4,6 +4,7 @@
 // The node builds on its head, re-claims when the head changes during the epoch, and when the head is another
 // leader's block of this very epoch, on that block's parent: a better claim for the same parent and epoch is
 // published, not given up (the pre-emption attack of DESIGN.md "Consensus v2").
+import { randomBytes } from 'node:crypto'
 import { decodeAddress } from '../protocol/address.js'
 import { type Block, buildBlock, encodeBlock } from '../protocol/block.js'
 import { makeClaim } from '../protocol/claim.js'
@@ -60,7 +61,11 @@ export class Producer {
     this.reported.add(r)
     if (this.reported.size > 64) this.reported.delete([...this.reported][0])
     const source = this.ev.computeUnits()
-    const cu = await source.computeUnitsFor(r + 1n) // the work attested in epoch r
+    // test knob ECONUMI_TEST_UNPUBLISHED_EVIDENCE=<cu>: a cheating leader's report of <cu>, committing evidence it
+    // never publishes, that it includes itself (its own reports count as available); peers hold its block
+    // (node/availability.ts, test/p2p/fraud.test.ts)
+    const unpublished = process.env.ECONUMI_TEST_UNPUBLISHED_EVIDENCE
+    const cu = unpublished !== undefined ? BigInt(unpublished) : await source.computeUnitsFor(r + 1n) // the work attested in epoch r
     if (cu <= 0n) return
     const cap = reportCap(this.ctx.params, this.ctx.identity.nodeId, await this.ctx.ledger.node(this.ctx.identity.nodeId))
     // an attested report must say exactly what its evidence proves (anything else is a provable miscredit), so
@@ -69,7 +74,7 @@ export class Producer {
       this.ctx.log('report-skipped', { epoch: r, cu, cap, reason: 'evidence proves more than the registered capacity allows' })
       return
     }
-    const evidenceRoot = source.evidenceRootFor !== undefined ? await source.evidenceRootFor(r) : ZERO_HASH
+    const evidenceRoot = unpublished !== undefined ? new Uint8Array(randomBytes(32)) : source.evidenceRootFor !== undefined ? await source.evidenceRootFor(r) : ZERO_HASH
     await this.gossip.acceptReport(makeReport(this.ctx.identity.signer, this.ctx.genesis, r, cu > cap ? cap : cu, evidenceRoot), null)
   }
 

@@ -62,6 +62,8 @@ interface PreparedRun { items: RunItem[], unavailable: boolean, bytes: number, c
 export interface SyncEvents {
   /** A core served its first valid block: it is now persisted; pass it on. */
   onCoreProven: (key: string, announcer: string) => void
+  /** Hold this valid block for its reports' evidence (node/availability.ts)? `retry` indexes the core again. */
+  holdForEvidence?: (block: Block, core: string, seq: number, retry: () => void) => boolean
 }
 
 export class ChainSync {
@@ -393,9 +395,11 @@ export class ChainSync {
     const result = (held: boolean, deferred = false): { held: boolean, extended: boolean, deferred: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore, deferred })
     try {
       let done = 0
-      let held = -1
+      // the first valid block whose evidence is not available is held like a future one (node/availability.ts)
+      let held = run.items.findIndex((it) => it.block !== undefined && !isEconumiError(it.verdict) && this.heldUntilMs(it.block) === null && this.events.holdForEvidence?.(it.block, key, it.loc.seq, () => this.scheduleIndex(key)) === true)
       const valid: Array<{ block: Block, loc: BlockLocation, hash: string, pre: VerifiedBlock }> = []
       for (const [i, it] of run.items.entries()) {
+        if (i === held) break
         if (it.block !== undefined && this.heldUntilMs(it.block) !== null) { held = i; break }
         if (it.block === undefined || isEconumiError(it.verdict)) break
         valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
@@ -445,6 +449,7 @@ export class ChainSync {
           }
           return result(true)
         }
+        return result(true) // held for its evidence: retried by the availability gate
       }
       return result(false)
     } finally {

@@ -345,6 +345,11 @@ export const EVIDENCE_RECORD_TAG = 0x01
 
 export function encodeEvidenceRecord (evidence: Uint8Array): Uint8Array { return Buffer.concat([Buffer.from([EVIDENCE_RECORD_TAG]), evidence]) }
 
+/** A fraud operation too large for a wire frame, published by its auditor (node/fraud-relay.ts): this byte, then protocol/ops.ts encodeOp. */
+export const FRAUD_RECORD_TAG = 0x02
+
+export function encodeFraudRecord (op: Uint8Array): Uint8Array { return Buffer.concat([Buffer.from([FRAUD_RECORD_TAG]), op]) }
+
 /** Records are UTF-8 JSON; exit reports keep their canonical field order. */
 export function encodeAttestationRecord (r: AttestationRecord): Uint8Array {
   if (r.type === 'econumi/exit-report') {

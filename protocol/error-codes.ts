@@ -62,6 +62,7 @@ const TABLE: Record<string, Partial<CodeInfo>> = {
   E_REPORT_VERSION: { penalty: FORGED_PENALTY },
   E_FRAUD_DECODE: { penalty: FORGED_PENALTY },
   E_FRAUD_INVALID: { penalty: FORGED_PENALTY },
+  E_FRAUD_ANNOUNCE: { penalty: FORGED_PENALTY },
   E_EVIDENCE_DECODE: { penalty: FORGED_PENALTY },
   E_WIRE_BAD: { penalty: 20 },
   E_WIRE_OVERSIZE: { penalty: 20 },

@@ -7,7 +7,8 @@
 //    each a Merkle excerpt: by two nodes, the same agent key; by one node (two reports), the same agent key or
 //    container id.
 //  - bad-certificate: one workload's excerpt whose agent certificate does not certify its agent key for this node
-//    and container, or whose checkpoints that key did not sign.
+//    and container, or whose checkpoints that key did not sign. The auditor makes it (compactFraudProof) wherever it
+//    applies: kilobytes, where a miscredit carries the whole evidence (up to MAX_EVIDENCE_BYTES).
 import { windowStart, POLL_WINDOW_MS } from './attestation.js'
 import type { Reservation } from './compute-units.js'
 import { Reader, Writer, equalBytes, toHex } from './encoding.js'
@@ -223,10 +224,27 @@ export function checkFraudProof (p: FraudProof, ctx: FraudContext): FraudVerdict
 
   const x = p.excerpt
   checkExcerptMembership(x)
-  const w = x.workload
-  const code = evidenceFailure(() => checkCaEndorsement(x.header)) ??
-    evidenceFailure(() => checkAgentCertificate(x.header, w, ctx.certificates)) ??
-    (w.checkpoints.some((c) => !verify(w.agentKey, checkpointMessage(w.containerId, c), c.signature)) ? 'E_EVIDENCE_CHECKPOINT_SIGNATURE' : null)
+  const code = certificateFailure(x.header, x.workload, ctx.certificates)
   if (code === null) invalid('the agent certificate and the checkpoint signatures hold')
   return { offenders: [x.report.nodeKey], reports, reason: `bad certificate: ${code}` }
+}
+
+/** What a bad-certificate proof shows of one workload: the E_EVIDENCE_… code of its CA, certificate or checkpoint signatures, or null. */
+function certificateFailure (h: EvidenceHeader, w: WorkloadEvidence, certificates: CertificateChecker): string | null {
+  return evidenceFailure(() => checkCaEndorsement(h)) ??
+    evidenceFailure(() => checkAgentCertificate(h, w, certificates)) ??
+    (w.checkpoints.some((c) => !verify(w.agentKey, checkpointMessage(w.containerId, c), c.signature)) ? 'E_EVIDENCE_CHECKPOINT_SIGNATURE' : null)
+}
+
+/**
+ * The compact proof of a failed audit, where there is one: the first workload of `ev` (the evidence `report`
+ * commits) whose certificate or checkpoint signatures fail, as a bad-certificate excerpt (one leaf, two Merkle
+ * paths and the CA) instead of the whole evidence. Null when none does (a miscredit must carry the evidence).
+ */
+export function compactFraudProof (report: WorkReport, ev: EpochEvidence, certificates: CertificateChecker): FraudProof | null {
+  // an excerpt stands for its report only when the header names the report's node and epoch (checkExcerptMembership)
+  if (!equalBytes(ev.nodeKey, report.nodeKey) || ev.epoch !== report.epoch || !equalBytes(evidenceRoot(ev), report.evidenceRoot)) return null
+  const h = evidenceHeader(ev)
+  const w = ev.workloads.find((x) => certificateFailure(h, x, certificates) !== null)
+  return w === undefined ? null : { kind: 'bad-certificate', excerpt: evidenceExcerpt(report, ev, w.containerId) }
 }

@@ -1,6 +1,6 @@
 // Peer messages on the `econumi/2` protomux channel. One frame = type byte ‖ payload; every decoder
 // checks exact sizes so garbage is rejected before it reaches the chain.
-import { type Op, readOp, writeOp } from './ops.js'
+import { MAX_FRAUD_OP_BYTES, type Op, readOp, writeOp } from './ops.js'
 import { Reader, Writer } from './encoding.js'
 import { fail } from './errors.js'
 import { HASH_LENGTH } from './hash.js'
@@ -21,6 +21,14 @@ export const MSG_IMAGES = 6
 export const MAX_IMAGES_PER_MESSAGE = 64
 /** A block operation (registration, unbonding, equivocation evidence: protocol/ops.ts), as its encoding. */
 export const MSG_OP = 7
+/**
+ * A fraud operation too large for a frame (node/fraud-relay.ts): its op hash and where it is, as one block of an
+ * attestations core. Announces only; the receiver fetches the block and checks it before anything else.
+ */
+export const MSG_FRAUD = 8
+/** The largest block an announcement may point at: a fraud operation after its record tag. */
+export const MAX_FRAUD_RECORD_BYTES = 1 + MAX_FRAUD_OP_BYTES
+export interface FraudAnnouncement { op: Uint8Array, core: Uint8Array, seq: number, bytes: number }
 /**
  * Docker's image reference grammar: [registry[:port]/]path[:tag][@digest], lowercase path components. One
  * definition for what peers announce and what operators type (cli/config-file.ts), so any image a peer
@@ -55,6 +63,7 @@ export type WireMessage =
   | { type: typeof MSG_CORES, cores: Uint8Array[] }
   | { type: typeof MSG_IMAGES, images: ImageOffer[] }
   | { type: typeof MSG_OP, op: Op }
+  | { type: typeof MSG_FRAUD, fraud: FraudAnnouncement }
 
 function writeTip (w: Writer, tip: TipAnnouncement | null): Writer {
   if (tip === null) return w.u8(0)
@@ -80,6 +89,7 @@ export function encodeMessage (m: WireMessage): Uint8Array {
       for (const i of m.images) w.bytes(Buffer.from(i.ref)).fixed(i.imageId, 32).u64(i.size).fixed(i.core, 32).u32(i.blocks)
       break
     case MSG_OP: writeOp(w, m.op); break
+    case MSG_FRAUD: w.fixed(m.fraud.op, HASH_LENGTH).fixed(m.fraud.core, 32).u32(m.fraud.seq).u32(m.fraud.bytes); break
     case MSG_CORES:
       w.u32(m.cores.length)
       for (const k of m.cores) w.fixed(k, 32)
@@ -121,6 +131,12 @@ export function decodeMessage (bytes: Uint8Array): WireMessage {
       break
     }
     case MSG_OP: m = { type, op: readOp(r) }; break
+    case MSG_FRAUD: {
+      const fraud = { op: r.fixed(HASH_LENGTH), core: r.fixed(32), seq: r.u32(), bytes: r.u32() }
+      if (fraud.bytes < 2 || fraud.bytes > MAX_FRAUD_RECORD_BYTES) fail('E_WIRE_BAD', 'fraud announcement: length out of range', { bytes: fraud.bytes, max: MAX_FRAUD_RECORD_BYTES })
+      m = { type, fraud }
+      break
+    }
     case MSG_CORES: {
       const n = r.count(MAX_CORES_PER_MESSAGE)
       const cores: Uint8Array[] = []

@@ -18,7 +18,7 @@ import {
   creditFromEvidence, decodeEvidence, encodeEvidence, evidenceLeaves, evidenceNonce, evidenceRoot, pollSecretFor, signAgentSpan, signCheckpoint,
   signDaemonWitness, verifyPollSecret
 } from '../../protocol/evidence.js'
-import { type EvidenceExcerpt, type FraudContext, type FraudProof, MAX_FRAUD_PROOF_BYTES, checkFraudProof, decodeFraudProof, encodeFraudProof, evidenceExcerpt, fraudProofHash } from '../../protocol/fraud.js'
+import { type EvidenceExcerpt, type FraudContext, type FraudProof, MAX_FRAUD_PROOF_BYTES, checkFraudProof, compactFraudProof, decodeFraudProof, encodeFraudProof, evidenceExcerpt, fraudProofHash } from '../../protocol/fraud.js'
 import { ZERO_HASH, merkleRoot, sha256 } from '../../protocol/hash.js'
 import type { Signer } from '../../protocol/keys.js'
 import { merkleProof, verifyMerkleProof } from '../../protocol/merkle-proof.js'
@@ -456,10 +456,20 @@ t.test('bad-certificate: a workload whose key the CA did not certify, in a compa
   t.ok(encodeFraudProof(proof).length < encodeEvidence(ev).length, 'smaller than the evidence')
   t.same(checkFraudProof(roundTrip(proof), fctx([report])), { offenders: [nodeA.publicKey], reports: [reportHash(report)], reason: 'bad certificate: E_EVIDENCE_AGENT_KEY' })
   t.same(checkFraudProof({ kind: 'miscredit', report, evidence: ev }, fctx([report])).reason, 'miscredit: E_EVIDENCE_AGENT_KEY', 'the full evidence proves it too')
+  // what the auditor makes of the failed audit: this excerpt, which checkFraudProof verifies on its own
+  const made = compactFraudProof(report, ev, fakeChecker)
+  t.same(made, proof, 'the auditor\'s compact proof is the failing workload\'s excerpt')
+  t.equal(checkFraudProof(decodeFraudProof(encodeFraudProof(made!)), fctx([report])).reason, 'bad certificate: E_EVIDENCE_AGENT_KEY', 'and it proves the fraud alone')
+  // forged: the failing workload's excerpt committed by another report of the node, or the passing workload's
+  const other = makeReport(nodeA, genesis, EPOCH, 150_000n, evidenceRoot(build({ node: nodeA, workloads: [{ cid: CID[1], agent: agents[3], certKey: agents[1].publicKey }] })))
+  t.throws(() => checkFraudProof({ kind: 'bad-certificate', excerpt: { ...excerpt, report: other } }, fctx([other])), { code: 'E_FRAUD_INVALID' }, 'an excerpt moved under another report')
+  t.throws(() => checkFraudProof({ kind: 'bad-certificate', excerpt: evidenceExcerpt(report, ev, CID[0]) }, fctx([report])), { code: 'E_FRAUD_INVALID', details: { reason: 'the agent certificate and the checkpoint signatures hold' } }, 'the sound workload of the same evidence')
+  t.equal(compactFraudProof(makeReport(nodeB, genesis, EPOCH, 1n, evidenceRoot(ev)), ev, fakeChecker), null, 'no excerpt for a report of another node')
 
   const honestEv = build({ node: nodeA, workloads: [{ cid: CID[0], agent: agents[0] }] })
   const honest = reportFor(nodeA, honestEv)
   t.throws(() => checkFraudProof({ kind: 'bad-certificate', excerpt: evidenceExcerpt(honest, honestEv, CID[0]) }, fctx([honest])), { code: 'E_FRAUD_INVALID', details: { reason: 'the agent certificate and the checkpoint signatures hold' } })
+  t.equal(compactFraudProof(honest, honestEv, fakeChecker), null, 'sound certificates: no compact proof (a miscredit carries the evidence)')
 
   // a certificate for another container, a checkpoint the certified key did not sign, a CA the node did not endorse
   const variants: Array<[string, (e: EpochEvidence) => void, string]> = [
@@ -472,6 +482,7 @@ t.test('bad-certificate: a workload whose key the CA did not certify, in a compa
     tamper(e)
     const r = makeReport(nodeA, genesis, EPOCH, 75_000n, evidenceRoot(e))
     t.equal(checkFraudProof(roundTrip({ kind: 'bad-certificate', excerpt: evidenceExcerpt(r, e, CID[0]) }), fctx([r])).reason, `bad certificate: ${code}`, what)
+    t.same(compactFraudProof(r, e, fakeChecker), { kind: 'bad-certificate', excerpt: evidenceExcerpt(r, e, CID[0]) }, `the auditor proves ${what} by its excerpt`)
   }
 
   // excerpts that are not in the report's evidence
