@@ -89,6 +89,7 @@ export class Chain {
     if (head0 !== null && tip.height + this.ledger.params.reorgBound <= head0.height) {
       // it forks more than K below the head: switchTo would refuse it, so it is not kept (as a stale orphan)
       if (marker.length > 0) await this.ledger.db.batch(marker)
+      this.log('reorg-refused', { to: hash, depth: head0.height - tip.height + 1n, reorgBound: this.ledger.params.reorgBound, kept: false })
       return 'stale'
     }
     const entry = makeEntry(block, loc, tip)
