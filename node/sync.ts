@@ -395,21 +395,28 @@ export class ChainSync {
     const result = (held: boolean, deferred = false): { held: boolean, extended: boolean, deferred: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore, deferred })
     try {
       let done = 0
-      // the first valid block whose evidence is not available is held like a future one (node/availability.ts)
-      let held = run.items.findIndex((it) => it.block !== undefined && !isEconumiError(it.verdict) && this.heldUntilMs(it.block) === null && this.events.holdForEvidence?.(it.block, key, it.loc.seq, () => this.scheduleIndex(key)) === true)
+      // a block whose evidence is not available is held (node/availability.ts) and passed over: the blocks after it
+      // in the core are indexed (its children wait as orphans), so one held block does not hide the rest of its
+      // core; the gate retries it by its location (retryHeld). A block from an epoch that has not begun stops the
+      // run (the clock alone releases it, and the core is a sequence).
+      let held = -1
+      let extending = true
+      const evidenceHeld = new Set<number>()
       const valid: Array<{ block: Block, loc: BlockLocation, hash: string, pre: VerifiedBlock }> = []
       for (const [i, it] of run.items.entries()) {
-        if (i === held) break
         if (it.block !== undefined && this.heldUntilMs(it.block) !== null) { held = i; break }
-        if (it.block === undefined || isEconumiError(it.verdict)) break
-        valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
+        if (it.block === undefined || isEconumiError(it.verdict)) { extending = false; continue }
+        const seq = it.loc.seq
+        if (this.events.holdForEvidence?.(it.block, key, seq, () => this.retryHeld(key, seq)) === true) { evidenceHeld.add(i); extending = false; continue }
+        if (extending) valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
       }
       const items = held < 0 ? run.items : run.items.slice(0, held)
       if (valid.length > 0) {
         done = await this.ctx.chainLock.run(async () => this.ctx.closed ? items.length : await this.ctx.chain.extendHead(valid))
         if (done > 0) await this.markProven(key)
       }
-      for (const it of items.slice(done)) {
+      for (const [i, it] of items.entries()) {
+        if (i < done || evidenceHeld.has(i)) continue
         if (this.ctx.closed) return result(false)
         if (it.block === undefined || isEconumiError(it.verdict)) {
           await this.ctx.ledger.putMeta(this.ctx.chain.indexedKey(key), String(it.loc.seq + 1))
@@ -449,13 +456,40 @@ export class ChainSync {
           }
           return result(true)
         }
-        return result(true) // held for its evidence: retried by the availability gate
       }
       return result(false)
     } finally {
       this.pendingVerified -= run.counted
       this.bytesInFlight -= run.bytes
     }
+  }
+
+  /**
+   * The availability gate's retry of a block it held (block `seq` of core `key`): once its evidence is there it joins
+   * the tree like any block (its waiting children with it); the core's indexing has moved past it already, unless
+   * the block was the last one read, in which case indexing the core again reaches it.
+   */
+  private retryHeld (key: string, seq: number): void {
+    if (this.ctx.closed) return
+    void (async () => {
+      if (seq >= await this.ctx.chain.indexedUpTo(key)) { this.scheduleIndex(key); return }
+      const [bytes] = await this.ctx.store.getLocalBlocks(key, seq, seq + 1)
+      if (bytes === null || bytes === undefined) return
+      const loc = { core: key, seq }
+      const block = decodeBlock(bytes)
+      if (this.events.holdForEvidence?.(block, key, seq, () => this.retryHeld(key, seq)) === true) return
+      const verdict = await this.ctx.verifier.verify(block, bytes)
+      if (isEconumiError(verdict)) { this.rejectBlock(loc, verdict); return }
+      await this.ctx.chainLock.run(async () => {
+        if (this.ctx.closed) return
+        try {
+          await this.ctx.chain.addBlock(block, loc, false, verdict)
+        } catch (err) {
+          if (!isEconumiError(err)) throw err
+          this.rejectBlock(loc, err)
+        }
+      })
+    })().catch((err) => { if (!this.ctx.closed) this.ctx.log('index-failed', { core: key.slice(0, 16), seq, error: (err as Error).message }) })
   }
 
   /**

@@ -383,6 +383,15 @@ t.test('data availability: a leader\'s block with its own report whose evidence 
   }
   const from = Number((await B.status()).height)
   for (const n of [B, C]) await until(async () => Number((await n.status()).height) >= from + 3 ? true : undefined, 60_000, 'three more blocks')
+  // one held block does not hide the rest of a's core: every later block of a with its report is read and held too
+  await until(async () => {
+    for (const b of await chainOf(A)) if (b.reports.some((r) => r.nodeId === ids[0])) bad.add(b.hash)
+    return bad.size >= 2
+  }, 90_000, 'a second block of a with its own report', 100)
+  for (const n of [B, C]) {
+    for (const hash of bad) await until(async () => n.events.find((e) => e.event === 'block-held' && e.reason === 'evidence unavailable' && e.hash === hash), 30_000, `block ${hash.slice(0, 16)} held`)
+    t.pass(`node ${n === B ? 'b' : 'c'} holds each of a's ${bad.size} blocks with its own report`)
+  }
   for (const n of [B, C]) {
     const chain = await chainOf(n)
     t.notOk(chain.some((b) => bad.has(b.hash)), 'the held block is not on its chain')
