@@ -33,6 +33,8 @@ const OPS_PER_PEER_PER_EPOCH = 64
 
 export class Gossip implements PeerHandler {
   private readonly peerTips = new Map<string, PeerTip>()
+  /** Peer → the chain core its HELLO named: one HELLO per connection. */
+  private readonly hellos = new Map<string, string>()
   private readonly peerImages = new Map<string, ImageOffer[]>()
   private offered: ImageOffer[] = []
   private readonly recentTx = new Set<string>()
@@ -52,6 +54,7 @@ export class Gossip implements PeerHandler {
   }
 
   onPeer (peer: Peer): void {
+    this.hellos.delete(peer.id) // a new connection (one that replaced an earlier one of this peer's) says HELLO anew
     if (this.offered.length > 0) setImmediate(() => peer.send({ type: MSG_IMAGES, images: this.offered }))
     peer.send({ type: MSG_HELLO, hello: { genesis: this.ctx.genesis, blocksCore: this.ctx.store.blocks.key, recordsCore: this.ctx.store.records.key, tip: this.tipAnnouncement() } })
     this.fraud.onPeer(peer)
@@ -59,6 +62,7 @@ export class Gossip implements PeerHandler {
 
   onPeerGone (peer: Peer): void {
     this.peerTips.delete(peer.id)
+    this.hellos.delete(peer.id)
     this.peerImages.delete(peer.id)
     this.reportQuota.delete(peer.id)
     this.opQuota.delete(peer.id)
@@ -72,8 +76,17 @@ export class Gossip implements PeerHandler {
     switch (m.type) {
       case MSG_HELLO:
         if (!equalBytes(m.hello.genesis, this.ctx.genesis)) { this.ctx.network?.penalize(peer, codeInfo('E_WRONG_NETWORK').penalty, 'E_WRONG_NETWORK'); return }
+        {
+          // one HELLO per connection: a second naming other cores would make this node watch a core per frame
+          // (HELLO is not under the announcement quota), and each would have it send every known core back
+          const core = toHex(m.hello.blocksCore)
+          const first = this.hellos.get(peer.id)
+          if (first !== undefined && first !== core) { this.ctx.network?.penalize(peer, codeInfo('E_WIRE_HELLO').penalty, 'E_WIRE_HELLO'); return }
+          if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.ctx.now() })
+          if (first !== undefined) return // the same HELLO again: its tip is noted, nothing else changes
+          this.hellos.set(peer.id, core)
+        }
         this.ctx.log('peer-joined', { peer: peer.id.slice(0, 16), peers: this.ctx.network?.peers.size ?? 0 })
-        if (m.hello.tip !== null) this.peerTips.set(peer.id, { ...m.hello.tip, at: this.ctx.now() })
         await this.sync.addOwnedCore(toHex(m.hello.blocksCore), peer.id)
         this.auditor.addRecordsCore(peer.id, toHex(m.hello.recordsCore))
         // tell the newcomer every chain core we know, so blocks reach nodes that are not direct peers

@@ -144,8 +144,9 @@ export class Producer {
       let fx: BlockEffects
       let verdict
       try {
-        // checked like any peer's block (from its bytes), on a worker: a full block's signatures would stall the event loop
-        verdict = await ctx.verifier.verify(block, bytes)
+        // checked like any peer's block (from its bytes, on a worker), but for the transactions' signatures, which
+        // the mempool checked at admission
+        verdict = await ctx.verifier.verifyOwn(block, bytes)
         if (isEconumiError(verdict)) throw verdict
         const addrs = touchedAddresses(block)
         const v = onHead ? await ctx.ledger.view(addrs, touchedNodes(block)) : await ctx.ledger.viewBeforeTip(addrs, touchedNodes(block))

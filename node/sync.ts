@@ -158,6 +158,8 @@ export class ChainSync {
   /** A peer's own chain core (from its HELLO): replicate it and index its blocks as they arrive. */
   async addOwnedCore (key: string, owner: string): Promise<void> {
     const isNew = !this.coreOwners.has(key)
+    // a peer owns one core: a reconnection naming another replaces the earlier claim
+    for (const [k, a] of this.coreOwners) if (a === owner && k !== key) { this.coreOwners.delete(k); this.firstRun.delete(k) }
     this.coreOwners.set(key, owner)
     const starting = this.ctx.now() - this.startedAt < Math.min(2 * Number(this.ctx.params.epochMs), 5000) // as long as it waits for its first peers
     if (isNew && starting && key !== this.ctx.store.ownKey) this.firstRun.set(key, this.ctx.now())
@@ -177,9 +179,13 @@ export class ChainSync {
     return true
   }
 
-  /** A peer left: its unproven announcements go with it (they were only ever its word). */
+  /**
+   * A peer left: its unproven announcements go with it (they were only ever its word), and so does its claim to
+   * own a core (a proven one stays known through the saved list; keys are free, so the map would grow per visit).
+   */
   forgetPeer (peer: string): void {
     for (const [k, a] of this.unproven) if (a === peer) this.unproven.delete(k)
+    for (const [k, a] of this.coreOwners) if (a === peer) { this.coreOwners.delete(k); this.firstRun.delete(k) }
   }
 
   private async watch (key: string, from: string): Promise<void> {

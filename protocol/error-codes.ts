@@ -68,6 +68,7 @@ const TABLE: Record<string, Partial<CodeInfo>> = {
   E_WIRE_OVERSIZE: { penalty: 20 },
   E_WIRE_TYPE: { penalty: 20 },
   E_WIRE_VERSION: { penalty: 20 },
+  E_WIRE_HELLO: { penalty: 20 },
   E_WRONG_NETWORK: { penalty: 1000 },
   // refusals the user can act on
   E_TX_NONCE: { hint: 'the account\'s next nonce is in `econumi getbalance <address> --json`; wait for pending transactions to confirm' },

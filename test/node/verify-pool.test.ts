@@ -54,6 +54,33 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   t.match((verdicts[5] as Error & { code: string }).code, 'E_BLOCK_TX_ROOT')
 })
 
+t.test('a block this node built: everything but the transactions\' signatures (the mempool checked those)', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing: run `npm run build` (npm test does)'); return }
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  const badSig = { ...good, signature: Uint8Array.from(good.signature).fill(7, 0, 8) }
+  const badTxRoot = { ...good, coinbase: good.coinbase + 1n }
+  const badTx = tx(alice, carol, 5n, 0n, g)
+  badTx.signature[5] ^= 1
+  const badTxBlock = makeBlock(genesisState(params), [badTx])
+  // alongside a queue of transaction checks, as under a flood
+  const busy = Array.from({ length: 2000 }, (_, i) => tx(alice, bob, 1n, BigInt(i), g))
+  const flood = Promise.all(busy.map(async (x) => await pool.checkTransaction(x, encodeTransaction(x)).catch(() => {})))
+  const [v, sig, root, skipped] = await Promise.all([good, badSig, badTxRoot, badTxBlock].map(async (b) => await pool.verifyOwn(b, encodeBlock(b))))
+  await flood
+  const inline = verifyInline(params, g, good)
+  t.notOk(isEconumiError(v), 'a good block passes')
+  if (!isEconumiError(v) && !isEconumiError(inline)) {
+    t.equal(v.winner.ticket, inline.winner.ticket, 'the same ticket as inline')
+    t.same(v.txids, inline.txids, 'and the transaction ids')
+  }
+  t.match((sig as Error & { code: string }).code, 'E_BLOCK_SIGNATURE', 'its own signature is checked')
+  t.match((root as Error & { code: string }).code, 'E_BLOCK_TX_ROOT', 'and the transaction root')
+  t.notOk(isEconumiError(skipped), 'a transaction signature is not checked again (the mempool checked it)')
+  t.match((verifyInline(params, g, badTxBlock) as Error & { code: string }).code, 'E_TX_SIGNATURE', 'while a peer\'s block with it fails')
+})
+
 t.test('a block with many transactions: checked across the workers, the same verdicts as inline', async (t) => {
   if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
   const pool = new VerifyPool(params, g, 2, WORKER)

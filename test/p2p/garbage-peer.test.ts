@@ -152,6 +152,22 @@ t.test('a core-announcement flood: a quota per peer, nothing persisted or relaye
   t.same(persisted, [], `no unproven core was persisted (${persisted.length})`)
 })
 
+t.test('repeated HELLOs: the same one again is only a tip, one naming another core is charged', async (t) => {
+  const { node, g, blocks, records, send, peer } = await connectedPeer(t)
+  const hello = encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } })
+  for (let i = 0; i < 3; i++) send(hello)
+  await node.waitFor((e) => e.event === 'peer-joined', 10_000, 'peer-joined')
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const me = peer.key.toString('hex').slice(0, 16)
+  t.equal(of(node, 'peer-joined').filter((e) => e.peer === me).length, 1, 'three identical HELLOs: joined once')
+  t.same(of(node, 'peer-penalized'), [], 'and not charged')
+  // each HELLO naming a new core would be one more core watched (HELLO is not under the announcement quota)
+  for (let i = 0; i < 10; i++) send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: randomBytes(32), recordsCore: randomBytes(32), tip: null } }))
+  const charged = await until(async () => { const p = of(node, 'peer-penalized').filter((e) => e.reason === 'E_WIRE_HELLO'); return p.length > 0 ? p : undefined }, 10_000, 'a HELLO naming another core charged')
+  t.equal(charged[0].peer, me, 'charged to the peer that sent it')
+  t.equal(of(node, 'peer-joined').filter((e) => e.peer === me).length, 1, 'still joined once')
+})
+
 t.test('an orphan flood: blocks on unknown parents are bounded per core, never penalised, and the node keeps producing', async (t) => {
   const { node, g, blocks, records, send } = await connectedPeer(t)
   const params = paramsFromJson(JSON.parse(readFileSync(join(node.dir, '..', 'genesis.json'), 'utf8')))
