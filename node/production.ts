@@ -128,7 +128,10 @@ export class Producer {
     if (!isEligible(ticket, lw, ctx.params.tauMilli)) return null
     const start = epochStart(ctx.params, epoch)
     const now = BigInt(ctx.now())
-    if (now >= start + ctx.params.epochMs) return null // too late: the block time must lie inside its epoch
+    if (now >= start + ctx.params.epochMs) { // too late: the block time must lie inside its epoch
+      ctx.log('produce-skipped', { epoch, reason: 'epoch over', msPastEnd: Number(now - start - ctx.params.epochMs) })
+      return null
+    }
     const time = now < start ? start : now
     const height = base === null ? 0n : base.height + 1n
     const loaded = new Set(nodeKeys) // reports that arrived since the view was read wait for the next block
