@@ -1,6 +1,6 @@
 // A misbehaving peer (raw Hyperswarm in the test process) against a real node process: garbage frames,
 // oversized frames, unknown types, a wrong-network hello, and a chain core holding garbage and a block
-// with a bad signature. The node keeps running and producing, scores and bans the peer, and drops it; a flood
+// with a bad signature (its own, or one it only announced: the announcer pays). The node keeps running and producing, scores and bans the peer, and drops it; a flood
 // faster than it checks is dropped at a per-peer in-flight bound.
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
@@ -150,6 +150,25 @@ t.test('a core-announcement flood: a quota per peer, nothing persisted or relaye
   for await (const k of db.keys({ gte: 'meta:core:', lt: 'meta:core;' })) persisted.push(k)
   await db.close()
   t.same(persisted, [], `no unproven core was persisted (${persisted.length})`)
+})
+
+t.test('a core nobody owns that serves a bad block is charged to the peer that announced it', async (t) => {
+  const { node, g, peer, blocks, records, send } = await connectedPeer(t)
+  const params = paramsFromJson(JSON.parse(readFileSync(join(node.dir, '..', 'genesis.json'), 'utf8')))
+  // the peer's own core stays empty; the bad block is in a second core it only announces (no node owns it)
+  const other = peer.store.get({ name: 'announced' })
+  await other.ready()
+  const bad = makeBlock(genesisState(params), [], { epoch: 1n })
+  bad.signature = Uint8Array.from(bad.signature)
+  bad.signature[0] ^= 0xff
+  await other.append(Buffer.from(encodeBlock(bad)))
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  await node.waitFor((e) => e.event === 'peer-joined', 10_000, 'peer-joined')
+  send(encodeMessage({ type: MSG_CORES, cores: [other.key] }))
+  const core = other.key.toString('hex').slice(0, 16)
+  const rejected = await node.waitFor((e) => e.event === 'block-rejected' && e.core === core, 20_000, 'the announced core\'s block rejected')
+  const charged = await until(async () => of(node, 'peer-penalized').find((e) => e.reason === rejected.code), 10_000, 'the announcer charged')
+  t.equal(charged.peer, peer.key.toString('hex').slice(0, 16), `charged to the announcer (${String(rejected.code)})`)
 })
 
 t.test('repeated HELLOs: the same one again is only a tip, one naming another core is charged', async (t) => {
