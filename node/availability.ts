@@ -1,9 +1,9 @@
 // The data-availability hold (protocol/availability.ts): sync asks it before adopting a peer's block; a block with
 // a recent attested report whose evidence no known attestations core has served yet is held, the evidence looked
 // for (Auditor.prefetch), and the block looked at again after a backoff, at most MAX_EVIDENCE_RETRIES times (after
-// that, only a new block in its core brings it back). Never charged. The honest network meanwhile builds on the
-// block's parent, as it would if the block had not arrived. Blocks of this node's own core are not held: it
-// checked availability when it produced them (gossip.reportsFor).
+// that, only a new block in its core or a restart brings it back: sync remembers it, node/held-blocks.ts). Never
+// charged. The honest network meanwhile builds on the block's parent, as it would if the block had not arrived.
+// Blocks of this node's own core are not held: it checked availability when it produced them (gossip.reportsFor).
 import { blockHash, type Block } from '../protocol/block.js'
 import { reportsNeedingEvidence } from '../protocol/availability.js'
 import { toHex } from '../protocol/encoding.js'

@@ -30,6 +30,8 @@ const REPORTS_PER_PEER_PER_EPOCH = 512
 const MAX_PENDING_OPS = 1_024
 const MAX_PENDING_OPS_PER_NODE = 4
 const OPS_PER_PEER_PER_EPOCH = 64
+/** How often the node looks at its sync state for the progress line (a sync's first line shows this soon). */
+export const SYNC_REPORT_TICK_MS = 200
 
 export class Gossip implements PeerHandler {
   private readonly peerTips = new Map<string, PeerTip>()
@@ -46,6 +48,7 @@ export class Gossip implements PeerHandler {
   private readonly ops = new Map<string, Op>()
   private readonly opQuota = new Map<string, { epoch: bigint, n: number }>()
   private lastSyncReport = ''
+  private lastSyncReportAt = 0
   /** Fraud operations larger than a frame: published in a core, announced, fetched (node/fraud-relay.ts). */
   private readonly fraud: FraudRelay
 
@@ -365,10 +368,15 @@ export class Gossip implements PeerHandler {
     return { height, target, syncing: this.sync.behind || target > height }
   }
 
+  /** Called every SYNC_REPORT_TICK_MS: the first line of a sync at once, then at most one a second while it changes. */
   reportSync (): void {
     const s = this.syncState()
+    if (!s.syncing) { this.lastSyncReport = ''; return }
     const line = `${s.height}/${s.target}`
-    if (s.syncing && line !== this.lastSyncReport) this.ctx.log('sync', { height: s.height, target: s.target })
-    this.lastSyncReport = s.syncing ? line : ''
+    const now = this.ctx.now()
+    if (line === this.lastSyncReport || (this.lastSyncReport !== '' && now - this.lastSyncReportAt < 1000)) return
+    this.ctx.log('sync', { height: s.height, target: s.target })
+    this.lastSyncReport = line
+    this.lastSyncReportAt = now
   }
 }

@@ -22,7 +22,7 @@ import { type ComputeUnitSource, NO_COMPUTE_UNITS } from './compute-units.js'
 import { EpochClock } from './epoch-clock.js'
 import { Auditor } from './auditor.js'
 import { AvailabilityGate } from './availability.js'
-import { Gossip } from './gossip.js'
+import { Gossip, SYNC_REPORT_TICK_MS } from './gossip.js'
 import { type NodeIdentity, loadOrCreateIdentity } from './identity.js'
 import { type BlockIndexEntry, Ledger } from './ledger.js'
 import type { LogFn } from './log.js'
@@ -142,7 +142,7 @@ export class EconumiNode extends EventEmitter implements NodeContext {
     if (this.opts.network !== undefined) {
       this.network = new Network(this.store.store, this.identity.signer.seed, this.genesis, this.gossip, { ...this.opts.network, log: this.log })
       await this.network.start()
-      this.syncTimer = setInterval(() => this.gossip.reportSync(), 1000)
+      this.syncTimer = setInterval(() => this.gossip.reportSync(), SYNC_REPORT_TICK_MS)
     }
     this.clock.on('epoch', (epoch: bigint) => { this.producer.onEpoch(epoch) })
     this.clock.start()

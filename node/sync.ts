@@ -14,6 +14,7 @@ import { type EconumiError, isEconumiError } from '../protocol/errors.js'
 import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import type { VerifiedBlock } from '../protocol/state.js'
 import type { BlockLocation, Ledger } from './ledger.js'
+import { HeldBlocks } from './held-blocks.js'
 import type { NodeContext } from './context.js'
 import type { Verdict } from './verify-pool.js'
 
@@ -72,6 +73,8 @@ export class ChainSync {
   /** Core → the peer that told us about it, for cores that have not served a valid block yet. */
   private readonly unproven = new Map<string, string>()
   private proven: Set<string> | null = null
+  /** Blocks passed over for their evidence, durably (node/held-blocks.ts). */
+  private heldStore: HeldBlocks | null = null
   private readonly processing = new Map<string, Promise<void>>()
   private readonly rerun = new Set<string>()
   private readonly heldUntil = new Map<string, NodeJS.Timeout>()
@@ -126,6 +129,11 @@ export class ChainSync {
     await ledger.db.batch(keys.map((k) => ({ type: 'put' as const, key: `meta:core:${k}`, value: '1' })))
   }
 
+  private get held (): HeldBlocks {
+    if (this.heldStore === null) this.heldStore = new HeldBlocks(this.ctx.ledger)
+    return this.heldStore
+  }
+
   private async provenCores (): Promise<Set<string>> {
     if (this.proven === null) this.proven = new Set(await ChainSync.savedCores(this.ctx.ledger))
     return this.proven
@@ -153,6 +161,7 @@ export class ChainSync {
     }
     await this.ctx.chainLock.run(async () => { await this.ctx.chain.reconcile() })
     if (this.ctx.ledger.height !== before) this.ctx.log('recovered', { from: before, height: this.ctx.ledger.height })
+    for (const h of await this.held.all()) this.retryHeld(h.core, h.seq) // indexing is past them: only this brings them back
   }
 
   /** A peer's own chain core (from its HELLO): replicate it and index its blocks as they arrive. */
@@ -222,6 +231,7 @@ export class ChainSync {
           const core = await this.ctx.store.core(key)
           await (core as any).update?.({ wait: false }).catch(() => {})
           await this.indexCore(key, core.length)
+          await this.retryHeldOf(key)
         } while (this.rerun.has(key) && !this.ctx.closed)
       } catch (err) {
         if (!this.ctx.closed) this.ctx.log('index-failed', { core: key.slice(0, 16), error: (err as Error).message })
@@ -413,7 +423,12 @@ export class ChainSync {
         if (it.block !== undefined && this.heldUntilMs(it.block) !== null) { held = i; break }
         if (it.block === undefined || isEconumiError(it.verdict)) { extending = false; continue }
         const seq = it.loc.seq
-        if (this.events.holdForEvidence?.(it.block, key, seq, () => this.retryHeld(key, seq)) === true) { evidenceHeld.add(i); extending = false; continue }
+        if (this.events.holdForEvidence?.(it.block, key, seq, () => this.retryHeld(key, seq)) === true) {
+          // remembered before the core's later blocks are indexed past it (a crash then still finds it)
+          for (const f of await this.held.add(key, seq)) this.ctx.log('held-forgotten', { core: f.core.slice(0, 16), seq: f.seq, reason: 'too many held blocks' })
+          evidenceHeld.add(i); extending = false; continue
+        }
+        await this.held.remove(key, seq) // it was held as the last block read: indexing reached it again, and it is free
         if (extending) valid.push({ block: it.block, loc: it.loc, hash: it.hash, pre: it.verdict })
       }
       const items = held < 0 ? run.items : run.items.slice(0, held)
@@ -485,7 +500,7 @@ export class ChainSync {
       const block = decodeBlock(bytes)
       if (this.events.holdForEvidence?.(block, key, seq, () => this.retryHeld(key, seq)) === true) return
       const verdict = await this.ctx.verifier.verify(block, bytes)
-      if (isEconumiError(verdict)) { this.rejectBlock(loc, verdict); return }
+      if (isEconumiError(verdict)) { this.rejectBlock(loc, verdict); await this.held.remove(key, seq); return }
       await this.ctx.chainLock.run(async () => {
         if (this.ctx.closed) return
         try {
@@ -494,8 +509,15 @@ export class ChainSync {
           if (!isEconumiError(err)) throw err
           this.rejectBlock(loc, err)
         }
+        await this.held.remove(key, seq) // adopted (or refused): nothing left to retry
       })
     })().catch((err) => { if (!this.ctx.closed) this.ctx.log('index-failed', { core: key.slice(0, 16), seq, error: (err as Error).message }) })
+  }
+
+  /** A core grew: its held blocks are looked at again (the gate's own retries may be over). */
+  private async retryHeldOf (key: string): Promise<void> {
+    const upTo = await this.ctx.chain.indexedUpTo(key)
+    for (const seq of await this.held.ofCore(key)) if (seq < upTo) this.retryHeld(key, seq)
   }
 
   /**

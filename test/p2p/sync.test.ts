@@ -36,8 +36,10 @@ t.test('a late node syncs a long chain, survives kill -9 mid-sync and resumes', 
     const st = await fresh.status()
     const h = Number(st.height)
     if (st.sync.syncing === true && Number(st.sync.target) === target && h > 0 && h < target) seenProgress = st
-    return h > 100 && h < target ? h : undefined
-  }, 120_000, 'fresh node mid-sync (100 < height < target)', 25) // a run of 256 blocks commits at once: poll often
+    // and its once-a-second progress line has been logged (the first may come after height 100: syncing is fast)
+    const logged = fresh.events.some((e) => e.event === 'sync' && Number(e.height) < target)
+    return h > 100 && h < target && logged ? h : undefined
+  }, 120_000, 'fresh node mid-sync (100 < height < target, progress logged)', 25) // a run of 256 blocks commits at once: poll often
   t.ok(seenProgress !== null, 'status shows sync in progress')
   t.equal(Number(seenProgress!.sync.target), target, 'sync target is the served height')
   t.ok(Number(seenProgress!.sync.height) < target, 'sync height below target')
