@@ -24,6 +24,9 @@ import { addressBytesFromPublicKey, addressFromPublicKey } from '../protocol/add
 import { COIN } from '../protocol/amount.js'
 import { buildBlock, encodeBlock } from '../protocol/block.js'
 import { makeClaim } from '../protocol/claim.js'
+import { lotteryTicket } from '../protocol/lottery.js'
+import { vrfProofToHash } from '../protocol/vrf.js'
+import { isEligible } from '../protocol/weights.js'
 import { taggedHash } from '../protocol/hash.js'
 import { Signer } from '../protocol/keys.js'
 import { type NetworkParams, epochStart, genesisHash, paramsFromJson } from '../protocol/params.js'
@@ -106,8 +109,13 @@ function makeKit (params: NetworkParams, g: Uint8Array): FloodKit {
   const one = senderSigner(0)
   const txOne = Array.from({ length: ONE_SENDER_TXS }, (_, n) => frame(one, BigInt(n)))
   const orphanSigner = new Signer(taggedHash('peer-flood-orphans', new Uint8Array(0)))
-  // epoch 1 has begun by the time they arrive; their parents never exist, so their claim is never judged
-  return { txMany, txOne, orphanSigner, orphanClaim: makeClaim(orphanSigner, randomBytes(32), 1n) }
+  // epoch 1 has begun by the time they arrive; their parents never exist, so their claim is never judged against a
+  // beacon, but it must pass the stateless check (eligible for the weights the blocks state, 1 of 1): a claim
+  // that fails it makes every orphan a provably bad block, charged, and the flood a different one from run to run
+  let orphanClaim = makeClaim(orphanSigner, randomBytes(32), 1n)
+  const eligible = { weight: 1n, total: 1n, bootstrap: false }
+  while (!isEligible(lotteryTicket(vrfProofToHash(orphanClaim.proof)), eligible, params.tauMilli)) orphanClaim = makeClaim(orphanSigner, randomBytes(32), 1n)
+  return { txMany, txOne, orphanSigner, orphanClaim }
 }
 
 function orphanBlocks (kit: FloodKit, params: NetworkParams, g: Uint8Array, n: number): Buffer[] {

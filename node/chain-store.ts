@@ -149,5 +149,20 @@ export class ChainStore {
     }
   }
 
+  /**
+   * Stop replicating a peer core and let its session go (open cores cost memory: each peer identity can bring new
+   * ones). `purge` also deletes what was downloaded of it: nothing in the ledger refers to it.
+   */
+  async dropCore (key: string, purge: boolean): Promise<void> {
+    const c = this.cores.get(key)
+    if (c === undefined || c === this.ownBlocks) return
+    this.cores.delete(key)
+    try {
+      if (purge) await (c as any).purge(); else await c.close()
+    } catch {
+      // already closing with the store: nothing to free
+    }
+  }
+
   async close (): Promise<void> { await this.store.close() }
 }

@@ -193,8 +193,38 @@ export class ChainSync {
    * own a core (a proven one stays known through the saved list; keys are free, so the map would grow per visit).
    */
   forgetPeer (peer: string): void {
-    for (const [k, a] of this.unproven) if (a === peer) this.unproven.delete(k)
-    for (const [k, a] of this.coreOwners) if (a === peer) { this.coreOwners.delete(k); this.firstRun.delete(k) }
+    const gone: string[] = []
+    for (const [k, a] of this.unproven) if (a === peer) { this.unproven.delete(k); gone.push(k) }
+    for (const [k, a] of this.coreOwners) {
+      if (a !== peer) continue
+      this.coreOwners.delete(k); this.firstRun.delete(k)
+      if (this.proven?.has(k) !== true) gone.push(k)
+    }
+    if (gone.length === 0) return
+    void Promise.all(gone.map(async (k) => await this.dropCore(k))).then((r) => {
+      const dropped = r.filter((x) => x !== null)
+      if (dropped.length > 0) this.ctx.log('cores-dropped', { peer: peer.slice(0, 16), cores: dropped.length, purged: dropped.filter((x) => x).length })
+    }, (err) => { if (!this.ctx.closed) this.ctx.log('index-failed', { peer: peer.slice(0, 16), error: (err as Error).message }) })
+  }
+
+  /**
+   * An unproven core whose announcer or owner left: stop replicating it and close it (keys are free, so each new
+   * identity's cores would stay open for good). Once its indexing is done, in case it is running; what it left in
+   * the orphan pool stays readable, so a core with orphans is closed, not purged. Returns whether it was purged,
+   * null when it is wanted again.
+   */
+  private async dropCore (key: string): Promise<boolean | null> {
+    await this.processing.get(key)
+    if (this.ctx.closed || this.unproven.has(key) || this.coreOwners.has(key) || this.proven?.has(key) === true) return null // announced again meanwhile
+    this.downloads.get(key)?.range.destroy?.()
+    this.downloads.delete(key)
+    this.deferred.delete(key)
+    this.extendingCores.delete(key)
+    const t = this.heldUntil.get(key)
+    if (t !== undefined) { clearTimeout(t); this.heldUntil.delete(key) }
+    const keep = await this.ctx.ledger.orphanCount(key) > 0 || (await this.held.ofCore(key)).length > 0
+    await this.ctx.store.dropCore(key, !keep)
+    return !keep
   }
 
   private async watch (key: string, from: string): Promise<void> {
@@ -221,8 +251,13 @@ export class ChainSync {
     this.events.onCoreProven(key, announcer)
   }
 
+  /** Still a core to replicate: this node's, a proven one, or one a connected peer owns or announced. */
+  private wanted (key: string): boolean {
+    return key === this.ctx.store.ownKey || this.proven === null || this.proven.has(key) || this.unproven.has(key) || this.coreOwners.has(key)
+  }
+
   scheduleIndex (key: string): void {
-    if (this.ctx.closed) return
+    if (this.ctx.closed || !this.wanted(key)) return // a dropped core's late retry must not open it again
     if (this.processing.has(key)) { this.rerun.add(key); return }
     const run = (async () => {
       try {

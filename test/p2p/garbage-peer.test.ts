@@ -15,6 +15,7 @@ import { encodeTransaction, signTransaction } from '../../protocol/transaction.j
 import { MAX_IN_FLIGHT_PER_PEER } from '../../node/network.js'
 import { genesisState, makeBlock, nextLeadEpoch, signerFrom } from '../helpers/chain.js'
 import { MAX_ORPHANS_PER_CORE } from '../../node/chain.js'
+import { MAX_UNPROVEN_CORES_PER_PEER } from '../../node/sync.js'
 import { type RawPeer, rawPeer } from '../helpers/raw-peer.js'
 import { type LogEvent, NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
 
@@ -150,6 +151,21 @@ t.test('a core-announcement flood: a quota per peer, nothing persisted or relaye
   for await (const k of db.keys({ gte: 'meta:core:', lt: 'meta:core;' })) persisted.push(k)
   await db.close()
   t.same(persisted, [], `no unproven core was persisted (${persisted.length})`)
+})
+
+t.test('a peer that leaves takes its unproven cores with it: closed and purged, not replicated for good', async (t) => {
+  const { node, g, peer, blocks, records, send } = await connectedPeer(t)
+  send(encodeMessage({ type: MSG_HELLO, hello: { genesis: g, blocksCore: blocks.key, recordsCore: records.key, tip: null } }))
+  await node.waitFor((e) => e.event === 'peer-joined', 10_000, 'peer-joined')
+  send(encodeMessage({ type: MSG_CORES, cores: Array.from({ length: MAX_CORES_PER_MESSAGE }, () => randomBytes(32)) }))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await peer.close()
+  const dropped = await node.waitFor((e) => e.event === 'cores-dropped', 15_000, 'cores-dropped')
+  // its quota of announced cores and its own (empty, so unproven) core; none holds orphans, so all are purged
+  t.equal(dropped.cores, MAX_UNPROVEN_CORES_PER_PEER + 1, `cores dropped: ${String(dropped.cores)}`)
+  t.equal(dropped.purged, dropped.cores, 'all purged')
+  t.equal(dropped.peer, peer.key.toString('hex').slice(0, 16), 'the departed peer\'s')
+  t.same(of(node, 'index-failed'), [], 'no indexing failed on a dropped core')
 })
 
 t.test('a core nobody owns that serves a bad block is charged to the peer that announced it', async (t) => {
