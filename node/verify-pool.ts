@@ -33,6 +33,23 @@ const WITHOUT_HOOKS = process.execArgv.filter((a, i, all) => !HOOK_FLAG.test(a) 
  */
 const WORKER_YOUNG_GENERATION_MB = 4
 
+/**
+ * A request as it is posted to a worker. A view is cloned with its whole ArrayBuffer: a block or transaction cut
+ * from a larger read would take all of it to the worker (memory in the worker's malloc arena; peer-flood: 349 ->
+ * 248-262 MB). So a view goes as a copy of its own bytes, moved (the caller's bytes stay as they are); bytes that
+ * fill their buffer are cloned as they are.
+ */
+export function workerMessage (req: VerifyRequest): { message: VerifyRequest, transfer: ArrayBuffer[] } {
+  const transfer: ArrayBuffer[] = []
+  const own = (b: Uint8Array): Uint8Array => {
+    if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b
+    const c = new Uint8Array(b)
+    transfer.push(c.buffer)
+    return c
+  }
+  return { message: req.kind === 'txs' ? { ...req, txs: req.txs.map(own) } : { ...req, bytes: own(req.bytes) }, transfer }
+}
+
 function spawnWorker (url: URL, workerData: unknown): Worker {
   const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }
   if (WITHOUT_HOOKS.length < process.execArgv.length) {
@@ -156,7 +173,8 @@ export class VerifyPool {
 
   private post (w: Worker, req: VerifyRequest): void {
     this.hold(w, 1)
-    w.postMessage(req)
+    const { message, transfer } = workerMessage(req)
+    w.postMessage(message, transfer)
   }
 
   /** Resolves once every worker has loaded (or the pool fell back to inline checks). */

@@ -11,7 +11,7 @@ import { encodeBlock } from '../../protocol/block.js'
 import { isEconumiError } from '../../protocol/errors.js'
 import { genesisHash } from '../../protocol/params.js'
 import { encodeTransaction } from '../../protocol/transaction.js'
-import { VerifyPool, verifyInline } from '../../node/verify-pool.js'
+import { VerifyPool, verifyInline, workerMessage } from '../../node/verify-pool.js'
 import { alice, bob, carol, genesisState, makeBlock, testParams, tx } from '../helpers/chain.js'
 
 const WORKER = new URL('../../dist/node/verify-worker.js', import.meta.url)
@@ -52,6 +52,32 @@ t.test('blocks: the same verdicts on worker threads as inline', async (t) => {
   t.match((verdicts[2] as Error & { code: string }).code, 'E_BLOCK_REPORT_ROOT')
   t.match((verdicts[4] as Error & { code: string }).code, 'E_TX_SIGNATURE', 'every transaction signature is checked on the worker')
   t.match((verdicts[5] as Error & { code: string }).code, 'E_BLOCK_TX_ROOT')
+})
+
+t.test('bytes cut from a larger buffer go to a worker as their own bytes, and the caller keeps its buffer', async (t) => {
+  if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing: run `npm run build` (npm test does)'); return }
+  const good = makeBlock(genesisState(params), [tx(alice, carol, 5n, 0n, g)])
+  const bytes = encodeBlock(good)
+  // as a network read or a storage batch hands them over: a view into 64 KB
+  const read = new Uint8Array(65536)
+  read.set(bytes, 1000)
+  const view = read.subarray(1000, 1000 + bytes.length)
+  const { message, transfer } = workerMessage({ id: 1, kind: 'block', bytes: view, transactions: true })
+  const sent = (message as { bytes: Uint8Array }).bytes
+  t.equal(sent.buffer.byteLength, bytes.length, `posted: ${sent.buffer.byteLength} bytes, not the view's ${read.byteLength}-byte buffer`)
+  t.same(transfer, [sent.buffer], 'the copy is moved, not cloned again')
+  t.equal(read.buffer.byteLength, 65536, 'the caller\'s buffer is not detached')
+  const txBytes = new Uint8Array(encodeTransaction(tx(bob, carol, 1n, 0n, g))) // bytes that fill their own buffer
+  read.set(txBytes, 5000)
+  const txs = workerMessage({ id: 2, kind: 'txs', txs: [read.subarray(5000, 5000 + txBytes.length), txBytes] })
+  t.same((txs.message as { txs: Uint8Array[] }).txs.map((b) => b.buffer.byteLength), [txBytes.length, txBytes.buffer.byteLength], 'a transaction view copied; bytes that fill their buffer go as they are')
+  t.equal(txs.transfer.length, 1, 'only the copy is moved: the caller\'s own buffer is never detached')
+  // and through real workers: the same verdict from the view as from the bytes
+  const pool = new VerifyPool(params, g, 2, WORKER)
+  t.teardown(async () => { await pool.close() })
+  const v = await pool.verify(good, view)
+  t.notOk(isEconumiError(v), 'a block posted from a view verifies on a worker')
+  t.same(view, bytes, 'and the view still holds its bytes')
 })
 
 t.test('a block this node built: everything but the transactions\' signatures (the mempool checked those)', async (t) => {
