@@ -424,8 +424,15 @@ export class ChainSync {
     let n = 0
     for (const it of items) {
       if (it.block === undefined || isEconumiError(it.verdict)) continue
-      const parent = toHex(it.block.header.prevHash)
-      if (seen.has(parent) || it.block.header.height === 0n || (await this.ctx.ledger.blockEntry(parent)) !== undefined) n++
+      const h = it.block.header
+      const parent = toHex(h.prevHash)
+      if (seen.has(parent) || h.height === 0n) { n++; seen.add(it.hash); continue }
+      const entry = await this.ctx.ledger.blockEntry(parent)
+      // nor are blocks that cannot follow their parent (the chain refuses them: height, epoch, beacon), which a
+      // peer can sign in any number on this node's head (the peer-flood bench skipped epochs as "syncing")
+      if (entry === undefined || entry.invalid !== undefined) continue
+      if (h.height !== BigInt(entry.height) + 1n || h.epoch <= BigInt(entry.epoch) || toHex(h.winner.beacon) !== entry.beacon) continue
+      n++
       seen.add(it.hash)
     }
     return n
