@@ -1,6 +1,6 @@
 // The block tree: every block seen in any core is indexed; the canonical chain is the pure fork choice
 // over them, and the ledger follows it by rolling blocks back and forward. Runs under the chain lock.
-import { type Block, blockHash, decodeBlock } from '../protocol/block.js'
+import { type Block, type BlockHeader, blockHash, decodeBlock } from '../protocol/block.js'
 import { equalBytes, toHex } from '../protocol/encoding.js'
 import { fail, isEconumiError } from '../protocol/errors.js'
 import { chooseHead, compareTips } from '../protocol/fork-choice.js'
@@ -35,6 +35,18 @@ export interface ChainEvents {
   onNewHead: (tip: ChainTip, blocks: Block[]) => Promise<void>
   /** Two blocks signed by one leader for one epoch: the evidence goes in a block (protocol/ops.ts). */
   onEquivocation?: (a: Block, b: Block) => Promise<void>
+}
+
+/**
+ * Why a block cannot follow its known parent (it builds on an invalid block, or its height, epoch or beacon does not
+ * follow), or null. Sync asks it too, before it counts a fetched block as work to take on.
+ */
+export function parentMismatch (h: BlockHeader, hash: string, parent: BlockIndexEntry): { code: string, message: string, details: Record<string, unknown> } | null {
+  if (parent.invalid !== undefined) return { code: 'E_BLOCK_PARENT_INVALID', message: 'block builds on an invalid block', details: { hash, parent: parent.hash } }
+  if (h.height !== BigInt(parent.height) + 1n) return { code: 'E_BLOCK_HEIGHT', message: 'block height does not follow its parent', details: { hash, height: h.height, parentHeight: parent.height } }
+  if (h.epoch <= BigInt(parent.epoch)) return { code: 'E_BLOCK_EPOCH', message: 'block epoch must be after its parent\'s', details: { hash, epoch: h.epoch, parentEpoch: parent.epoch } }
+  if (toHex(h.winner.beacon) !== parent.beacon) return { code: 'E_BLOCK_BEACON', message: 'leader claim is not on the parent\'s beacon', details: { hash } }
+  return null
 }
 
 export class Chain {
@@ -159,15 +171,14 @@ export class Chain {
     let parentBeacon = this.ledger.genesis
     if (equalBytes(h.prevHash, this.ledger.genesis)) {
       if (h.height !== 0n) fail('E_BLOCK_HEIGHT', 'first block must have height 0', { hash, height: h.height })
+      if (!equalBytes(h.winner.beacon, parentBeacon)) fail('E_BLOCK_BEACON', 'leader claim is not on the parent\'s beacon', { hash })
     } else {
       const parent = await this.ledger.blockEntry(toHex(h.prevHash))
       if (parent === undefined) fail('E_PARENT_UNKNOWN', 'parent block not known yet', { hash })
-      if (parent.invalid !== undefined) fail('E_BLOCK_PARENT_INVALID', 'block builds on an invalid block', { hash, parent: parent.hash })
-      if (h.height !== BigInt(parent.height) + 1n) fail('E_BLOCK_HEIGHT', 'block height does not follow its parent', { hash, height: h.height, parentHeight: parent.height })
-      if (h.epoch <= BigInt(parent.epoch)) fail('E_BLOCK_EPOCH', 'block epoch must be after its parent\'s', { hash, epoch: h.epoch, parentEpoch: parent.epoch })
+      const m = parentMismatch(h, hash, parent)
+      if (m !== null) fail(m.code, m.message, m.details)
       parentBeacon = Buffer.from(parent.beacon, 'hex')
     }
-    if (!equalBytes(h.winner.beacon, parentBeacon)) fail('E_BLOCK_BEACON', 'leader claim is not on the parent\'s beacon', { hash })
     const start = epochStart(params, h.epoch)
     if (h.time < start || h.time >= start + params.epochMs) fail('E_BLOCK_TIME', 'block time lies outside its epoch', { hash, time: h.time, epoch: h.epoch })
     return { hash: blockHash(h), height: h.height, epoch: h.epoch, beacon: nextBeacon(parentBeacon, winner.vrfOutput), score: { ticket: winner.ticket, weight: h.weight, total: h.totalWeight, vrfOutput: winner.vrfOutput } }

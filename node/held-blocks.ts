@@ -67,6 +67,4 @@ export class HeldBlocks {
     await this.ledger.db.del(PREFIX + id)
     m.delete(id)
   }
-
-  async has (core: string, seq: number): Promise<boolean> { return (await this.load()).has(HeldBlocks.id(core, seq)) }
 }

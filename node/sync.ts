@@ -13,6 +13,7 @@ import { toHex } from '../protocol/encoding.js'
 import { type EconumiError, isEconumiError } from '../protocol/errors.js'
 import { MAX_CLOCK_DRIFT_MS, epochStart } from '../protocol/params.js'
 import type { VerifiedBlock } from '../protocol/state.js'
+import { parentMismatch } from './chain.js'
 import type { BlockLocation, Ledger } from './ledger.js'
 import { HeldBlocks } from './held-blocks.js'
 import type { NodeContext } from './context.js'
@@ -74,7 +75,7 @@ export class ChainSync {
   private readonly unproven = new Map<string, string>()
   private proven: Set<string> | null = null
   /** Blocks passed over for their evidence, durably (node/held-blocks.ts). */
-  private heldStore: HeldBlocks | null = null
+  private readonly held: HeldBlocks
   private readonly processing = new Map<string, Promise<void>>()
   private readonly rerun = new Set<string>()
   private readonly heldUntil = new Map<string, NodeJS.Timeout>()
@@ -114,7 +115,9 @@ export class ChainSync {
   /** When the node started its network (set by EconumiNode.start). */
   startedAt = 0
 
-  constructor (private readonly ctx: NodeContext, private readonly events: SyncEvents) {}
+  constructor (private readonly ctx: NodeContext, private readonly events: SyncEvents) {
+    this.held = new HeldBlocks(ctx.ledger)
+  }
 
   static async savedCores (ledger: Ledger): Promise<string[]> {
     const out: string[] = []
@@ -127,11 +130,6 @@ export class ChainSync {
   static async saveCores (ledger: Ledger, keys: string[]): Promise<void> {
     // one key per core: concurrent additions cannot overwrite each other (a shared list lost updates)
     await ledger.db.batch(keys.map((k) => ({ type: 'put' as const, key: `meta:core:${k}`, value: '1' })))
-  }
-
-  private get held (): HeldBlocks {
-    if (this.heldStore === null) this.heldStore = new HeldBlocks(this.ctx.ledger)
-    return this.heldStore
   }
 
   private async provenCores (): Promise<Set<string>> {
@@ -215,7 +213,7 @@ export class ChainSync {
    */
   private async dropCore (key: string): Promise<boolean | null> {
     await this.processing.get(key)
-    if (this.ctx.closed || this.unproven.has(key) || this.coreOwners.has(key) || this.proven?.has(key) === true) return null // announced again meanwhile
+    if (this.ctx.closed || this.wanted(key)) return null // announced again meanwhile
     this.downloads.get(key)?.range.destroy?.()
     this.downloads.delete(key)
     this.deferred.delete(key)
@@ -428,10 +426,9 @@ export class ChainSync {
       const parent = toHex(h.prevHash)
       if (seen.has(parent) || h.height === 0n) { n++; seen.add(it.hash); continue }
       const entry = await this.ctx.ledger.blockEntry(parent)
-      // nor are blocks that cannot follow their parent (the chain refuses them: height, epoch, beacon), which a
-      // peer can sign in any number on this node's head (the peer-flood bench skipped epochs as "syncing")
-      if (entry === undefined || entry.invalid !== undefined) continue
-      if (h.height !== BigInt(entry.height) + 1n || h.epoch <= BigInt(entry.epoch) || toHex(h.winner.beacon) !== entry.beacon) continue
+      // nor are blocks that cannot follow their parent (the chain refuses them), which a peer can sign in any
+      // number on this node's head (the peer-flood bench skipped epochs as "syncing")
+      if (entry === undefined || parentMismatch(h, it.hash, entry) !== null) continue
       n++
       seen.add(it.hash)
     }
@@ -558,8 +555,10 @@ export class ChainSync {
 
   /** A core grew: its held blocks are looked at again (the gate's own retries may be over). */
   private async retryHeldOf (key: string): Promise<void> {
+    const held = await this.held.ofCore(key)
+    if (held.length === 0) return // the usual case: no ledger read after every run
     const upTo = await this.ctx.chain.indexedUpTo(key)
-    for (const seq of await this.held.ofCore(key)) if (seq < upTo) this.retryHeld(key, seq)
+    for (const seq of held) if (seq < upTo) this.retryHeld(key, seq)
   }
 
   /**
