@@ -19,6 +19,7 @@ import { EconumiNode, type LogFn, reindexNode } from './node.js'
 import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
 import { isImageReference } from '../protocol/wire.js'
+import { VRF_IMPLEMENTATION } from '../protocol/vrf.js'
 import DockerClient from 'dockerode'
 import { DEFAULT_MAX_IMAGE_BYTES, ImageLibrary, imageRoutes, isInfrastructureImage } from './images.js'
 import { type BootstrapAddress, localBootstrapPort, parseBootstrap } from './network.js'
@@ -251,6 +252,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     height: node.ledger.height,
     peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + localBootstrapPort()}`),
     epochMs: params.epochMs,
+    vrf: VRF_IMPLEMENTATION === 'native' ? 'native addon' : 'sodium-native (slower: the addon was not built, see README "Development")',
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
   const noCu = noComputeUnitsWarning({ attest: attestation !== null, fixed: o.devComputeUnits !== undefined, mode: params.mode })

@@ -16,10 +16,15 @@
 // prime-order subgroup, so verification is slightly stricter than RFC 9381: a public key or Gamma with a
 // torsion component is rejected. Honest keys (x*B) and honest proofs (Gamma = x*H, H cofactor-cleared)
 // never have one, so no honest proof is refused; every node runs this same rule.
+//
+// Where the addon dist/native/econumi_vrf.node is built (scripts/build-native.sh: libsodium's ref10 code with
+// variable-time double-scalar multiplications, see native/vrf.c), verification uses it: ~3x less CPU, and the
+// same accepted set and output bytes (test/protocol/vrf-native.test.ts). ECONUMI_VRF_NATIVE=0 turns it off.
+import { createRequire } from 'node:module'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
 import sodium from 'sodium-native'
-import { equalBytes } from './encoding.js'
+import { equalBytes, toHex } from './encoding.js'
 import { fail } from './errors.js'
 
 export const VRF_PROOF_LENGTH = 80
@@ -93,7 +98,7 @@ export function vrfPublicKey (seed: Uint8Array): Uint8Array {
 export function vrfProve (seed: Uint8Array, alpha: Uint8Array): Uint8Array {
   if (!(alpha instanceof Uint8Array)) fail('E_VRF_INPUT', 'VRF input alpha must be a Uint8Array')
   const { x, prefix, pk, Y } = expandSeed(seed)
-  const hString = encodeToCurveTaiBytes(pk, alpha)
+  const hString = encodeToCurveTaiBytes(pk, alpha, native)
   const H = Point.fromBytes(hString)
   const gamma = H.multiply(x)
   // ECVRF_nonce_generation_RFC8032 (section 5.4.2.2): k = SHA-512(prefix || h_string) mod q.
@@ -108,13 +113,60 @@ export function vrfProve (seed: Uint8Array, alpha: Uint8Array): Uint8Array {
  * ECVRF_proof_to_hash (RFC 9381 section 5.2): the 64-byte output beta of a proof. Does NOT verify the
  * proof; only use it on proofs that vrfVerify accepted (or that you produced yourself).
  */
-export function vrfProofToHash (proof: Uint8Array): Uint8Array {
+export function vrfProofToHash (proof: Uint8Array): Uint8Array { return proofToHash(proof, native) }
+
+function proofToHash (proof: Uint8Array, n: NativeVrf | null): Uint8Array {
   const gamma = proof instanceof Uint8Array && proof.length === VRF_PROOF_LENGTH ? proof.subarray(0, PT_LEN) : null
-  const eightGamma = gamma === null || !isCanonicalEncoding(gamma) || !belowQ(proof.subarray(PT_LEN + C_LEN)) ? null : timesEight(gamma)
+  const eightGamma = gamma === null || !isCanonicalEncoding(gamma) || !belowQ(proof.subarray(PT_LEN + C_LEN)) ? null : timesEight(gamma, n)
   if (eightGamma === null) {
     return fail('E_VRF_PROOF', 'malformed VRF proof', { length: proof instanceof Uint8Array ? proof.length : typeof proof })
   }
   return sha512(concat(Uint8Array.of(SUITE, 0x03), eightGamma, Uint8Array.of(0x00)))
+}
+
+/** The addon's functions: each writes its outputs in place and returns whether the sodium-native path would succeed. */
+interface NativeVrf {
+  /** What crypto_scalarmult_ed25519_noclamp requires of a point: canonical, not of small order, in the prime-order subgroup. */
+  validPoint: (p: Uint8Array) => boolean
+  /** out = 8*p, false where p does not decode to a curve point. */
+  timesEight: (out: Uint8Array, p: Uint8Array) => boolean
+  /** out = U ‖ V (U = s*B - c*Y, V = s*H - c*Gamma); false for c = 0, s = 0 or an invalid Gamma. Y must be a valid point. */
+  uv: (out: Uint8Array, pk: Uint8Array, gamma: Uint8Array, c: Uint8Array, s: Uint8Array, h: Uint8Array) => boolean
+}
+
+function loadNative (): NativeVrf | null {
+  if (process.env.ECONUMI_VRF_NATIVE === '0') return null
+  const require = createRequire(import.meta.url)
+  // dist/protocol/vrf.js next to dist/native/, or protocol/vrf.ts (tests) next to dist/
+  for (const path of ['../native/econumi_vrf.node', '../dist/native/econumi_vrf.node']) {
+    try {
+      return require(path) as NativeVrf
+    } catch {}
+  }
+  return null
+}
+
+const native = loadNative()
+
+/** Which implementation verifies: 'native' (the addon) or 'sodium' (sodium-native's public API). */
+export const VRF_IMPLEMENTATION: 'native' | 'sodium' = native === null ? 'sodium' : 'native'
+
+/**
+ * Whether each public key passed the point checks, by key: a node's key is checked once, not per proof (the check is
+ * a multiplication by the group order). Bounded: cleared when full.
+ */
+const keyChecks = new Map<string, boolean>()
+const MAX_KEY_CHECKS = 4096
+
+function validKey (n: NativeVrf, publicKey: Uint8Array): boolean {
+  const k = toHex(publicKey)
+  let ok = keyChecks.get(k)
+  if (ok === undefined) {
+    ok = n.validPoint(publicKey)
+    if (keyChecks.size >= MAX_KEY_CHECKS) keyChecks.clear()
+    keyChecks.set(k, ok)
+  }
+  return ok
 }
 
 const IDENTITY = Uint8Array.of(1, ...new Uint8Array(31))
@@ -148,7 +200,11 @@ export function isCanonicalEncoding (bytes: Uint8Array): boolean {
 }
 
 /** 8*A for any point A on the curve (three doublings), or null if the bytes do not decode to one. */
-function timesEight (a: Uint8Array): Uint8Array | null {
+function timesEight (a: Uint8Array, n: NativeVrf | null): Uint8Array | null {
+  if (n !== null) {
+    const r = new Uint8Array(32)
+    return n.timesEight(r, a) ? r : null
+  }
   try {
     const r = new Uint8Array(32)
     sodium.crypto_core_ed25519_add(r, a, a)
@@ -161,12 +217,12 @@ function timesEight (a: Uint8Array): Uint8Array | null {
 }
 
 /** ECVRF_encode_to_curve_try_and_increment (RFC 9381 section 5.4.1.1), salt = PK_string; returns H's encoding. */
-function encodeToCurveTaiBytes (pkString: Uint8Array, alpha: Uint8Array): Uint8Array {
+function encodeToCurveTaiBytes (pkString: Uint8Array, alpha: Uint8Array, n: NativeVrf | null): Uint8Array {
   const front = Uint8Array.of(SUITE, 0x01)
   for (let ctr = 0; ctr < 256; ctr++) {
     const candidate = sha512(concat(front, pkString, alpha, Uint8Array.of(ctr, 0x00))).subarray(0, PT_LEN)
     if (!isCanonicalEncoding(candidate)) continue
-    const H = timesEight(candidate)
+    const H = timesEight(candidate, n)
     if (H !== null && !equalBytes(H, IDENTITY)) return H
   }
   // Probability about 2^-256; the RFC lets this fail after 256 attempts.
@@ -178,6 +234,16 @@ function encodeToCurveTaiBytes (pkString: Uint8Array, alpha: Uint8Array): Uint8A
  * rule). Returns beta if the proof is valid for (publicKey, alpha), otherwise null. Never throws.
  */
 export function vrfVerify (publicKey: Uint8Array, proof: Uint8Array, alpha: Uint8Array): Uint8Array | null {
+  return verify(native, publicKey, proof, alpha)
+}
+
+/** Both implementations, for the test that compares them (native is null where the addon is not built or turned off). */
+export const vrfVerifiers = {
+  native: native === null ? null : (pk: Uint8Array, proof: Uint8Array, alpha: Uint8Array) => verify(native, pk, proof, alpha),
+  sodium: (pk: Uint8Array, proof: Uint8Array, alpha: Uint8Array) => verify(null, pk, proof, alpha)
+}
+
+function verify (n: NativeVrf | null, publicKey: Uint8Array, proof: Uint8Array, alpha: Uint8Array): Uint8Array | null {
   try {
     if (!(publicKey instanceof Uint8Array) || !(proof instanceof Uint8Array) || !(alpha instanceof Uint8Array)) return null
     if (publicKey.length !== VRF_PUBLIC_KEY_LENGTH || proof.length !== VRF_PROOF_LENGTH) return null
@@ -189,7 +255,13 @@ export function vrfVerify (publicKey: Uint8Array, proof: Uint8Array, alpha: Uint
     const sBytes = proof.slice(PT_LEN + C_LEN)
     if (!belowQ(sBytes)) return null
     // 7. H = ECVRF_encode_to_curve(encode_to_curve_salt = PK_string, alpha_string).
-    const H = encodeToCurveTaiBytes(publicKey, alpha)
+    const H = encodeToCurveTaiBytes(publicKey, alpha, n)
+    if (n !== null) {
+      const uv = new Uint8Array(64)
+      if (!validKey(n, publicKey) || !n.uv(uv, publicKey, gamma, proof.subarray(PT_LEN, PT_LEN + C_LEN), sBytes, H)) return null
+      if (!equalBytes(cBytes.subarray(0, C_LEN), challenge([publicKey, H, gamma, uv.subarray(0, 32), uv.subarray(32)]))) return null
+      return proofToHash(proof, n)
+    }
     // 8-9. U = s*B - c*Y, V = s*H - c*Gamma. (s = 0 or c = 0 throw: such proofs cannot be found anyway.)
     const sB = new Uint8Array(32)
     const cY = new Uint8Array(32)
@@ -203,7 +275,7 @@ export function vrfVerify (publicKey: Uint8Array, proof: Uint8Array, alpha: Uint
     sodium.crypto_core_ed25519_sub(sH, sH, cG)
     // 10-11. c' = ECVRF_challenge_generation(Y, H, Gamma, U, V); valid iff c == c'.
     if (!equalBytes(cBytes.subarray(0, C_LEN), challenge([publicKey, H, gamma, sB, sH]))) return null
-    return vrfProofToHash(proof)
+    return proofToHash(proof, null)
   } catch {
     return null
   }

@@ -38,6 +38,8 @@ trap 'rm -rf "$ctx"' EXIT
 step "context: dist/, bin/, package.json"
 mkdir -p "$ctx/dist"
 for d in cli node protocol agent plugin; do cp -r "$ROOT/dist/$d" "$ctx/dist/$d"; done
+# the VRF addon, where it was built (without it the node verifies through sodium-native: same results, slower)
+if [ -d "$ROOT/dist/native" ]; then cp -r "$ROOT/dist/native" "$ctx/dist/native"; fi
 find "$ctx/dist" -name '*.map' -delete
 cp -r "$ROOT/bin" "$ctx/bin"
 cp "$ROOT/package.json" "$ROOT/Dockerfile.node" "$ctx/"

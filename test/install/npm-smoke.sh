@@ -11,7 +11,7 @@ SMOKE=npm-smoke
 make_work
 
 tar -tzf "$TGZ" > "$WORK/files"
-for f in package/bin/econumi.js package/dist/cli/entry.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js \
+for f in package/bin/econumi.js package/dist/cli/entry.js package/dist/node/main.js package/dist/agent/main.js package/dist/plugin/main.js package/dist/native/econumi_vrf.node \
   package/Dockerfile.node package/Dockerfile.agent package/Dockerfile.plugin package/config.json package/agent/package.json package/plugin/package.json \
   package/scripts/build-node-image.sh package/scripts/build-agent.sh package/scripts/build-plugin.sh package/scripts/build-images.sh package/scripts/image-lib.sh; do
   grep -qx "$f" "$WORK/files" || die "the tarball lacks ${f#package/}"
@@ -32,6 +32,8 @@ r="$(run getblockreward 0)"
 case "$r" in *ECO) step "econumi getblockreward 0: $r" ;; *) die "getblockreward printed '$r'" ;; esac
 start_node run
 step "block produced by the installed package"
+grep -q '"vrf":"native addon"' "$WORK/node.log" || die "the installed node does not verify through the VRF addon: $(grep -o '"vrf":"[^"]*"' "$WORK/node.log")"
+step "the installed node verifies through the VRF addon"
 stop_node run
 status=0
 wait "$NODE_PID" || status=$?

@@ -1,5 +1,7 @@
 // The VRF (protocol/vrf.ts) against RFC 9381 and a noble reference. One file on purpose: the vectors, the
 // reference verifier and the attacks on it share the curve helpers at the top.
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
@@ -11,7 +13,8 @@ import {
   vrfProofToHash,
   vrfProve,
   vrfPublicKey,
-  vrfVerify
+  vrfVerify,
+  VRF_IMPLEMENTATION
 } from '../../protocol/vrf.js'
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'))
@@ -409,4 +412,13 @@ t.test('isCanonicalEncoding on bytes agrees with the integer definition (edges a
   t.notOk(isCanonicalEncoding(le(1n | SIGN)), 'x = 0 with the sign bit (y = 1) is refused')
   t.notOk(isCanonicalEncoding(le((P - 1n) | SIGN)), 'x = 0 with the sign bit (y = p - 1) is refused')
   t.ok(isCanonicalEncoding(le(P - 1n)), 'y = p - 1 without the sign bit is fine')
+})
+
+// Everything above ran on the addon where it is built (protocol/vrf.ts); it runs once more on the sodium-native path,
+// which nodes without the addon use: the two must refuse the same attacks (test/protocol/vrf-native.test.ts compares them).
+t.test('the same tests through sodium-native (ECONUMI_VRF_NATIVE=0)', { skip: VRF_IMPLEMENTATION === 'sodium' ? 'this run is on sodium-native' : false }, async (t) => {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { env: { ...process.env, ECONUMI_VRF_NATIVE: '0', TAP_CHILD_ID: undefined }, encoding: 'utf8', timeout: 120_000 })
+  if (r.status !== 0) t.comment((r.stdout + r.stderr).slice(-3000))
+  t.equal(r.status, 0, 'every test passes on sodium-native too')
+  t.match(r.stdout, /this run is on sodium-native/, 'that run was on sodium-native')
 })
