@@ -125,7 +125,9 @@ export class Producer {
     if (lw.bootstrap && ctx.params.nodes.length === 0 && (await source.computeUnitsFor(epoch)) <= 0n) return null
     const claim = makeClaim(ctx.identity.signer, base?.beacon ?? ctx.genesis, epoch)
     const ticket = lotteryTicket(vrfProofToHash(claim.proof))
-    if (!isEligible(ticket, lw, ctx.params.tauMilli)) return null
+    // logged, as cardano-node traces "not leader" for every slot: an operator (and the peer-flood bench) can tell a
+    // lost lottery from a missed block
+    if (!isEligible(ticket, lw, ctx.params.tauMilli)) { ctx.log('not-leader', { epoch }); return null }
     const start = epochStart(ctx.params, epoch)
     const now = BigInt(ctx.now())
     if (now >= start + ctx.params.epochMs) { // too late: the block time must lie inside its epoch

@@ -446,8 +446,11 @@ export class ChainSync {
    * its blocks moved the head.
    */
   private async commitRun (key: string, run: PreparedRun): Promise<{ held: boolean, extended: boolean, deferred?: boolean }> {
-    const headBefore = this.ctx.ledger.tip?.hash
-    const result = (held: boolean, deferred = false): { held: boolean, extended: boolean, deferred: boolean } => ({ held, extended: this.ctx.ledger.tip?.hash !== headBefore, deferred })
+    // extended: a block of THIS run became the head; the head moving meanwhile (this node's own block, another
+    // core's) is not this core's doing (comparing heads made a flooder's rejected run "extending": the node then
+    // skipped epochs as syncing, found by the peer-flood bench)
+    let moved = false
+    const result = (held: boolean, deferred = false): { held: boolean, extended: boolean, deferred: boolean } => ({ held, extended: moved, deferred })
     try {
       let done = 0
       // a block whose evidence is not available is held (node/availability.ts) and passed over: the blocks after it
@@ -473,7 +476,7 @@ export class ChainSync {
       const items = held < 0 ? run.items : run.items.slice(0, held)
       if (valid.length > 0) {
         done = await this.ctx.chainLock.run(async () => this.ctx.closed ? items.length : await this.ctx.chain.extendHead(valid))
-        if (done > 0) await this.markProven(key)
+        if (done > 0) { moved = !this.ctx.closed; await this.markProven(key) }
       }
       for (const [i, it] of items.entries()) {
         if (i < done || evidenceHeld.has(i)) continue
@@ -496,6 +499,7 @@ export class ChainSync {
             return 'invalid'
           }
         })
+        if (r === 'head') moved = true
         if (r === 'stored' || r === 'head') this.retryDeferred(key)
         if (r === 'deferred') {
           // the orphan pool is full: this core waits (from this block on) until another block joins the tree
