@@ -243,11 +243,33 @@ export const vrfVerifiers = {
   sodium: (pk: Uint8Array, proof: Uint8Array, alpha: Uint8Array) => verify(null, pk, proof, alpha)
 }
 
+/** [U, V] through the addon, or null where the sodium-native path would throw (see NativeVrf.uv). */
+function nativeUv (n: NativeVrf, publicKey: Uint8Array, gamma: Uint8Array, cBytes: Uint8Array, sBytes: Uint8Array, H: Uint8Array): [Uint8Array, Uint8Array] | null {
+  const uv = new Uint8Array(64)
+  if (!validKey(n, publicKey) || !n.uv(uv, publicKey, gamma, cBytes.subarray(0, C_LEN), sBytes, H)) return null
+  return [uv.subarray(0, 32), uv.subarray(32)]
+}
+
+/** [U, V] through libsodium's public API; it throws for s = 0, c = 0 or an invalid point (such proofs cannot be found anyway). */
+function sodiumUv (publicKey: Uint8Array, gamma: Uint8Array, cBytes: Uint8Array, sBytes: Uint8Array, H: Uint8Array): [Uint8Array, Uint8Array] {
+  const sB = new Uint8Array(32)
+  const cY = new Uint8Array(32)
+  const sH = new Uint8Array(32)
+  const cG = new Uint8Array(32)
+  sodium.crypto_scalarmult_ed25519_base_noclamp(sB, sBytes)
+  sodium.crypto_scalarmult_ed25519_noclamp(cY, cBytes, publicKey)
+  sodium.crypto_scalarmult_ed25519_noclamp(sH, sBytes, H)
+  sodium.crypto_scalarmult_ed25519_noclamp(cG, cBytes, gamma)
+  sodium.crypto_core_ed25519_sub(sB, sB, cY)
+  sodium.crypto_core_ed25519_sub(sH, sH, cG)
+  return [sB, sH]
+}
+
 function verify (n: NativeVrf | null, publicKey: Uint8Array, proof: Uint8Array, alpha: Uint8Array): Uint8Array | null {
   try {
     if (!(publicKey instanceof Uint8Array) || !(proof instanceof Uint8Array) || !(alpha instanceof Uint8Array)) return null
     if (publicKey.length !== VRF_PUBLIC_KEY_LENGTH || proof.length !== VRF_PROOF_LENGTH) return null
-    // 1-6. Y and Gamma decode (canonically); s < q. libsodium below rejects small-order and torsion points.
+    // 1-6. Y and Gamma decode (canonically); s < q. libsodium (or the addon) rejects small-order and torsion points.
     const gamma = proof.subarray(0, PT_LEN)
     if (!isCanonicalEncoding(publicKey) || !isCanonicalEncoding(gamma)) return null
     const cBytes = new Uint8Array(32)
@@ -256,26 +278,12 @@ function verify (n: NativeVrf | null, publicKey: Uint8Array, proof: Uint8Array, 
     if (!belowQ(sBytes)) return null
     // 7. H = ECVRF_encode_to_curve(encode_to_curve_salt = PK_string, alpha_string).
     const H = encodeToCurveTaiBytes(publicKey, alpha, n)
-    if (n !== null) {
-      const uv = new Uint8Array(64)
-      if (!validKey(n, publicKey) || !n.uv(uv, publicKey, gamma, proof.subarray(PT_LEN, PT_LEN + C_LEN), sBytes, H)) return null
-      if (!equalBytes(cBytes.subarray(0, C_LEN), challenge([publicKey, H, gamma, uv.subarray(0, 32), uv.subarray(32)]))) return null
-      return proofToHash(proof, n)
-    }
-    // 8-9. U = s*B - c*Y, V = s*H - c*Gamma. (s = 0 or c = 0 throw: such proofs cannot be found anyway.)
-    const sB = new Uint8Array(32)
-    const cY = new Uint8Array(32)
-    const sH = new Uint8Array(32)
-    const cG = new Uint8Array(32)
-    sodium.crypto_scalarmult_ed25519_base_noclamp(sB, sBytes)
-    sodium.crypto_scalarmult_ed25519_noclamp(cY, cBytes, publicKey)
-    sodium.crypto_scalarmult_ed25519_noclamp(sH, sBytes, H)
-    sodium.crypto_scalarmult_ed25519_noclamp(cG, cBytes, gamma)
-    sodium.crypto_core_ed25519_sub(sB, sB, cY)
-    sodium.crypto_core_ed25519_sub(sH, sH, cG)
+    // 8-9. U = s*B - c*Y, V = s*H - c*Gamma.
+    const uv = n !== null ? nativeUv(n, publicKey, gamma, cBytes, sBytes, H) : sodiumUv(publicKey, gamma, cBytes, sBytes, H)
+    if (uv === null) return null
     // 10-11. c' = ECVRF_challenge_generation(Y, H, Gamma, U, V); valid iff c == c'.
-    if (!equalBytes(cBytes.subarray(0, C_LEN), challenge([publicKey, H, gamma, sB, sH]))) return null
-    return proofToHash(proof, null)
+    if (!equalBytes(cBytes.subarray(0, C_LEN), challenge([publicKey, H, gamma, uv[0], uv[1]]))) return null
+    return proofToHash(proof, n)
   } catch {
     return null
   }

@@ -3,57 +3,20 @@
 // runs its RFC vectors and attacks on whichever is loaded, and once more with ECONUMI_VRF_NATIVE=0.
 import t from 'tap'
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { sha512 } from '@noble/hashes/sha2.js'
+import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js'
 import { VRF_IMPLEMENTATION, vrfProve, vrfPublicKey, vrfVerifiers } from '../../protocol/vrf.js'
+import { L, Point, SMALL_ORDER, challenge, concat, encodeToCurve, hex, le, makeRng, toHex, toLe } from '../helpers/vrf.js'
 
-const Point = ed25519.Point
-const L = Point.CURVE().n
-const toHex = (b: Uint8Array | null): string => b === null ? 'null' : Buffer.from(b).toString('hex')
-const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts))
-const toLe = (n: bigint, len: number): Uint8Array => {
-  const out = new Uint8Array(len)
-  for (let i = 0; i < len; i++) { out[i] = Number(n & 0xffn); n >>= 8n }
-  return out
-}
-function makeRng (label: string): (n: number) => Uint8Array {
-  let counter = 0
-  let pool: Uint8Array = new Uint8Array(0)
-  return (n: number) => {
-    while (pool.length < n) pool = concat(pool, sha512(new TextEncoder().encode(`${label}/${counter++}`)))
-    const out = pool.slice(0, n)
-    pool = pool.slice(n)
-    return out
-  }
-}
-// the seven small-order points other than the identity: added to a valid point, each gives a torsioned one
-const TORSION = [
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2
-  '0000000000000000000000000000000000000000000000000000000000000000', // order 4
-  '0000000000000000000000000000000000000000000000000000000000000080', // order 4 (then four of order 8)
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa'
-].map((h) => Point.fromBytes(Buffer.from(h, 'hex')))
-
-const le = (b: Uint8Array): bigint => BigInt('0x' + (Buffer.from(b).reverse().toString('hex') || '0'))
-function encodeToCurve (pk: Uint8Array, alpha: Uint8Array): ReturnType<typeof Point.fromBytes> {
-  for (let ctr = 0; ctr < 256; ctr++) {
-    try {
-      const H = Point.fromBytes(sha512(concat(Uint8Array.of(3, 1), pk, alpha, Uint8Array.of(ctr, 0))).subarray(0, 32)).clearCofactor()
-      if (!H.is0()) return H
-    } catch {}
-  }
-  throw new Error('unreachable')
-}
-const challenge = (...points: Array<ReturnType<typeof Point.fromBytes>>): bigint =>
-  le(sha512(concat(Uint8Array.of(3, 2), ...points.map((p) => p.toBytes()), Uint8Array.of(0))).subarray(0, 16))
+const show = (b: Uint8Array | null): string => b === null ? 'null' : toHex(b)
+// the seven small-order points other than the identity (order 2, 4, 4, then four of order 8): added to a valid point,
+// each gives a torsioned one
+const TORSION = SMALL_ORDER.slice(1).map((h) => Point.fromBytes(hex(h)))
 
 /**
  * The key owner's second proof: Gamma' = x*H + T with the nonce ground until c*T = 0, so the RFC 9381 equations hold.
  * Both implementations must refuse it (Gamma outside the prime-order subgroup).
  */
-function torsionForgery (seed: Uint8Array, alpha: Uint8Array, T: ReturnType<typeof Point.fromBytes>, order: bigint): Uint8Array {
+function torsionForgery (seed: Uint8Array, alpha: Uint8Array, T: EdwardsPoint, order: bigint): Uint8Array {
   const { scalar: x, pointBytes: pk } = ed25519.utils.getExtendedPublicKey(seed)
   const Y = Point.fromBytes(pk)
   const H = encodeToCurve(pk, alpha)
@@ -81,7 +44,7 @@ t.test('native and sodium-native verification agree on every input', { skip: nat
     cases++
     const a = native!(pk, pi, alpha)
     const b = sodium(pk, pi, alpha)
-    if (toHex(a) !== toHex(b)) t.fail(`${what}: native ${toHex(a).slice(0, 16)} vs sodium ${toHex(b).slice(0, 16)}`)
+    if (show(a) !== show(b)) t.fail(`${what}: native ${show(a).slice(0, 16)} vs sodium ${show(b).slice(0, 16)}`)
     if (a !== null) accepted++
   }
   for (let i = 0; i < 150; i++) {
