@@ -290,14 +290,17 @@ async function measure (flood: boolean): Promise<RunResult> {
     const t0 = Date.now()
     const rss: number[] = []
     let crashed: string | null = null
-    let snapshot = process.env.ECONUMI_BENCH_FLOOD_HEAP !== undefined // the producer runs with --heapsnapshot-signal=SIGUSR2
+    // ECONUMI_BENCH_FLOOD_HEAP=<s>: signal the producer <s> seconds into the flooded window (default half of it), for a
+    // heap snapshot when it runs with --heapsnapshot-signal=SIGUSR2 (ECONUMI_BENCH_NODE_FLAGS)
+    const heapAt = process.env.ECONUMI_BENCH_FLOOD_HEAP
+    let snapshot = flood && heapAt !== undefined
     while (Date.now() < t0 + WINDOW_MS) {
-      if (snapshot && Date.now() > t0 + WINDOW_MS / 2) { snapshot = false; producer.proc!.kill('SIGUSR2') }
+      if (snapshot && Date.now() > t0 + (Number(heapAt) > 0 ? Number(heapAt) * 1000 : WINDOW_MS / 2)) { snapshot = false; producer.proc!.kill('SIGUSR2') }
       if (producer.proc?.exitCode !== null || producer.proc?.signalCode !== null) { crashed = `producer exited (${String(producer.proc?.exitCode ?? producer.proc?.signalCode)}): ${producer.stderr.slice(-500)}`; break }
       try { rss.push(rssKb(pid)) } catch { crashed = 'producer gone'; break }
       if (debug && rss.length % 10 === 0) {
         const text = await fetch(`http://127.0.0.1:${httpPort}/metrics`).then(async (r) => await r.text()).catch(() => '')
-        const pick = text.split('\n').filter((l) => /^(nodejs_heap_size_(total|used)_bytes|nodejs_external_memory_bytes|process_resident_memory_bytes|nodejs_eventloop_lag_p99_seconds|econumi_mempool\w*|nodejs_active_handles_total) /.test(l))
+        const pick = text.split('\n').filter((l) => /^(nodejs_heap_size_(total|used)_bytes|nodejs_heap_space_size_total_bytes\{space="(new|old|code|large_object)"\}|nodejs_external_memory_bytes|process_resident_memory_bytes|nodejs_eventloop_lag_p99_seconds|econumi_mempool\w*|nodejs_active_handles_total) /.test(l))
         const st = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(RssAnon|RssFile|Threads)/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join(' ')
         process.stdout.write(`  +${((Date.now() - t0) / 1000).toFixed(1)} s rss ${mb(rss[rss.length - 1]).toFixed(0)} MB ${st} ${pick.map((l) => { const [k, v] = l.split(' '); return `${k}=${/bytes/.test(k) ? (Number(v) / 2 ** 20).toFixed(0) + 'M' : v}` }).join(' ')}\n`)
       }

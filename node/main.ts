@@ -20,6 +20,7 @@ import { ledgerStorageError } from './ledger.js'
 import { chainStoreError } from './chain-store.js'
 import { isImageReference } from '../protocol/wire.js'
 import { VRF_IMPLEMENTATION } from '../protocol/vrf.js'
+import { boundHeapGrowth } from './heap-growth.js'
 import DockerClient from 'dockerode'
 import { DEFAULT_MAX_IMAGE_BYTES, ImageLibrary, imageRoutes, isInfrastructureImage } from './images.js'
 import { type BootstrapAddress, localBootstrapPort, parseBootstrap } from './network.js'
@@ -144,6 +145,8 @@ function storageError (err: unknown, dataDir: string): unknown {
 export async function runForeground (o: ForegroundOptions): Promise<void> {
   // everything the node creates (cores, ledger, sockets, keys) is for its owner only
   process.umask(0o077)
+  // before the node allocates and starts its verify workers (node/heap-growth.ts)
+  const heapGrowth = boundHeapGrowth()
   secureDataDir(o.dataDir)
   const { params, created } = loadOrCreateGenesis(o.dataDir, o)
   const metrics = new NodeMetrics()
@@ -253,6 +256,7 @@ export async function runForeground (o: ForegroundOptions): Promise<void> {
     peers: o.offline === true ? 'offline' : (o.publicNetwork === true ? 'public DHT' : `local DHT ${(o.bootstrap ?? []).join(',') || '127.0.0.1:' + localBootstrapPort()}`),
     epochMs: params.epochMs,
     vrf: VRF_IMPLEMENTATION === 'native' ? 'native addon' : 'sodium-native (slower: the addon was not built, see README "Development")',
+    heapGrowth: heapGrowth === 0 ? 'V8 default' : `${1 + heapGrowth / 100}x`,
     computeUnits: attestation !== null ? 'attested (docker)' : o.devComputeUnits !== undefined ? `fixed ${o.devComputeUnits} (devnet, unattested)` : 'none'
   })
   const noCu = noComputeUnitsWarning({ attest: attestation !== null, fixed: o.devComputeUnits !== undefined, mode: params.mode })

@@ -195,6 +195,9 @@ export class Network extends EventEmitter {
       encoding: c.buffer,
       onmessage: (buf: Buffer) => {
         if (peer === null) return
+        const p = peer
+        // at the bound a frame is dropped before it is decoded: a flood's excess costs no parsing (byte 1 is the type)
+        if (p.inFlight >= MAX_IN_FLIGHT_PER_PEER && buf[1] !== MSG_HELLO) { this.throttled(p); return }
         let m: WireMessage
         try {
           m = decodeMessage(buf)
@@ -204,8 +207,6 @@ export class Network extends EventEmitter {
           this.penalize(peer, chargeAtLeast(code, codeInfo('E_WIRE_BAD').penalty), code)
           return
         }
-        const p = peer
-        if (p.inFlight >= MAX_IN_FLIGHT_PER_PEER && m.type !== MSG_HELLO) { this.throttled(p); return }
         p.inFlight++
         this.handler.onMessage(p, m).catch((err) => {
           if (isEconumiError(err)) this.penalize(p, chargeAtLeast(err.code, HANDLER_PENALTY), err.code)
