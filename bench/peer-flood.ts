@@ -72,6 +72,8 @@ interface RunResult {
    * does not move with the lottery: each epoch the producer leads with probability 1 - e^-τ.
    */
   missed: number
+  /** For each missed epoch, what the producer logged about it (a block too late, a skip, a failure). */
+  missedWhy: Array<{ epoch: string, events: LogEvent[] }>
   /** CPU seconds used in the window: the producer, the follower, this process (the flooder). */
   cpu: { producer: number, follower: number, flooder: number }
   debug: LogEvent[]
@@ -320,8 +322,13 @@ async function measure (flood: boolean): Promise<RunResult> {
     const lateness = blocks.map((e) => ms(e) - Number(epochStart(params, BigInt(String(e.epoch))))).sort((a, b) => a - b)
     const delivered = new Set(blocks.filter((e) => ms(e) - Number(epochStart(params, BigInt(String(e.epoch)))) < EPOCH_MS).map((e) => String(e.epoch)))
     const lost = new Set(producer.events.filter((e) => e.event === 'not-leader').map((e) => String(e.epoch)))
-    let missed = 0
-    for (let e = first; e <= last; e++) if (!delivered.has(String(e)) && !lost.has(String(e))) missed++
+    const missedWhy: RunResult['missedWhy'] = []
+    for (let e = first; e <= last; e++) {
+      if (delivered.has(String(e)) || lost.has(String(e))) continue
+      const about = producer.events.filter((x) => String(x.epoch) === String(e) && !['tx', 'peer-penalized', 'peer-throttled'].includes(x.event))
+      missedWhy.push({ epoch: String(e), events: about.slice(0, 8).map((x) => x.event === 'block' ? { ...x, late: ms(x) - Number(epochStart(params, e)) } : x) })
+    }
+    const missed = missedWhy.length
     rss.sort((a, b) => a - b)
     return {
       epochs: Number(last - first + 1n),
@@ -336,6 +343,7 @@ async function measure (flood: boolean): Promise<RunResult> {
       crashed,
       skipped: producer.events.filter((e) => e.event === 'produce-skipped' && BigInt(String(e.epoch)) >= first && BigInt(String(e.epoch)) <= last).reduce<Record<string, number>>((m, e) => { m[String(e.reason)] = (m[String(e.reason)] ?? 0) + 1; return m }, {}),
       missed,
+      missedWhy,
       cpu,
       debug: [
         ...blocks.map((e) => ({ event: 'block', epoch: e.epoch, late: ms(e) - Number(epochStart(params, BigInt(String(e.epoch)))), txs: e.txs })),
@@ -363,6 +371,7 @@ function describe (label: string, r: RunResult): void {
   const skipped = Object.entries(r.skipped).map(([k, v]) => `${v} skipped: ${k}`).join(', ')
   const onTime = l.filter((x) => x < EPOCH_MS).length
   process.stdout.write(`${label}: ${r.blocks} blocks in ${r.epochs} epochs, ${onTime} out before their epoch ended, ${r.missed} missed (neither a block in time nor "not leader") (${r.txsInBlocks} transactions${skipped === '' ? '' : `; ${skipped}`}); lateness after the epoch start p50 ${percentile(l, 50)} ms, p99 ${percentile(l, 99)} ms, max ${l.length === 0 ? 0 : l[l.length - 1]} ms; RSS max ${round(r.rssMax, 1)} MB, median ${round(r.rssMedian, 1)} MB; CPU s in the window: producer ${round(r.cpu.producer, 1)}, follower ${round(r.cpu.follower, 1)}, bench/flooder ${round(r.cpu.flooder, 1)}${r.crashed !== null ? `; CRASHED: ${r.crashed}` : ''}\n`)
+  for (const m of r.missedWhy) process.stdout.write(`  missed epoch ${m.epoch}: ${m.events.length === 0 ? 'nothing logged about it' : m.events.map((e) => JSON.stringify(e)).join(' ')}\n`)
 }
 
 const fmtCharge = (c: Charge): string => `${c.penalties} penalties (${c.points} points${Object.keys(c.reasons).length > 0 ? `: ${Object.entries(c.reasons).map(([k, v]) => `${k}×${v}`).join(', ')}` : ''}), ${c.bans} bans, ${c.dropped} frames dropped at the in-flight bound`
