@@ -225,7 +225,7 @@ t.test('ready() resolves once the real workers have loaded', async (t) => {
   t.same([...new Set(codes)], ['ok'], '64 checks in one turn go through the workers and pass')
 })
 
-t.test('a process that only awaits the workers stays alive until they answer (and exits once idle)', async (t) => {
+t.test('a process that only awaits the workers stays alive until they answer or close (and exits once idle)', async (t) => {
   if (!existsSync(fileURLToPath(WORKER))) { t.fail('dist/node/verify-worker.js missing'); return }
   const dir = mkdtempSync(join(tmpdir(), 'econumi-pool-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -242,6 +242,10 @@ t.test('a process that only awaits the workers stays alive until they answer (an
     const pool = new VerifyPool(params, genesis, 2)
     const verdict = await pool.verify(decodeBlock(bytes), bytes)
     console.log(verdict instanceof Error ? 'rejected ' + verdict.code : 'verified ticket=' + verdict.winner.ticket)
+    // close() resolves though the idle workers hold nothing open: an awaited close must not end the process under it
+    await pool.ready()
+    await pool.close()
+    console.log('closed')
   `)
   const env = {
     ...process.env,
@@ -252,7 +256,7 @@ t.test('a process that only awaits the workers stays alive until they answer (an
   for (let run = 0; run < 4; run++) { // whether an exit would race the worker's answer depends on timing
     const r = spawnSync(process.execPath, [child], { env, encoding: 'utf8', timeout: 30_000 })
     t.equal(r.status, 0, `exit status 0 (stderr: ${r.stderr.slice(-500)})`)
-    t.match(r.stdout, /^verified ticket=\d+\n$/, 'the verdict arrived before the process ended')
+    t.match(r.stdout, /^verified ticket=\d+\nclosed\n$/, 'the verdict arrived before the process ended, and close() resolved')
     t.not(r.signal, 'SIGTERM', 'the process ended by itself: idle workers do not hold it open')
   }
 })
