@@ -109,8 +109,8 @@ async function cmdGetPeerInfo (g: GlobalOptions): Promise<void> {
   const now = Date.now()
   emit(g, { peers }, peers.length === 0
     ? ['no peers connected']
-    : columns(['NODE ID', 'ADDRESS', 'DIR', 'HEIGHT', 'SCORE', 'IN', 'OUT', 'CONNECTED'], peers.map((p) => [
-      p.nodeId.slice(0, 16), p.address ?? '-', p.inbound ? 'in' : 'out', p.height ?? '-', String(p.score), bytes(p.bytesIn), bytes(p.bytesOut), `${Math.max(0, Math.round((now - p.connectedAt) / 1000))} s ago`
+    : columns(['NODE ID', 'ADDRESS', 'DIR', 'HEIGHT', 'SCORE', 'IN', 'OUT', 'QUEUED', 'CONNECTED'], peers.map((p) => [
+      p.nodeId.slice(0, 16), p.address ?? '-', p.inbound ? 'in' : 'out', p.height ?? '-', String(p.score), bytes(p.bytesIn), bytes(p.bytesOut), bytes(p.sendQueued), `${Math.max(0, Math.round((now - p.connectedAt) / 1000))} s ago`
     ])))
 }
 

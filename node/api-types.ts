@@ -53,6 +53,8 @@ export interface PeerJson {
   score: number
   bytesIn: number
   bytesOut: number
+  /** Bytes queued to it that its transport has not taken yet (gossip to it is dropped past 1,000 kB). */
+  sendQueued: number
   height: string | null
   tipHash: string | null
 }

@@ -36,6 +36,14 @@ const HANDLER_PENALTY = 10
  * it the peer's frames are dropped until some finish: gossip is lossy, and a local limit never costs a peer.
  */
 export const MAX_IN_FLIGHT_PER_PEER = 256
+/**
+ * Bytes queued to one peer and not yet taken by its transport, beyond which what the node sends it is dropped. A peer
+ * that stops acknowledging (stopped, or on a link it saturates) would otherwise hold every frame the node relays until
+ * UDX gives up on it (~13 s on loopback): measured, a stopped peer's queue grew at the full relay rate. Gossip is lossy
+ * (a dropped tip or transaction comes again, or through the cores themselves), so nothing waits on it. 1,000 kB is
+ * Bitcoin Core's -maxsendbuffer default; UDX holds up to ~256 kB more below this layer.
+ */
+export const MAX_SEND_BACKLOG_BYTES = 1_000_000
 const THROTTLE_LOG_MS = 1000
 
 const REDISCOVER_FIRST_MS = 1000
@@ -64,10 +72,12 @@ export interface Peer {
   /** Its messages being handled now, and those dropped because there were MAX_IN_FLIGHT_PER_PEER (since the last log). */
   inFlight: number
   dropped: number
+  /** Frames not sent because MAX_SEND_BACKLOG_BYTES were queued to it (since the last log). */
+  sendDropped: number
 }
 
 /** What `getpeerinfo` shows of one connection. */
-export interface PeerConnectionInfo { nodeId: string, address: string | null, inbound: boolean, connectedAt: number, score: number, bytesIn: number, bytesOut: number }
+export interface PeerConnectionInfo { nodeId: string, address: string | null, inbound: boolean, connectedAt: number, score: number, bytesIn: number, bytesOut: number, sendQueued: number }
 
 export interface PeerHandler {
   onPeer: (peer: Peer) => void
@@ -79,6 +89,15 @@ export function parseBootstrap (s: string): BootstrapAddress {
   const m = /^([^:\s]+):(\d{1,5})$/.exec(s.trim())
   if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw Object.assign(new Error(`bootstrap must be host:port, got ${JSON.stringify(s)}`), { code: 'E_BAD_BOOTSTRAP' })
   return { host: m[1], port: Number(m[2]) }
+}
+
+/**
+ * Bytes written to a connection that its transport has not taken yet: the encrypted stream's queue and the UDX
+ * stream's (streamx keeps the count in `_writableState.buffered`; it has no public getter).
+ */
+export function sendQueued (conn: any): number {
+  const n = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
+  return n(conn?._writableState?.buffered) + n(conn?.rawStream?._writableState?.buffered)
 }
 
 /** Can a UDP socket bind host:port right now? */
@@ -221,7 +240,12 @@ export class Network extends EventEmitter {
       connectedAt: Date.now(),
       inFlight: 0,
       dropped: 0,
-      send: (m) => { if (!channel.closed) message.send(Buffer.from(encodeMessage(m))) }
+      sendDropped: 0,
+      send: (m) => {
+        if (channel.closed) return
+        if (sendQueued(conn) >= MAX_SEND_BACKLOG_BYTES) { this.sendThrottled(peer!); return }
+        message.send(Buffer.from(encodeMessage(m)))
+      }
     }
     const prev = this.peers.get(id)
     if (prev !== undefined) prev.conn.destroy()
@@ -237,6 +261,15 @@ export class Network extends EventEmitter {
     setTimeout(() => {
       if (this.peers.get(peer.id) === peer) this.opts.log('peer-throttled', { peer: peer.id.slice(0, 16), dropped: peer.dropped, inFlight: peer.inFlight, max: MAX_IN_FLIGHT_PER_PEER })
       peer.dropped = 0
+    }, THROTTLE_LOG_MS).unref()
+  }
+
+  /** A frame not sent because the peer's queue is full: counted, and logged at most once a second per peer. */
+  private sendThrottled (peer: Peer): void {
+    if (peer.sendDropped++ > 0) return
+    setTimeout(() => {
+      if (this.peers.get(peer.id) === peer) this.opts.log('peer-send-throttled', { peer: peer.id.slice(0, 16), dropped: peer.sendDropped, queued: sendQueued(peer.conn), max: MAX_SEND_BACKLOG_BYTES })
+      peer.sendDropped = 0
     }, THROTTLE_LOG_MS).unref()
   }
 
@@ -264,7 +297,8 @@ export class Network extends EventEmitter {
         connectedAt: p.connectedAt,
         score: p.score,
         bytesIn: n(raw?.bytesReceived),
-        bytesOut: n(raw?.bytesTransmitted)
+        bytesOut: n(raw?.bytesTransmitted),
+        sendQueued: sendQueued(p.conn)
       }
     })
   }

@@ -113,9 +113,10 @@ t.test('getblockcount, getbestblockhash, gettransaction, getmempoolinfo, getbala
   t.type(peers[0].inbound, 'boolean')
   t.ok(peers[0].bytesIn > 0 && peers[0].bytesOut > 0, `bytes in ${peers[0].bytesIn} and out ${peers[0].bytesOut}`)
   t.equal(peers[0].score, 0, 'an honest peer keeps its score')
+  t.ok(Number.isInteger(peers[0].sendQueued) && peers[0].sendQueued >= 0, `bytes queued to it: ${peers[0].sendQueued}`)
   t.ok(peers[0].height === null || /^\d+$/.test(peers[0].height), 'the height it announced, if any')
   const table = (await cli(home, ['getpeerinfo'])).stdout
-  t.match(table, /^NODE ID\s+ADDRESS\s+DIR\s+HEIGHT\s+SCORE\s+IN\s+OUT\s+CONNECTED\n/)
+  t.match(table, /^NODE ID\s+ADDRESS\s+DIR\s+HEIGHT\s+SCORE\s+IN\s+OUT\s+QUEUED\s+CONNECTED\n/)
   t.match(table, bStatus.nodeId.slice(0, 16))
   const fromB = await json(home, ['--data-dir', dirs[1], 'getpeerinfo'])
   t.equal(fromB.peers[0]?.nodeId, status.nodeId, 'and the other way round')
