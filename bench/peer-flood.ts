@@ -52,7 +52,7 @@ const KINDS = new Set((process.env.ECONUMI_BENCH_FLOOD_KINDS ?? 'cores,orphans,c
 
 interface Counts { hello: number, coreFrames: number, coreKeys: number, orphans: number, claims: number, txMany: number, txOne: number, txViaFollower: number, identities: number }
 /** What the producer did to a peer: penalties and bans, and frames it dropped at its in-flight bound (not a charge). */
-interface Charge { penalties: number, points: number, bans: number, reasons: Record<string, number>, dropped: number }
+interface Charge { penalties: number, points: number, bans: number, reasons: Record<string, number>, dropped: number, unsent: number }
 interface RunResult {
   epochs: number
   blocks: number
@@ -246,12 +246,13 @@ class Flooder {
 const ms = (e: LogEvent): number => Date.parse(e.time as string)
 
 function charge (events: LogEvent[], ids: (peer: string) => boolean, from: number, to: number): Charge {
-  const c: Charge = { penalties: 0, points: 0, bans: 0, reasons: {}, dropped: 0 }
+  const c: Charge = { penalties: 0, points: 0, bans: 0, reasons: {}, dropped: 0, unsent: 0 }
   for (const e of events) {
     if (typeof e.peer !== 'string' || !ids(e.peer) || ms(e) < from || ms(e) > to) continue
     if (e.event === 'peer-penalized') { c.penalties++; c.points += Number(e.points); c.reasons[String(e.reason)] = (c.reasons[String(e.reason)] ?? 0) + 1 }
     if (e.event === 'peer-banned') c.bans++
     if (e.event === 'peer-throttled') c.dropped += Number(e.dropped)
+    if (e.event === 'peer-send-throttled') c.unsent += Number(e.dropped)
   }
   return c
 }
@@ -374,7 +375,7 @@ function describe (label: string, r: RunResult): void {
   for (const m of r.missedWhy) process.stdout.write(`  missed epoch ${m.epoch}: ${m.events.length === 0 ? 'nothing logged about it' : m.events.map((e) => JSON.stringify(e)).join(' ')}\n`)
 }
 
-const fmtCharge = (c: Charge): string => `${c.penalties} penalties (${c.points} points${Object.keys(c.reasons).length > 0 ? `: ${Object.entries(c.reasons).map(([k, v]) => `${k}×${v}`).join(', ')}` : ''}), ${c.bans} bans, ${c.dropped} frames dropped at the in-flight bound`
+const fmtCharge = (c: Charge): string => `${c.penalties} penalties (${c.points} points${Object.keys(c.reasons).length > 0 ? `: ${Object.entries(c.reasons).map(([k, v]) => `${k}×${v}`).join(', ')}` : ''}), ${c.bans} bans, ${c.dropped} frames dropped at the in-flight bound, ${c.unsent} not sent to it at the send-queue bound`
 
 async function run (): Promise<void> {
   const base = await measure(false)
