@@ -43,7 +43,7 @@ export const MAX_IN_FLIGHT_PER_PEER = 256
  * (a dropped tip or transaction comes again, or through the cores themselves), so nothing waits on it. 1,000 kB is
  * Bitcoin Core's -maxsendbuffer default; UDX holds up to ~256 kB more below this layer.
  */
-export const MAX_SEND_BACKLOG_BYTES = 1_000_000
+export const MAX_SEND_QUEUED_BYTES = 1_000_000
 const THROTTLE_LOG_MS = 1000
 
 const REDISCOVER_FIRST_MS = 1000
@@ -72,7 +72,7 @@ export interface Peer {
   /** Its messages being handled now, and those dropped because there were MAX_IN_FLIGHT_PER_PEER (since the last log). */
   inFlight: number
   dropped: number
-  /** Frames not sent because MAX_SEND_BACKLOG_BYTES were queued to it (since the last log). */
+  /** Frames not sent because MAX_SEND_QUEUED_BYTES were queued to it (since the last log). */
   sendDropped: number
 }
 
@@ -96,9 +96,11 @@ export function parseBootstrap (s: string): BootstrapAddress {
  * stream's (streamx keeps the count in `_writableState.buffered`; it has no public getter).
  */
 export function sendQueued (conn: any): number {
-  const n = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
-  return n(conn?._writableState?.buffered) + n(conn?.rawStream?._writableState?.buffered)
+  return count(conn?._writableState?.buffered) + count(conn?.rawStream?._writableState?.buffered)
 }
+
+/** A counter read from a stream's internals: a finite number, or 0. */
+const count = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
 
 /** Can a UDP socket bind host:port right now? */
 async function udpPortFree (port: number, host: string): Promise<boolean> {
@@ -216,7 +218,7 @@ export class Network extends EventEmitter {
         if (peer === null) return
         const p = peer
         // at the bound a frame is dropped before it is decoded: a flood's excess costs no parsing (byte 1 is the type)
-        if (p.inFlight >= MAX_IN_FLIGHT_PER_PEER && buf[1] !== MSG_HELLO) { this.throttled(p); return }
+        if (p.inFlight >= MAX_IN_FLIGHT_PER_PEER && buf[1] !== MSG_HELLO) { this.throttled(p, 'dropped'); return }
         let m: WireMessage
         try {
           m = decodeMessage(buf)
@@ -243,7 +245,7 @@ export class Network extends EventEmitter {
       sendDropped: 0,
       send: (m) => {
         if (channel.closed) return
-        if (sendQueued(conn) >= MAX_SEND_BACKLOG_BYTES) { this.sendThrottled(peer!); return }
+        if (sendQueued(conn) >= MAX_SEND_QUEUED_BYTES) { this.throttled(peer!, 'sendDropped'); return }
         message.send(Buffer.from(encodeMessage(m)))
       }
     }
@@ -255,21 +257,19 @@ export class Network extends EventEmitter {
     this.handler.onPeer(peer)
   }
 
-  /** A frame dropped at the in-flight bound: counted, and logged at most once a second per peer. */
-  private throttled (peer: Peer): void {
-    if (peer.dropped++ > 0) return
+  /**
+   * A frame dropped at one of a peer's bounds (its messages in flight, or the bytes queued to it): counted, and logged
+   * at most once a second per peer and bound.
+   */
+  private throttled (peer: Peer, bound: 'dropped' | 'sendDropped'): void {
+    if (peer[bound]++ > 0) return
     setTimeout(() => {
-      if (this.peers.get(peer.id) === peer) this.opts.log('peer-throttled', { peer: peer.id.slice(0, 16), dropped: peer.dropped, inFlight: peer.inFlight, max: MAX_IN_FLIGHT_PER_PEER })
-      peer.dropped = 0
-    }, THROTTLE_LOG_MS).unref()
-  }
-
-  /** A frame not sent because the peer's queue is full: counted, and logged at most once a second per peer. */
-  private sendThrottled (peer: Peer): void {
-    if (peer.sendDropped++ > 0) return
-    setTimeout(() => {
-      if (this.peers.get(peer.id) === peer) this.opts.log('peer-send-throttled', { peer: peer.id.slice(0, 16), dropped: peer.sendDropped, queued: sendQueued(peer.conn), max: MAX_SEND_BACKLOG_BYTES })
-      peer.sendDropped = 0
+      if (this.peers.get(peer.id) === peer) {
+        const id = peer.id.slice(0, 16)
+        if (bound === 'dropped') this.opts.log('peer-throttled', { peer: id, dropped: peer.dropped, inFlight: peer.inFlight, max: MAX_IN_FLIGHT_PER_PEER })
+        else this.opts.log('peer-send-throttled', { peer: id, dropped: peer.sendDropped, queued: sendQueued(peer.conn), max: MAX_SEND_QUEUED_BYTES })
+      }
+      peer[bound] = 0
     }, THROTTLE_LOG_MS).unref()
   }
 
@@ -289,15 +289,14 @@ export class Network extends EventEmitter {
     return [...this.peers.values()].map((p) => {
       const raw = p.conn.rawStream
       const host = typeof raw?.remoteHost === 'string' ? raw.remoteHost : null
-      const n = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
       return {
         nodeId: p.id,
-        address: host === null ? null : `${host}:${n(raw.remotePort)}`,
+        address: host === null ? null : `${host}:${count(raw.remotePort)}`,
         inbound: p.conn.isInitiator !== true,
         connectedAt: p.connectedAt,
         score: p.score,
-        bytesIn: n(raw?.bytesReceived),
-        bytesOut: n(raw?.bytesTransmitted),
+        bytesIn: count(raw?.bytesReceived),
+        bytesOut: count(raw?.bytesTransmitted),
         sendQueued: sendQueued(p.conn)
       }
     })

@@ -1,5 +1,5 @@
 // A peer that stops acknowledging (its process SIGSTOPped) while the node relays a flood of valid transactions:
-// what the node queues to it stays within MAX_SEND_BACKLOG_BYTES (the rest is dropped and logged), no peer is
+// what the node queues to it stays within MAX_SEND_QUEUED_BYTES (the rest is dropped and logged), no peer is
 // charged, the node keeps producing, and the transport drops the stopped peer in the end.
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -12,7 +12,7 @@ import { COIN } from '../../protocol/amount.js'
 import { genesisHash, paramsFromJson } from '../../protocol/params.js'
 import { encodeTransaction, signTransaction } from '../../protocol/transaction.js'
 import { MSG_HELLO, encodeMessage } from '../../protocol/wire.js'
-import { MAX_SEND_BACKLOG_BYTES } from '../../node/network.js'
+import { MAX_SEND_QUEUED_BYTES } from '../../node/network.js'
 import { signerFrom } from '../helpers/chain.js'
 import { rawPeer } from '../helpers/raw-peer.js'
 import { NodeProcess, localBootstrap, tempDir, until, writeGenesis } from '../helpers/node-process.js'
@@ -90,7 +90,7 @@ t.test('a peer that stops acknowledging: what is queued to it stays bounded, and
   t.equal(admitted, SENDERS * NONCES, `${admitted} transactions admitted and relayed in ${Date.now() - start} ms`)
 
   const slack = 64 * 1024 // frames written below the check (Hypercore's own messages), at most a few
-  t.ok(maxQueued <= MAX_SEND_BACKLOG_BYTES + slack, `queued to the stopped peer at most ${maxQueued} bytes (bound ${MAX_SEND_BACKLOG_BYTES})`)
+  t.ok(maxQueued <= MAX_SEND_QUEUED_BYTES + slack, `queued to the stopped peer at most ${maxQueued} bytes (bound ${MAX_SEND_QUEUED_BYTES})`)
   const throttled = node.events.filter((e) => e.event === 'peer-send-throttled' && e.peer === stalledKey.slice(0, 16))
   t.ok(throttled.length > 0 && throttled.some((e) => Number(e.dropped) > 0), `frames to it dropped and logged: ${throttled.map((e) => String(e.dropped)).join(', ')}`)
   t.same(node.events.filter((e) => e.event === 'peer-send-throttled' && e.peer !== stalledKey.slice(0, 16)), [], 'the peer that acknowledges is not throttled')
